@@ -1,0 +1,1 @@
+"""Content fingerprints, serializers, the artifact store and stage keys (DESIGN §6)."""

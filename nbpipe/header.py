@@ -1,0 +1,190 @@
+"""The ``%%stage`` header grammar (DESIGN §3), shared by the magic and the analyzer.
+
+The options are declared once, in :data:`OPTIONS`; :func:`parse_header` turns a
+header line into a :class:`~nbpipe.model.StageHeader` or raises
+:class:`~nbpipe.errors.HeaderError` with a message that names the problem and the fix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import keyword
+import shlex
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from nbpipe.errors import HeaderError
+from nbpipe.model import StageHeader
+
+MAGIC = "%%stage"
+
+#: The argument table: (flags, argparse keyword arguments). The magic turns these
+#: into ``magic_arguments`` decorators so that ``%%stage?`` shows the same help.
+OPTIONS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
+    (("name",), {"help": "stage name, a Python identifier unique in the notebook"}),
+    (
+        ("--in",),
+        {"dest": "inputs", "nargs": "+", "action": "extend", "default": [], "metavar": "NAME",
+         "help": "variables the stage reads (produced by other stages or parameters)"},
+    ),
+    (
+        ("--out",),
+        {"dest": "outputs", "nargs": "+", "action": "extend", "default": [], "metavar": "NAME",
+         "help": "variables the stage produces for other stages"},
+    ),
+    (
+        ("--file-in",),
+        {"dest": "file_inputs", "nargs": "+", "action": "extend", "default": [], "metavar": "PATH",
+         "help": "files the stage reads, hashed by content for the cache"},
+    ),
+    (
+        ("--file-out",),
+        {"dest": "file_outputs", "nargs": "+", "action": "extend", "default": [], "metavar": "PATH",
+         "help": "files the stage writes"},
+    ),
+    (("--no-cache",), {"action": "store_true", "help": "always run, never restore from the cache"}),
+    (
+        ("--retries",),
+        {"type": int, "default": 0, "metavar": "N", "help": "retry a failing stage N times in batch runs"},
+    ),
+    (
+        ("--check",),
+        {"dest": "checks", "nargs": "+", "action": "extend", "default": [], "metavar": "EXPR",
+         "help": "boolean expression over the outputs; a false check fails the stage"},
+    ),
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser that raises HeaderError instead of exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise HeaderError(f"bad %%stage header: {message}", hint=USAGE)
+
+
+def build_parser(prog: str = MAGIC) -> argparse.ArgumentParser:
+    """An argparse parser for the header, built from :data:`OPTIONS`."""
+    parser = _Parser(prog=prog, add_help=False, allow_abbrev=False)
+    for flags, kwargs in OPTIONS:
+        parser.add_argument(*flags, **kwargs)
+    return parser
+
+
+USAGE = (
+    "%%stage NAME [--in NAME ...] [--out NAME ...] [--file-in PATH ...] "
+    "[--file-out PATH ...] [--no-cache] [--retries N] [--check EXPR ...]"
+)
+_PARSER = build_parser()
+
+
+def is_identifier(name: str) -> bool:
+    """True if ``name`` can be a Python variable (identifier, not a keyword)."""
+    return name.isidentifier() and not keyword.iskeyword(name)
+
+
+def split_header(line: str) -> list[str]:
+    """Split a header line like a shell does; HeaderError on unbalanced quotes."""
+    try:
+        return shlex.split(line, comments=False, posix=True)
+    except ValueError as exc:
+        raise HeaderError(f"bad %%stage header: {exc} in {line!r}", hint="close the quote") from exc
+
+
+def parse_header(line: str) -> StageHeader:
+    """Parse the text after ``%%stage`` into a StageHeader.
+
+    Args:
+        line: the header arguments, e.g. ``"fit --in X y --out model"``.
+
+    Returns:
+        The validated header.
+
+    Raises:
+        HeaderError: the line does not follow the grammar; the message says why.
+    """
+    words = split_header(line)
+    if not words:
+        raise HeaderError("bad %%stage header: the stage has no name", hint=USAGE)
+    ns = _PARSER.parse_args(words)
+    header = StageHeader(
+        name=ns.name,
+        inputs=tuple(ns.inputs),
+        outputs=tuple(ns.outputs),
+        file_inputs=tuple(ns.file_inputs),
+        file_outputs=tuple(ns.file_outputs),
+        no_cache=ns.no_cache,
+        retries=ns.retries,
+        checks=tuple(ns.checks),
+    )
+    validate(header)
+    return header
+
+
+def validate(header: StageHeader) -> None:
+    """Check the rules argparse cannot: identifiers, duplicates, overlaps."""
+    if not is_identifier(header.name):
+        raise HeaderError(
+            f"bad %%stage header: stage name {header.name!r} is not a Python identifier",
+            hint="use letters, digits and underscores, not starting with a digit, e.g. %%stage load_data",
+        )
+    _check_names(header, "--in", header.inputs)
+    _check_names(header, "--out", header.outputs)
+    both = sorted(set(header.inputs) & set(header.outputs))
+    if both:
+        raise HeaderError(
+            f"bad %%stage header: stage {header.name!r} lists {_names(both)} in both --in and --out",
+            hint="a stage that changes an input must give the result a new name, e.g. --in df --out df_clean",
+            stage=header.name,
+        )
+    if header.retries < 0:
+        raise HeaderError(f"bad %%stage header: --retries must be >= 0, got {header.retries}", stage=header.name)
+    for check in header.checks:
+        _check_expression(header, check)
+
+
+def _check_names(header: StageHeader, flag: str, names: Sequence[str]) -> None:
+    bad = [n for n in names if not is_identifier(n)]
+    if bad:
+        raise HeaderError(
+            f"bad %%stage header: {flag} of stage {header.name!r} has {_names(bad)}, not a Python identifier",
+            hint=f"{flag} takes variable names separated by spaces",
+            stage=header.name,
+        )
+    seen: set[str] = set()
+    dups = sorted({n for n in names if n in seen or seen.add(n)})  # type: ignore[func-returns-value]
+    if dups:
+        raise HeaderError(
+            f"bad %%stage header: {flag} of stage {header.name!r} lists {_names(dups)} more than once",
+            hint="list each variable once",
+            stage=header.name,
+        )
+
+
+def _check_expression(header: StageHeader, expr: str) -> None:
+    import ast
+
+    try:
+        ast.parse(expr, mode="eval")
+    except SyntaxError as exc:
+        raise HeaderError(
+            f"bad %%stage header: --check {expr!r} of stage {header.name!r} is not a Python expression ({exc.msg})",
+            hint='quote the expression: --check "len(df) > 0"',
+            stage=header.name,
+        ) from exc
+
+
+def _names(names: Sequence[str]) -> str:
+    return ", ".join(repr(n) for n in names)
+
+
+def header_line(source: str) -> str | None:
+    """The arguments of the ``%%stage`` line if ``source`` is a stage cell, else None."""
+    first = source.lstrip("\n").split("\n", 1)[0].rstrip()
+    if first == MAGIC or first.startswith(MAGIC + " ") or first.startswith(MAGIC + "\t"):
+        return first[len(MAGIC):].strip()
+    return None
+
+
+def help_text() -> str:
+    """The help of ``%%stage`` as argparse formats it."""
+    return build_parser().format_help()

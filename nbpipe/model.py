@@ -1,0 +1,187 @@
+"""Frozen data types shared by every layer, and graph JSON v1 (DESIGN §5, contract)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+GRAPH_VERSION = 1
+
+#: Stage status values of graph JSON v1.
+STATUSES = ("fresh", "stale", "never-run", "failed", "unknown")
+
+#: MIME type of the display bundle a stage publishes (DESIGN §4.6).
+STAGE_MIME = "application/vnd.nbpipe.stage+json"
+
+
+@dataclass(frozen=True)
+class StageHeader:
+    """A parsed ``%%stage`` header line."""
+
+    name: str  # stage name, a Python identifier
+    inputs: tuple[str, ...] = ()  # --in
+    outputs: tuple[str, ...] = ()  # --out
+    file_inputs: tuple[str, ...] = ()  # --file-in, paths as written
+    file_outputs: tuple[str, ...] = ()  # --file-out
+    no_cache: bool = False  # --no-cache
+    retries: int = 0  # --retries N
+    checks: tuple[str, ...] = ()  # --check EXPR, evaluated over outputs
+
+    def canonical(self) -> str:
+        """The header as one normalised line: equal headers give equal text."""
+        parts = [self.name]
+        for flag, values in (
+            ("--in", self.inputs),
+            ("--out", self.outputs),
+            ("--file-in", self.file_inputs),
+            ("--file-out", self.file_outputs),
+        ):
+            if values:
+                parts.append(flag + " " + " ".join(_quote(v) for v in values))
+        if self.no_cache:
+            parts.append("--no-cache")
+        if self.retries:
+            parts.append(f"--retries {self.retries}")
+        parts.extend(f"--check {_quote(c)}" for c in self.checks)
+        return " ".join(parts)
+
+
+def _quote(text: str) -> str:
+    import shlex
+
+    return shlex.quote(text)
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One finding of the analyzer (or of the runtime) with a stable code."""
+
+    code: str  # NBPxxx
+    severity: str  # "error" | "warning"
+    message: str  # what is wrong, naming the thing
+    hint: str = ""  # the fix, in the user's terms
+    stage: str | None = None  # stage concerned, if any
+    cell: int | None = None  # 0-based index into the notebook's cells
+    line: int | None = None  # 1-based line within the cell source
+    col: int | None = None  # 0-based column
+    names: tuple[str, ...] = ()  # variables involved
+
+    def to_dict(self) -> dict[str, Any]:
+        """Graph JSON v1 form."""
+        return {
+            "code": self.code,
+            "severity": self.severity,
+            "stage": self.stage,
+            "cell": self.cell,
+            "line": self.line,
+            "col": self.col,
+            "names": list(self.names),
+            "message": self.message,
+            "hint": self.hint,
+        }
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A stage of the graph: its header plus what the analyzer learned about it."""
+
+    name: str
+    cell: int  # 0-based cell index
+    inputs: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
+    file_inputs: tuple[str, ...] = ()
+    file_outputs: tuple[str, ...] = ()
+    params: tuple[str, ...] = ()  # parameters the body reads
+    helpers: tuple[str, ...] = ()  # setup functions/classes it calls, transitively
+    constants: tuple[str, ...] = ()  # setup constants it reads
+    status: str = "unknown"  # one of STATUSES
+    header: StageHeader | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Graph JSON v1 form."""
+        return {
+            "name": self.name,
+            "cell": self.cell,
+            "inputs": list(self.inputs),
+            "outputs": list(self.outputs),
+            "file_inputs": list(self.file_inputs),
+            "file_outputs": list(self.file_outputs),
+            "params": list(self.params),
+            "status": self.status,
+        }
+
+
+@dataclass(frozen=True)
+class Edge:
+    """A dependency: ``target`` reads ``names`` that ``source`` outputs."""
+
+    source: str
+    target: str
+    names: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Graph JSON v1 form."""
+        return {"source": self.source, "target": self.target, "names": list(self.names)}
+
+
+@dataclass(frozen=True)
+class Graph:
+    """The stage graph of one notebook with its diagnostics (graph JSON v1)."""
+
+    notebook: str
+    stages: tuple[Stage, ...] = ()
+    edges: tuple[Edge, ...] = ()
+    order: tuple[str, ...] = ()  # topological order; empty when there is a cycle
+    parameters: dict[str, Any] = field(default_factory=dict)
+    diagnostics: tuple[Diagnostic, ...] = ()
+
+    def stage(self, name: str) -> Stage:
+        """The stage called ``name``; KeyError if there is none."""
+        for stage in self.stages:
+            if stage.name == name:
+                return stage
+        raise KeyError(name)
+
+    def upstream(self, name: str) -> list[str]:
+        """``name`` and every stage it depends on, in topological order."""
+        parents: dict[str, set[str]] = {}
+        for edge in self.edges:
+            parents.setdefault(edge.target, set()).add(edge.source)
+        needed, todo = set(), [name]
+        while todo:
+            current = todo.pop()
+            if current not in needed:
+                needed.add(current)
+                todo.extend(parents.get(current, ()))
+        return [s for s in self.order if s in needed]
+
+    def downstream(self, name: str) -> list[str]:
+        """Every stage that depends on ``name`` (not ``name`` itself), in order."""
+        children: dict[str, set[str]] = {}
+        for edge in self.edges:
+            children.setdefault(edge.source, set()).add(edge.target)
+        found: set[str] = set()
+        todo = list(children.get(name, ()))
+        while todo:
+            current = todo.pop()
+            if current not in found:
+                found.add(current)
+                todo.extend(children.get(current, ()))
+        return [s for s in self.order if s in found]
+
+    @property
+    def errors(self) -> tuple[Diagnostic, ...]:
+        """The diagnostics of severity ``error``."""
+        return tuple(d for d in self.diagnostics if d.severity == "error")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Graph JSON v1 (DESIGN §5, contract)."""
+        return {
+            "version": GRAPH_VERSION,
+            "notebook": self.notebook,
+            "parameters": dict(self.parameters),
+            "stages": [s.to_dict() for s in self.stages],
+            "edges": [e.to_dict() for e in self.edges],
+            "order": list(self.order),
+            "diagnostics": [d.to_dict() for d in self.diagnostics],
+        }

@@ -1,0 +1,254 @@
+"""Read notebooks into cells: stage headers, the parameters cell and setup cells.
+
+``.ipynb`` files are read with nbformat and upgraded to v4 (v3 and older minors
+included). This module knows the notebook's shape, not its data flow: that is the
+analyzer's job.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nbpipe.errors import HeaderError, NotebookReadError
+from nbpipe.header import parse_header
+from nbpipe.model import StageHeader
+from nbpipe.source import split_stage
+
+PARAMETERS_TAG = "parameters"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One notebook cell as nbpipe sees it."""
+
+    index: int  # 0-based index into the notebook's cells (markdown included)
+    cell_type: str  # "code" | "markdown" | "raw"
+    source: str  # the full cell source
+    tags: tuple[str, ...] = ()
+    execution_count: int | None = None
+    outputs: tuple[dict[str, Any], ...] = ()
+    cell_id: str | None = None
+    header: StageHeader | None = None  # set for a stage cell with a valid header
+    header_error: HeaderError | None = None  # set for a stage cell with a bad header
+    body: str = ""  # source without the %%stage line (line numbers preserved)
+
+    @property
+    def is_code(self) -> bool:
+        """True for code cells."""
+        return self.cell_type == "code"
+
+    @property
+    def is_stage(self) -> bool:
+        """True for a cell whose first line is ``%%stage`` (valid header or not)."""
+        return self.header is not None or self.header_error is not None
+
+    @property
+    def is_parameters(self) -> bool:
+        """True for the cell tagged ``parameters`` (papermill's convention)."""
+        return self.is_code and PARAMETERS_TAG in self.tags
+
+
+@dataclass(frozen=True)
+class Notebook:
+    """A read notebook."""
+
+    path: str
+    cells: tuple[Cell, ...]
+    language: str = "python"
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def stage_cells(self) -> list[Cell]:
+        """The stage cells with a valid header, in notebook order."""
+        return [c for c in self.cells if c.header is not None]
+
+    @property
+    def parameters_cell(self) -> Cell | None:
+        """The first cell tagged ``parameters``, if any."""
+        return next((c for c in self.cells if c.is_parameters), None)
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        """Literal values bound in the parameters cell, in order."""
+        cell = self.parameters_cell
+        return literal_assignments(cell.source) if cell else {}
+
+    @property
+    def setup_cells(self) -> list[Cell]:
+        """Non-stage code cells that only import, define, or bind constants."""
+        return [c for c in self.cells if c.is_code and not c.is_stage and not c.is_parameters and is_setup(c.source)]
+
+
+def read(path: str | os.PathLike[str], content: dict[str, Any] | str | None = None) -> Notebook:
+    """Read a notebook file (or its unsaved ``content``) into a :class:`Notebook`.
+
+    Raises:
+        NotebookReadError: the file is missing, not JSON, not a notebook, or not Python.
+    """
+    path = os.fspath(path)
+    raw = _load_json(path, content)
+    nb = _to_v4(path, raw)
+    language = _language(nb)
+    if language != "python":
+        raise NotebookReadError(
+            f"{path}: the notebook's kernel language is {language!r}; nbpipe analyses Python notebooks only",
+            hint="open a notebook whose kernel is Python",
+        )
+    cells = tuple(_cell(i, c) for i, c in enumerate(nb.get("cells", [])))
+    return Notebook(path=path, cells=cells, language=language, metadata=dict(nb.get("metadata", {})))
+
+
+def _load_json(path: str, content: dict[str, Any] | str | None) -> dict[str, Any]:
+    try:
+        if content is None:
+            content = Path(path).read_text(encoding="utf-8")
+        data = json.loads(content) if isinstance(content, str) else content
+    except FileNotFoundError as exc:
+        raise NotebookReadError(f"{path}: no such file", hint="check the path") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise NotebookReadError(f"{path}: cannot be read ({exc})") from exc
+    except json.JSONDecodeError as exc:
+        raise NotebookReadError(
+            f"{path}: not a notebook, invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
+            hint="is it an .ipynb file? Open it in Jupyter to repair it",
+        ) from exc
+    if not isinstance(data, dict) or "nbformat" not in data:
+        raise NotebookReadError(f"{path}: not a notebook (no 'nbformat' field)", hint="pass an .ipynb file")
+    return data
+
+
+def _to_v4(path: str, data: dict[str, Any]) -> dict[str, Any]:
+    import nbformat
+
+    try:
+        nb = nbformat.reads(json.dumps(data), as_version=4)
+    except Exception as exc:  # nbformat raises many types for malformed files
+        raise NotebookReadError(f"{path}: not a valid notebook ({exc})") from exc
+    return dict(nb)
+
+
+def _language(nb: dict[str, Any]) -> str:
+    meta = nb.get("metadata", {}) or {}
+    info = meta.get("language_info", {}) or {}
+    spec = meta.get("kernelspec", {}) or {}
+    lang = info.get("name") or spec.get("language") or "python"
+    return str(lang).lower()
+
+
+def _cell(index: int, raw: dict[str, Any]) -> Cell:
+    source = raw.get("source", "")
+    if isinstance(source, list):
+        source = "".join(source)
+    cell_type = raw.get("cell_type", "code")
+    meta = raw.get("metadata", {}) or {}
+    tags = tuple(str(t) for t in meta.get("tags", []) or [])
+    header, error, body = None, None, source
+    if cell_type == "code":
+        line, body = split_stage(source)
+        if line is not None:
+            try:
+                header = parse_header(line)
+            except HeaderError as exc:
+                error = exc
+    return Cell(
+        index=index,
+        cell_type=cell_type,
+        source=source,
+        tags=tags,
+        execution_count=raw.get("execution_count") if cell_type == "code" else None,
+        outputs=tuple(raw.get("outputs", []) or []) if cell_type == "code" else (),
+        cell_id=raw.get("id"),
+        header=header,
+        header_error=error,
+        body=body,
+    )
+
+
+def literal_assignments(source: str) -> dict[str, Any]:
+    """``name = literal`` bindings of a cell, in order; other statements are ignored."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return {}
+    values: dict[str, Any] = {}
+    for node in tree.body:
+        target, value = _simple_assignment(node)
+        if target is None or value is None:
+            continue
+        try:
+            values[target] = ast.literal_eval(value)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            continue
+    return values
+
+
+def _simple_assignment(node: ast.stmt) -> tuple[str | None, ast.expr | None]:
+    if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+        return node.targets[0].id, node.value
+    if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
+        return node.target.id, node.value
+    return None, None
+
+
+_SETUP_NODES = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Pass)
+
+
+def is_setup(source: str) -> bool:
+    """True if a cell only imports, defines functions/classes, or binds constants.
+
+    Constants are literals, or expressions built only from names the same cell
+    already bound this way (e.g. ``N = 10; HALF = N // 2``). Docstrings are allowed.
+    """
+    from nbpipe.source import to_python
+
+    try:
+        tree = ast.parse(to_python(source))
+    except SyntaxError:
+        return False
+    if not tree.body:
+        return False
+    bound: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, _SETUP_NODES):
+            bound.update(_defined(node))
+        elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
+            continue
+        elif _is_constant_binding(node, bound):
+            target, _ = _simple_assignment(node)
+            bound.add(str(target))
+        else:
+            return False
+    return True
+
+
+def _defined(node: ast.stmt) -> list[str]:
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return [(a.asname or a.name).split(".")[0] for a in node.names]
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return [node.name]
+    return []
+
+
+def _is_constant_binding(node: ast.stmt, bound: set[str]) -> bool:
+    target, value = _simple_assignment(node)
+    if target is None or value is None:
+        return False
+    return all(_constant_part(n, bound) for n in ast.walk(value))
+
+
+_CONSTANT_EXPR = (
+    ast.Constant, ast.Tuple, ast.List, ast.Set, ast.Dict, ast.BinOp, ast.UnaryOp, ast.BoolOp,
+    ast.Compare, ast.operator, ast.unaryop, ast.boolop, ast.cmpop, ast.expr_context,
+    ast.Attribute, ast.Call, ast.keyword, ast.Subscript, ast.Slice,
+)
+
+
+def _constant_part(node: ast.AST, bound: set[str]) -> bool:
+    if isinstance(node, ast.Name):
+        return node.id in bound
+    return isinstance(node, _CONSTANT_EXPR)

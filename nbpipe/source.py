@@ -1,0 +1,68 @@
+"""Cell source helpers shared by the kernel, the analyzer and the cache key.
+
+IPython-only syntax (``%magic``, ``!cmd``) is turned into Python with IPython's own
+input transformer, imported lazily so that ``import nbpipe`` stays light.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+
+import xxhash
+
+from nbpipe.header import MAGIC
+
+
+def split_stage(source: str) -> tuple[str | None, str]:
+    """Split a cell into (header arguments or None, body).
+
+    The body keeps a leading blank line in place of the header so that line
+    numbers in the body equal line numbers in the cell.
+    """
+    stripped = source.lstrip("\n")
+    skipped = len(source) - len(stripped)
+    first, _, rest = stripped.partition("\n")
+    if first.rstrip() == MAGIC or first.startswith((MAGIC + " ", MAGIC + "\t")):
+        return first[len(MAGIC):].strip(), "\n" * (skipped + 1) + rest
+    return None, source
+
+
+@functools.lru_cache(maxsize=4096)
+def to_python(source: str) -> str:
+    """Plain Python for a cell body: unchanged if it parses, else IPython-transformed."""
+    try:
+        ast.parse(source)
+        return source
+    except SyntaxError:
+        pass
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    return TransformerManager().transform_cell(source)
+
+
+def normalize(source: str) -> str:
+    """A form of the code that ignores comments, spacing and blank lines.
+
+    Unparsable code falls back to its stripped lines, so it still hashes stably.
+    """
+    try:
+        tree = ast.parse(to_python(source))
+    except SyntaxError:
+        return "\n".join(line.rstrip() for line in source.strip().splitlines())
+    return ast.dump(tree, annotate_fields=False, include_attributes=False)
+
+
+def digest(*parts: str) -> str:
+    """A 128-bit hex digest of text parts (separated unambiguously)."""
+    h = xxhash.xxh3_128()
+    for part in parts:
+        data = part.encode("utf-8", "surrogatepass")
+        h.update(len(data).to_bytes(8, "little"))
+        h.update(data)
+    return h.hexdigest()
+
+
+def source_hash(header_canonical: str, body: str) -> str:
+    """The hash recorded in stage bundles and compared by the analyzer (NBP204)."""
+    return digest("nbpipe-source-v1", header_canonical, normalize(body))
