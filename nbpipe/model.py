@@ -134,6 +134,9 @@ class Graph:
     order: tuple[str, ...] = ()  # topological order; empty when there is a cycle
     parameters: dict[str, Any] = field(default_factory=dict)
     diagnostics: tuple[Diagnostic, ...] = ()
+    #: role of each code cell by 0-based index: "stage", "parameters", "setup",
+    #: "exploration" or "data" (not part of graph JSON v1)
+    roles: dict[int, str] = field(default_factory=dict)
 
     def stage(self, name: str) -> Stage:
         """The stage called ``name``; KeyError if there is none."""
