@@ -69,32 +69,35 @@ def build_notebook(cells: list[Cell]) -> nbformat.NotebookNode:
 
 
 def sales_rows(seed: int = SEED, n: int = N_ORDERS) -> list[dict[str, Any]]:
-    """Order lines of 2024: a few have no units, a negative price or zero units."""
+    """Order lines of 2024 sorted by date; a few have no units, a negative price or zero units."""
     rng = random.Random(seed)
-    start = dt.date(2024, 1, 1)
-    rows = []
-    for _ in range(n):
-        product = rng.choice(sorted(PRODUCTS))
-        price = round(PRODUCTS[product] * rng.uniform(0.9, 1.1), 2)
-        rows.append(
-            {
-                "date": (start + dt.timedelta(days=rng.randrange(366))).isoformat(),
-                "region": rng.choice(REGIONS),
-                "product": product,
-                "units": rng.randint(1, 12),
-                "unit_price": price,
-            }
-        )
-    rows.sort(key=lambda r: r["date"])  # stable: same-day orders keep their draw order
-    rows = [{"order_id": 100001 + i, **row} for i, row in enumerate(rows)]
-    messy = rng.sample(range(n), 30)
+    lines = sorted((_order_line(rng) for _ in range(n)), key=lambda r: str(r["date"]))  # stable sort
+    rows = [{"order_id": 100001 + i, **line} for i, line in enumerate(lines)]
+    _make_messy(rows, rng)
+    return rows
+
+
+def _order_line(rng: random.Random) -> dict[str, Any]:
+    product = rng.choice(sorted(PRODUCTS))
+    day = dt.date(2024, 1, 1) + dt.timedelta(days=rng.randrange(366))  # 2024 is a leap year
+    return {
+        "date": day.isoformat(),
+        "region": rng.choice(REGIONS),
+        "product": product,
+        "units": rng.randint(1, 12),
+        "unit_price": round(PRODUCTS[product] * rng.uniform(0.9, 1.1), 2),
+    }
+
+
+def _make_messy(rows: list[dict[str, Any]], rng: random.Random) -> None:
+    """Spoil 30 rows the way real exports are spoiled; the ETL's clean stage drops them."""
+    messy = rng.sample(range(len(rows)), 30)
     for j in messy[:14]:
         rows[j]["units"] = ""  # keyed in without a quantity
     for j in messy[14:24]:
         rows[j]["unit_price"] = -rows[j]["unit_price"]  # a refund typed into the sales sheet
     for j in messy[24:]:
         rows[j]["units"] = 0  # an empty order line
-    return rows
 
 
 def write_sales_csv(path: Path) -> None:
