@@ -1,0 +1,58 @@
+/**
+ * The only module that talks HTTP: the nbpipe server extension's REST API.
+ */
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+
+import { ExportTarget, IGraph } from './tokens';
+
+/** An error reply of the nbpipe API, with the server's message and hint. */
+export class NbpipeApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly hint: string = ''
+  ) {
+    super(message);
+    this.name = 'NbpipeApiError';
+  }
+}
+
+/** POST `body` to `/nbpipe/api/<route>` and return the decoded JSON reply. */
+export async function requestAPI<T>(
+  route: string,
+  body: unknown,
+  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+): Promise<T> {
+  const url = URLExt.join(settings.baseUrl, 'nbpipe', 'api', route);
+  const init: RequestInit = { method: 'POST', body: JSON.stringify(body) };
+  let response: Response;
+  try {
+    response = await ServerConnection.makeRequest(url, init, settings);
+  } catch (error) {
+    throw new NbpipeApiError(0, `cannot reach the Jupyter server: ${String(error)}`);
+  }
+  const text = await response.text();
+  let data: any = {};
+  try {
+    data = text ? JSON.parse(text) : {};
+  } catch {
+    data = { message: text };
+  }
+  if (!response.ok) {
+    const message = data.message || `nbpipe ${route} failed with HTTP ${response.status}`;
+    throw new NbpipeApiError(response.status, message, data.hint || '');
+  }
+  return data as T;
+}
+
+/** Analyse the notebook at `path`, or its unsaved `content` when given. */
+export function analyze(path: string, content?: unknown): Promise<IGraph> {
+  return requestAPI<IGraph>('analyze', content === undefined ? { path } : { path, content });
+}
+
+/** Export the saved notebook at `path` to `to`; resolves to the written path. */
+export async function exportNotebook(path: string, to: ExportTarget): Promise<string> {
+  const reply = await requestAPI<{ path: string }>('export', { path, to });
+  return reply.path;
+}

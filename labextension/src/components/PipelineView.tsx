@@ -1,0 +1,105 @@
+/**
+ * The whole sidebar content: actions, graph, diagnostics, messages and empty states.
+ */
+import React, { useLayoutEffect } from 'react';
+
+import { IPipelineState, summary } from '../model';
+import { ExportTarget, IDiagnostic } from '../tokens';
+import { DiagnosticsList } from './DiagnosticsList';
+import { GraphView } from './GraphView';
+import { Toolbar } from './Toolbar';
+
+/** A line of feedback from the last action. */
+export interface IMessage {
+  kind: 'info' | 'error';
+  text: string;
+}
+
+/** Props of {@link PipelineView}. */
+export interface IPipelineViewProps {
+  state: IPipelineState;
+  /** Draw the graph (false while the panel is hidden: React Flow cannot measure it). */
+  showGraph: boolean;
+  dark: boolean;
+  selected: string | null;
+  busy: boolean;
+  message: IMessage | null;
+  onSelect: (stage: string) => void;
+  onGoToCell: (cell: number, stage: string | null) => void;
+  onRun: (stage: string) => void;
+  onExport: (to: ExportTarget) => void;
+  onCheck: () => void;
+  /** Called after each commit to the DOM (used to time re-renders). */
+  onCommitted?: () => void;
+}
+
+/** Explains how to add the first stage. */
+export function EmptyState(): JSX.Element {
+  return (
+    <div className="jp-nbpipe-empty">
+      <p>This notebook has no stages yet.</p>
+      <p>
+        Start a code cell with <code>%%stage NAME --out VAR</code>, for example:
+      </p>
+      <pre>{'%load_ext nbpipe\n\n%%stage load --out df\ndf = read_data()'}</pre>
+      <p>
+        Declare what a stage reads with <code>--in</code>; the graph appears here as you type.
+      </p>
+    </div>
+  );
+}
+
+/** The sidebar's content for the active notebook. */
+export function PipelineView(props: IPipelineViewProps): JSX.Element {
+  const { state } = props;
+  useLayoutEffect(() => props.onCommitted?.());
+  if (!state.path) {
+    return <div className="jp-nbpipe-empty">Open a notebook to see its pipeline.</div>;
+  }
+  const graph = state.graph;
+  const goTo = (d: IDiagnostic): void => {
+    if (d.cell !== null) {
+      props.onGoToCell(d.cell, d.stage);
+    }
+  };
+  return (
+    <div className="jp-nbpipe-view" data-loading={state.loading}>
+      <div className="jp-nbpipe-title">
+        <span className="jp-nbpipe-path" title={state.path}>
+          {state.path}
+        </span>
+        <span className="jp-nbpipe-summary">{state.loading ? 'analysing…' : graph ? summary(graph) : ''}</span>
+      </div>
+      <Toolbar
+        stages={graph?.stages.map(s => s.name) ?? []}
+        selected={props.selected}
+        busy={props.busy}
+        onSelect={props.onSelect}
+        onRun={props.onRun}
+        onExport={props.onExport}
+        onCheck={props.onCheck}
+      />
+      {props.message && (
+        <div className={`jp-nbpipe-message-line jp-nbpipe-message-${props.message.kind}`} role="status">
+          {props.message.text}
+        </div>
+      )}
+      {state.error && (
+        <div className="jp-nbpipe-error" role="alert">
+          <div>{state.error.message}</div>
+          {state.error.hint && <div className="jp-nbpipe-hint">{state.error.hint}</div>}
+        </div>
+      )}
+      {graph && graph.stages.length === 0 && <EmptyState />}
+      {graph && graph.stages.length > 0 && props.showGraph && (
+        <GraphView
+          graph={graph}
+          dark={props.dark}
+          selected={props.selected}
+          onActivate={(stage, cell) => props.onGoToCell(cell, stage)}
+        />
+      )}
+      {graph && <DiagnosticsList diagnostics={graph.diagnostics} onSelect={goTo} />}
+    </div>
+  );
+}

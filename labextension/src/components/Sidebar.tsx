@@ -1,0 +1,217 @@
+/**
+ * The "Pipeline" sidebar widget: follows the active notebook, keeps the model
+ * fresh, and performs the actions (go to cell, run to here, export, check).
+ */
+import { JupyterFrontEnd } from '@jupyterlab/application';
+import { IThemeManager, ReactWidget } from '@jupyterlab/apputils';
+import { INotebookTracker, NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
+import { KernelMessage } from '@jupyterlab/services';
+import { Message } from '@lumino/messaging';
+import React from 'react';
+
+import { analyze, exportNotebook } from '../api';
+import { IMessage, PipelineView } from './PipelineView';
+import { PipelineModel, stageAtCell, summary } from '../model';
+import { ExportTarget } from '../tokens';
+
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** The sidebar. */
+export class PipelineSidebar extends ReactWidget {
+  constructor(
+    private readonly _app: JupyterFrontEnd,
+    private readonly _tracker: INotebookTracker,
+    private readonly _themes: IThemeManager | null
+  ) {
+    super();
+    this.id = 'nbpipe-pipeline';
+    this.addClass('jp-nbpipe-sidebar');
+    this.title.caption = 'Pipeline';
+    this.model.changed.connect(() => this.update());
+    this._tracker.currentChanged.connect(() => this._follow(this._tracker.currentWidget));
+    this._tracker.activeCellChanged.connect(this._onActiveCell, this);
+    NotebookActions.executed.connect(this._onExecuted, this);
+    this._themes?.themeChanged.connect(() => this.update());
+    this._follow(this._tracker.currentWidget);
+  }
+
+  /** The analysis of the active notebook. */
+  readonly model = new PipelineModel({ analyze });
+
+  /** Milliseconds taken by the last render, from `render()` to the DOM commit. */
+  lastRenderMs = 0;
+
+  dispose(): void {
+    NotebookActions.executed.disconnect(this._onExecuted, this);
+    this.model.dispose();
+    super.dispose();
+  }
+
+  protected onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    this.update(); // React Flow must mount while visible to measure its box.
+  }
+
+  protected render(): JSX.Element {
+    const started = performance.now();
+    return (
+      <PipelineView
+        state={this.model.state}
+        showGraph={this.isVisible}
+        dark={this._isDark()}
+        selected={this._selected}
+        busy={this._busy}
+        message={this._message}
+        onSelect={stage => this._setSelected(stage)}
+        onGoToCell={(cell, stage) => this._goToCell(cell, stage)}
+        onRun={stage => void this._run(stage)}
+        onExport={to => void this._export(to)}
+        onCheck={() => void this._check()}
+        onCommitted={() => {
+          this.lastRenderMs = performance.now() - started;
+          this.node.dataset.renderMs = this.lastRenderMs.toFixed(2);
+        }}
+      />
+    );
+  }
+
+  private _follow(panel: NotebookPanel | null): void {
+    if (panel === this._panel) {
+      return;
+    }
+    if (this._panel && !this._panel.isDisposed) {
+      this._panel.model?.contentChanged.disconnect(this._onEdited, this);
+      this._panel.context.fileChanged.disconnect(this._onSaved, this);
+    }
+    this._panel = panel;
+    this._selected = null;
+    this._message = null;
+    if (!panel) {
+      void this.model.setSource(null);
+      return;
+    }
+    void panel.context.ready.then(() => {
+      if (panel !== this._panel) {
+        return;
+      }
+      panel.model?.contentChanged.connect(this._onEdited, this);
+      panel.context.fileChanged.connect(this._onSaved, this);
+      void this.model.setSource({ path: panel.context.path, content: () => panel.model?.toJSON() });
+    });
+    panel.disposed.connect(() => this._panel === panel && this._follow(this._tracker.currentWidget));
+  }
+
+  private _onEdited(): void {
+    this.model.schedule();
+  }
+
+  private _onSaved(): void {
+    void this.model.refresh();
+  }
+
+  private _onExecuted(_: unknown, args: { notebook: unknown }): void {
+    if (this._panel && args.notebook === this._panel.content) {
+      this.model.schedule();
+    }
+  }
+
+  private _onActiveCell(): void {
+    const index = this._panel?.content.activeCellIndex ?? -1;
+    const stage = stageAtCell(this.model.state.graph, index);
+    if (stage && stage !== this._selected) {
+      this._setSelected(stage);
+    }
+  }
+
+  private _setSelected(stage: string | null): void {
+    this._selected = stage;
+    this.update();
+  }
+
+  private _goToCell(index: number, stage: string | null): void {
+    const panel = this._panel;
+    if (!panel || index < 0 || index >= panel.content.widgets.length) {
+      return;
+    }
+    const notebook = panel.content;
+    notebook.deselectAll();
+    notebook.activeCellIndex = index;
+    notebook.mode = 'command';
+    this._app.shell.activateById(panel.id);
+    void notebook.scrollToCell(notebook.widgets[index], 'center');
+    if (stage) {
+      this._setSelected(stage);
+    }
+  }
+
+  private async _run(stage: string): Promise<void> {
+    const kernel = this._panel?.sessionContext.session?.kernel;
+    if (!IDENTIFIER.test(stage)) {
+      return this._say('error', `'${stage}' is not a stage name`);
+    }
+    if (!kernel) {
+      return this._say('error', "The notebook has no running kernel; start it, then run to 'stage' again.");
+    }
+    this._busy = true;
+    this._say('info', `Running ${stage} and its upstream stages…`);
+    const code = `%load_ext nbpipe\n%nbpipe run ${stage}`;
+    const future = kernel.requestExecute({ code, store_history: false, silent: false });
+    let failure = '';
+    future.onIOPub = (msg: KernelMessage.IIOPubMessage) => {
+      if (KernelMessage.isErrorMsg(msg)) {
+        failure = `${msg.content.ename}: ${msg.content.evalue}`;
+      }
+    };
+    try {
+      await future.done;
+    } catch (error) {
+      failure = failure || String(error);
+    }
+    this._busy = false;
+    this._say(failure ? 'error' : 'info', failure ? `${stage} failed: ${failure}` : `${stage} done.`);
+    await this.model.refresh();
+  }
+
+  private async _export(to: ExportTarget): Promise<void> {
+    const panel = this._panel;
+    if (!panel) {
+      return;
+    }
+    this._busy = true;
+    this._say('info', `Exporting to ${to}…`);
+    try {
+      if (panel.context.model.dirty) {
+        await panel.context.save();
+      }
+      const written = await exportNotebook(panel.context.path, to);
+      this._busy = false;
+      this._say('info', `Exported to ${written}`);
+    } catch (error: any) {
+      this._busy = false;
+      this._say('error', [error?.message ?? String(error), error?.hint].filter(Boolean).join(' — '));
+    }
+  }
+
+  private async _check(): Promise<void> {
+    await this.model.refresh();
+    const { graph, error } = this.model.state;
+    this._say(error || !graph ? 'error' : 'info', error ? error.message : graph ? `Check: ${summary(graph)}` : '');
+  }
+
+  private _say(kind: IMessage['kind'], text: string): void {
+    this._message = { kind, text };
+    this.update();
+  }
+
+  private _isDark(): boolean {
+    if (this._themes?.theme) {
+      return !this._themes.isLight(this._themes.theme);
+    }
+    return document.body.dataset.jpThemeLight === 'false';
+  }
+
+  private _panel: NotebookPanel | null = null;
+  private _selected: string | null = null;
+  private _busy = false;
+  private _message: IMessage | null = null;
+}

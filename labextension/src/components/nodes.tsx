@@ -1,0 +1,63 @@
+/**
+ * Custom React Flow nodes: stages (name, status colour, diagnostic badges),
+ * parameters and files.
+ */
+import { Handle, NodeProps, Position } from '@xyflow/react';
+import React from 'react';
+
+import { INodeData, STATUS_INFO } from '../model';
+
+type Props = NodeProps & { data: INodeData };
+
+/** A stage: its name, status and a badge per kind of diagnostic. */
+export function StageNode({ data, selected }: Props): JSX.Element {
+  const status = data.status ?? 'unknown';
+  const info = STATUS_INFO[status];
+  const classes = ['jp-nbpipe-node', 'jp-nbpipe-stage', `jp-nbpipe-status-${status}`];
+  if (data.errors) {
+    classes.push('jp-nbpipe-has-error');
+  } else if (data.warnings) {
+    classes.push('jp-nbpipe-has-warning');
+  }
+  if (selected) {
+    classes.push('jp-nbpipe-selected');
+  }
+  return (
+    <div className={classes.join(' ')} title={`${data.label}: ${info.label} (${info.description})`}>
+      <Handle type="target" position={Position.Left} isConnectable={false} />
+      <div className="jp-nbpipe-stage-name">{data.label}</div>
+      <div className="jp-nbpipe-stage-meta">
+        <span className="jp-nbpipe-status-dot" aria-hidden="true" />
+        <span className="jp-nbpipe-status-label">{info.label}</span>
+        {data.errors > 0 && <span className="jp-nbpipe-badge jp-nbpipe-badge-error">{data.errors}</span>}
+        {data.warnings > 0 && <span className="jp-nbpipe-badge jp-nbpipe-badge-warning">{data.warnings}</span>}
+      </div>
+      <Handle type="source" position={Position.Right} isConnectable={false} />
+    </div>
+  );
+}
+
+/** A parameter (papermill `parameters` cell) read by stages. */
+export function ParamNode({ data }: Props): JSX.Element {
+  return (
+    <div className="jp-nbpipe-node jp-nbpipe-param" title={`parameter ${data.label}`}>
+      <Handle type="target" position={Position.Left} isConnectable={false} />
+      {data.label}
+      <Handle type="source" position={Position.Right} isConnectable={false} />
+    </div>
+  );
+}
+
+/** A file declared with `--file-in` / `--file-out`. */
+export function FileNode({ data }: Props): JSX.Element {
+  return (
+    <div className="jp-nbpipe-node jp-nbpipe-file" title={`file ${data.label}`}>
+      <Handle type="target" position={Position.Left} isConnectable={false} />
+      {data.label}
+      <Handle type="source" position={Position.Right} isConnectable={false} />
+    </div>
+  );
+}
+
+/** The node types passed to React Flow. */
+export const NODE_TYPES = { stage: StageNode, param: ParamNode, file: FileNode };

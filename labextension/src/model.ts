@@ -1,0 +1,293 @@
+/**
+ * The sidebar's model: graph JSON v1 → laid-out React Flow nodes and edges, status
+ * and diagnostic mapping, and a debounced, race-free refresh of the analysis.
+ * Free of JupyterLab widgets so that it can be unit tested on its own.
+ */
+import dagre from '@dagrejs/dagre';
+import { ISignal, Signal } from '@lumino/signaling';
+
+import { IDiagnostic, IGraph, IStage, IStageBundle, StageStatus } from './tokens';
+
+/** Kinds of graph node drawn by the sidebar. */
+export type NodeKind = 'stage' | 'param' | 'file';
+
+/** Data carried by each drawn node. */
+export interface INodeData extends Record<string, unknown> {
+  kind: NodeKind;
+  label: string;
+  /** Cell to jump to on click (stages only). */
+  cell: number | null;
+  status: StageStatus | null;
+  errors: number;
+  warnings: number;
+}
+
+/** A positioned node (the subset of React Flow's `Node` the sidebar fills in). */
+export interface IFlowNode {
+  id: string;
+  type: NodeKind;
+  position: { x: number; y: number };
+  data: INodeData;
+  width: number;
+  height: number;
+}
+
+/** A drawn edge (the subset of React Flow's `Edge` the sidebar fills in). */
+export interface IFlowEdge {
+  id: string;
+  source: string;
+  target: string;
+  label?: string;
+  className: string;
+}
+
+/** Node sizes fed to the layered layout, in pixels. */
+export const NODE_SIZE: Record<NodeKind, { width: number; height: number }> = {
+  stage: { width: 150, height: 46 },
+  param: { width: 96, height: 26 },
+  file: { width: 140, height: 26 }
+};
+
+/** Human label and CSS modifier of each stage status. */
+export const STATUS_INFO: Record<StageStatus, { label: string; description: string }> = {
+  fresh: { label: 'fresh', description: 'cached result matches the current code and inputs' },
+  stale: { label: 'stale', description: 'code or inputs changed since the last run' },
+  'never-run': { label: 'never run', description: 'no recorded run of this stage' },
+  failed: { label: 'failed', description: 'the last run failed' },
+  unknown: { label: 'unknown', description: 'status not known' }
+};
+
+/** The status of a stage, with anything unexpected mapped to "unknown". */
+export function stageStatus(stage: Pick<IStage, 'status'>): StageStatus {
+  return stage.status in STATUS_INFO ? stage.status : 'unknown';
+}
+
+/** Error and warning counts per stage name. */
+export function diagnosticsByStage(
+  diagnostics: IDiagnostic[]
+): Map<string, { errors: number; warnings: number }> {
+  const counts = new Map<string, { errors: number; warnings: number }>();
+  for (const d of diagnostics) {
+    if (!d.stage) {
+      continue;
+    }
+    const entry = counts.get(d.stage) ?? { errors: 0, warnings: 0 };
+    if (d.severity === 'error') {
+      entry.errors += 1;
+    } else {
+      entry.warnings += 1;
+    }
+    counts.set(d.stage, entry);
+  }
+  return counts;
+}
+
+/** Node id helpers, so stage, parameter and file names never collide. */
+export const nodeId = {
+  stage: (name: string): string => `stage:${name}`,
+  param: (name: string): string => `param:${name}`,
+  file: (path: string): string => `file:${path}`
+};
+
+/** Graph JSON v1 → unpositioned nodes and edges (stages, parameters, files). */
+export function graphElements(graph: IGraph): { nodes: IFlowNode[]; edges: IFlowEdge[] } {
+  const counts = diagnosticsByStage(graph.diagnostics);
+  const nodes = new Map<string, IFlowNode>();
+  const edges: IFlowEdge[] = [];
+  const add = (kind: NodeKind, id: string, data: Partial<INodeData> & { label: string }): void => {
+    if (!nodes.has(id)) {
+      const base = { kind, cell: null, status: null, errors: 0, warnings: 0 };
+      nodes.set(id, { id, type: kind, position: { x: 0, y: 0 }, data: { ...base, ...data }, ...NODE_SIZE[kind] });
+    }
+  };
+  for (const stage of graph.stages) {
+    const c = counts.get(stage.name) ?? { errors: 0, warnings: 0 };
+    add('stage', nodeId.stage(stage.name), { label: stage.name, cell: stage.cell, status: stageStatus(stage), ...c });
+  }
+  for (const e of graph.edges) {
+    edges.push({
+      id: `edge:${e.source}->${e.target}`,
+      source: nodeId.stage(e.source),
+      target: nodeId.stage(e.target),
+      label: e.names.join(', '),
+      className: 'jp-nbpipe-edge'
+    });
+  }
+  for (const stage of graph.stages) {
+    const target = nodeId.stage(stage.name);
+    for (const p of stage.params) {
+      add('param', nodeId.param(p), { label: p });
+      edges.push({ id: `param:${p}->${stage.name}`, source: nodeId.param(p), target, className: 'jp-nbpipe-edge-aux' });
+    }
+    for (const f of stage.file_inputs) {
+      add('file', nodeId.file(f), { label: f });
+      edges.push({ id: `file:${f}->${stage.name}`, source: nodeId.file(f), target, className: 'jp-nbpipe-edge-aux' });
+    }
+    for (const f of stage.file_outputs) {
+      add('file', nodeId.file(f), { label: f });
+      edges.push({ id: `${stage.name}->file:${f}`, source: target, target: nodeId.file(f), className: 'jp-nbpipe-edge-aux' });
+    }
+  }
+  return { nodes: [...nodes.values()], edges };
+}
+
+/** Lay the nodes out left to right in layers (dagre); returns new, positioned nodes. */
+export function layout(nodes: IFlowNode[], edges: IFlowEdge[]): IFlowNode[] {
+  const g = new dagre.graphlib.Graph();
+  g.setGraph({ rankdir: 'LR', nodesep: 18, ranksep: 56, marginx: 8, marginy: 8 });
+  g.setDefaultEdgeLabel(() => ({}));
+  for (const n of nodes) {
+    g.setNode(n.id, { width: n.width, height: n.height });
+  }
+  for (const e of edges) {
+    // Edge labels get their own space between layers so that they do not overlap nodes.
+    g.setEdge(e.source, e.target, e.label ? { width: Math.min(8 * e.label.length, 120), height: 14 } : {});
+  }
+  dagre.layout(g);
+  return nodes.map(n => {
+    const p = g.node(n.id);
+    return { ...n, position: { x: p.x - n.width / 2, y: p.y - n.height / 2 } };
+  });
+}
+
+/** Graph JSON v1 → positioned nodes and edges, ready for React Flow. */
+export function buildFlow(graph: IGraph): { nodes: IFlowNode[]; edges: IFlowEdge[] } {
+  const { nodes, edges } = graphElements(graph);
+  return { nodes: layout(nodes, edges), edges };
+}
+
+/** One-line summary of the diagnostics ("2 errors, 1 warning" or "no problems"). */
+export function summary(graph: IGraph): string {
+  const errors = graph.diagnostics.filter(d => d.severity === 'error').length;
+  const warnings = graph.diagnostics.length - errors;
+  if (!errors && !warnings) {
+    return `${graph.stages.length} stage${graph.stages.length === 1 ? '' : 's'}, no problems`;
+  }
+  const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
+  return [errors && plural(errors, 'error'), warnings && plural(warnings, 'warning')].filter(Boolean).join(', ');
+}
+
+/** Text of the status chip for a stage display bundle. */
+export function chipText(bundle: IStageBundle): string {
+  const parts = [bundle.stage, bundle.status];
+  if (typeof bundle.seconds === 'number') {
+    parts.push(`${bundle.seconds.toFixed(bundle.seconds < 10 ? 2 : 1)} s`);
+  }
+  if (bundle.key) {
+    parts.push(bundle.key.slice(0, 8));
+  }
+  return parts.join(' · ');
+}
+
+/** The name of the stage whose cell is `cell`, if any. */
+export function stageAtCell(graph: IGraph | null, cell: number): string | null {
+  return graph?.stages.find(s => s.cell === cell)?.name ?? null;
+}
+
+/** What the sidebar shows. */
+export interface IPipelineState {
+  /** Path of the notebook being shown, or null when no notebook is active. */
+  path: string | null;
+  graph: IGraph | null;
+  error: { message: string; hint: string } | null;
+  loading: boolean;
+}
+
+/** A function that analyses a notebook (api.analyze, or a fake in tests). */
+export type AnalyzeFn = (path: string, content?: unknown) => Promise<IGraph>;
+
+/** Where the model reads the notebook from: its path and its unsaved content. */
+export interface INotebookSource {
+  path: string;
+  content(): unknown;
+}
+
+/**
+ * Holds the analysis of the active notebook and refreshes it.
+ *
+ * Responsibilities: debounce bursts of edits into one request; send the unsaved
+ * content; drop replies that arrive after a newer request was made (or after the
+ * notebook changed); signal `changed` whenever the state changes.
+ */
+export class PipelineModel {
+  constructor(options: { analyze: AnalyzeFn; delay?: number }) {
+    this._analyze = options.analyze;
+    this.delay = options.delay ?? 400;
+  }
+
+  /** Debounce delay of `schedule`, in milliseconds. */
+  readonly delay: number;
+
+  /** Emitted after every state change. */
+  get changed(): ISignal<this, void> {
+    return this._changed;
+  }
+
+  /** The current state. */
+  get state(): IPipelineState {
+    return this._state;
+  }
+
+  /** Show `source` (or nothing when null) and analyse it at once. */
+  setSource(source: INotebookSource | null): Promise<void> {
+    this._source = source;
+    this._cancelTimer();
+    this._set({ path: source?.path ?? null, graph: null, error: null, loading: !!source });
+    return this.refresh();
+  }
+
+  /** Analyse again after `delay` ms of quiet (call it on every edit). */
+  schedule(): void {
+    this._cancelTimer();
+    this._timer = setTimeout(() => {
+      this._timer = null;
+      void this.refresh();
+    }, this.delay);
+  }
+
+  /** Analyse now; resolves when the state reflects this request (or a newer one). */
+  async refresh(): Promise<void> {
+    const source = this._source;
+    if (!source) {
+      return;
+    }
+    const ticket = ++this._ticket;
+    this._set({ ...this._state, loading: true });
+    let update: Partial<IPipelineState>;
+    try {
+      const graph = await this._analyze(source.path, source.content());
+      update = { graph, error: null };
+    } catch (error: any) {
+      update = { error: { message: String(error?.message ?? error), hint: String(error?.hint ?? '') } };
+    }
+    if (ticket === this._ticket && source === this._source) {
+      this._set({ ...this._state, ...update, loading: false });
+    }
+  }
+
+  /** Stop pending refreshes. */
+  dispose(): void {
+    this._cancelTimer();
+    this._source = null;
+    Signal.clearData(this);
+  }
+
+  private _set(state: IPipelineState): void {
+    this._state = state;
+    this._changed.emit();
+  }
+
+  private _cancelTimer(): void {
+    if (this._timer !== null) {
+      clearTimeout(this._timer);
+      this._timer = null;
+    }
+  }
+
+  private _analyze: AnalyzeFn;
+  private _source: INotebookSource | null = null;
+  private _state: IPipelineState = { path: null, graph: null, error: null, loading: false };
+  private _ticket = 0;
+  private _timer: ReturnType<typeof setTimeout> | null = null;
+  private _changed = new Signal<this, void>(this);
+}

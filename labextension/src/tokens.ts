@@ -1,0 +1,75 @@
+/**
+ * Shared types: graph JSON v1 (DESIGN §5, contract) and the stage display bundle
+ * (DESIGN §4.6). They mirror `nbpipe/model.py`; change both together.
+ */
+
+/** Stage status values of graph JSON v1. */
+export type StageStatus = 'fresh' | 'stale' | 'never-run' | 'failed' | 'unknown';
+
+/** Diagnostic severity. */
+export type Severity = 'error' | 'warning';
+
+/** One stage of the graph. */
+export interface IStage {
+  name: string;
+  /** 0-based index into the notebook's cells (markdown included). */
+  cell: number;
+  inputs: string[];
+  outputs: string[];
+  file_inputs: string[];
+  file_outputs: string[];
+  /** Parameters the stage body reads. */
+  params: string[];
+  status: StageStatus;
+}
+
+/** A dependency: `target` reads `names` that `source` outputs. */
+export interface IEdge {
+  source: string;
+  target: string;
+  names: string[];
+}
+
+/** One analyzer finding with a stable code (NBP001–NBP208). */
+export interface IDiagnostic {
+  code: string;
+  severity: Severity;
+  stage: string | null;
+  cell: number | null;
+  /** 1-based line within the cell source. */
+  line: number | null;
+  col: number | null;
+  names: string[];
+  message: string;
+  hint: string;
+}
+
+/** Graph JSON v1. */
+export interface IGraph {
+  version: 1;
+  notebook: string;
+  parameters: Record<string, unknown>;
+  stages: IStage[];
+  edges: IEdge[];
+  order: string[];
+  diagnostics: IDiagnostic[];
+}
+
+/** MIME type of the display bundle a stage publishes when it runs. */
+export const STAGE_MIME = 'application/vnd.nbpipe.stage+json';
+
+/** The stage display bundle (`application/vnd.nbpipe.stage+json`). */
+export interface IStageBundle {
+  stage: string;
+  key: string;
+  source_hash?: string;
+  /** How the stage finished in the kernel: "ran", "cached" or "failed". */
+  status: string;
+  seconds?: number;
+}
+
+/** Export targets offered by the sidebar (DESIGN §7). */
+export const EXPORT_TARGETS = ['script', 'papermill', 'airflow'] as const;
+
+/** An export target name. */
+export type ExportTarget = (typeof EXPORT_TARGETS)[number];
