@@ -204,10 +204,10 @@ def is_setup(source: str) -> bool:
     Constants are literals, or expressions built only from names the same cell
     already bound this way (e.g. ``N = 10; HALF = N // 2``). Docstrings are allowed.
     """
-    from nbpipe.source import to_python
+    from nbpipe.source import batch_tree
 
     try:
-        tree = ast.parse(to_python(source))
+        tree = batch_tree(source)
     except SyntaxError:
         return False
     if not tree.body:

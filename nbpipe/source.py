@@ -66,3 +66,52 @@ def digest(*parts: str) -> str:
 def source_hash(header_canonical: str, body: str) -> str:
     """The hash recorded in stage bundles and compared by the analyzer (NBP204)."""
     return digest("nbpipe-source-v1", header_canonical, normalize(body))
+
+
+#: Line magics that only configure the interactive session: dropped in batch runs.
+SESSION_MAGICS = frozenset({"load_ext", "reload_ext", "matplotlib", "config", "autoreload", "aimport", "precision"})
+
+
+def session_magic(node: ast.stmt) -> bool:
+    """True for ``get_ipython().run_line_magic('load_ext', ...)`` and similar no-ops."""
+    if not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)):
+        return False
+    call = node.value
+    func = call.func
+    if not (isinstance(func, ast.Attribute) and func.attr == "run_line_magic"):
+        return False
+    owner = func.value
+    if not (isinstance(owner, ast.Call) and isinstance(owner.func, ast.Name) and owner.func.id == "get_ipython"):
+        return False
+    first = call.args[0] if call.args else None
+    return isinstance(first, ast.Constant) and first.value in SESSION_MAGICS
+
+
+def batch_tree(source: str, filename: str = "<cell>") -> ast.Module:
+    """The AST of a cell for batch execution: IPython syntax transformed, session magics dropped.
+
+    Raises:
+        SyntaxError: the cell is not Python even after IPython's transforms.
+    """
+    tree = ast.parse(to_python(source), filename=filename)
+    tree.body = [node for node in tree.body if not session_magic(node)]
+    return tree
+
+
+def names_bound(source: str) -> set[str]:
+    """Names a cell binds at its top level (assignments, imports, defs, classes)."""
+    try:
+        tree = batch_tree(source)
+    except SyntaxError:
+        return set()
+    found: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            found.update((a.asname or a.name).split(".")[0] for a in node.names if a.name != "*")
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            found.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                found.update(n.id for n in ast.walk(target) if isinstance(n, ast.Name))
+    return found

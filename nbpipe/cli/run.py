@@ -1,0 +1,63 @@
+"""``nbpipe run``: run a notebook's pipeline with the cache (glue over nbpipe.runtime)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from nbpipe.runtime.params import parse_overrides, read_params_file
+
+
+def register(subparsers: Any) -> None:
+    """Add ``nbpipe run``."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "run",
+        help="run the pipeline: stages in dependency order, unchanged stages from the cache",
+        description="Run a notebook's stages in dependency order; unchanged stages are restored from the cache.",
+    )
+    parser.add_argument("notebook", help="the .ipynb file (or a folder exported with --to papermill)")
+    parser.add_argument("-p", "--parameter", nargs="+", action="append", default=[], metavar="NAME=VALUE",
+                        help="override a parameter: -p C 0.5 or -p C=0.5 (YAML-typed)")
+    parser.add_argument("--params-file", metavar="FILE", help="YAML file of parameter overrides")
+    parser.add_argument("--only", nargs="+", default=[], metavar="STAGE", help="run only these stages (upstream from cache)")
+    parser.add_argument("--force", nargs="+", default=[], metavar="STAGE", help="re-run these stages even if cached")
+    parser.add_argument("--from", dest="from_stage", metavar="STAGE", help="re-run STAGE and everything downstream")
+    parser.add_argument("--explain", action="store_true", help="print each stage's hit or miss reason; run nothing")
+    parser.add_argument("--jobs", "-j", type=int, default=1, metavar="N", help="run independent stages in N processes")
+    parser.add_argument("--executor", choices=("local", "dask"), default="local", help="where stages run")
+    parser.add_argument("--address", metavar="URL", help="Dask scheduler address (default: start a LocalCluster)")
+    parser.add_argument("--store", metavar="URL", help="artifact store (default .nbpipe/ beside the notebook)")
+    parser.add_argument("--retries", type=int, metavar="N", help="retry failing stages N times (overrides headers)")
+    parser.add_argument("--no-check", action="store_true", help="run even if `nbpipe check` reports errors")
+    parser.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    """Run and report; exit 1 if a stage failed."""
+    import os
+
+    from nbpipe.runtime.runner import RunOptions, run_notebook
+
+    params = read_params_file(args.params_file) if args.params_file else {}
+    params.update(parse_overrides(args.parameter))
+    if os.path.isdir(args.notebook):
+        from nbpipe.export.papermill_run import run_folder
+
+        return int(run_folder(args.notebook, params=params, jobs=args.jobs, store=args.store))
+    options = RunOptions(
+        params=params, only=args.only, force=args.force, from_stage=args.from_stage, explain=args.explain,
+        jobs=max(1, args.jobs), executor=args.executor, address=args.address, store=args.store,
+        retries=args.retries, check=not args.no_check,
+    )
+    result = run_notebook(args.notebook, options)
+    if args.explain:
+        return 0
+    counts = {s: sum(1 for r in result.stages if r.status == s) for s in ("ran", "cached", "failed", "skipped")}
+    summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    print(f"run {result.run_id}: {result.status} ({summary}); record: {result.record_path}")
+    for record in result.failed:
+        print(f"\nstage {record.name!r} failed: {record.error}", file=sys.stderr)
+        if record.traceback:
+            print(record.traceback.rstrip(), file=sys.stderr)
+    return 0 if result.status == "ok" else 1

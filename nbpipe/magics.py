@@ -1,0 +1,119 @@
+"""IPython glue: ``%%stage`` and ``%nbpipe``. Logic lives in :mod:`nbpipe.runtime`.
+
+Errors nbpipe raises on purpose become ``UsageError`` (a short message, no
+traceback); exceptions of the user's code keep their own traceback, pointing at
+the cell's lines.
+"""
+
+from __future__ import annotations
+
+import ast
+import shlex
+import warnings
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments
+from IPython.display import publish_display_data
+
+from nbpipe import header as grammar
+from nbpipe.errors import NbpipeError
+from nbpipe.model import STAGE_MIME, StageHeader
+from nbpipe.runtime.kernel import KernelSession, StageRun
+from nbpipe.runtime.namespace import StageNamespace
+
+
+def _stage_arguments(func: Any) -> Any:
+    """Apply the shared header table as ``magic_arguments`` so ``%%stage?`` shows help."""
+    for flags, kwargs in reversed(grammar.OPTIONS):
+        func = argument(*flags, **kwargs)(func)
+    return magic_arguments()(func)
+
+
+@magics_class
+class NbpipeMagics(Magics):
+    """The ``%%stage`` cell magic and the ``%nbpipe`` line magic."""
+
+    def __init__(self, shell: Any) -> None:
+        super().__init__(shell)
+        hidden = set(getattr(shell, "user_ns_hidden", {})) - {"get_ipython"}
+        self.session = KernelSession(shell.user_ns, hidden)
+
+    @cell_magic
+    @_stage_arguments
+    def stage(self, line: str, cell: str) -> None:
+        """Run this cell as a pipeline stage that sees only its declared inputs.
+
+        The body sees builtins, setup names (imports, functions, constants and
+        parameters bound outside stages) and the variables listed in ``--in``;
+        afterwards every ``--out`` must be bound. Unchanged stages are restored
+        from the cache. See the nbpipe README for the full story.
+        """
+        __tracebackhide__ = True
+        try:
+            header = grammar.parse_header(line)
+        except NbpipeError as exc:
+            raise UsageError(str(exc)) from None
+        # A comment line stands in for the header so line numbers match the cell.
+        self._run_stage(header, "#\n" + cell)
+
+    def _run_stage(self, header: StageHeader, body: str) -> StageRun:
+        __tracebackhide__ = True
+        try:
+            record = self.session.run(header, body, self._execute)
+        except NbpipeError as exc:
+            self._publish_failed(header)
+            raise UsageError(str(exc)) from None
+        except BaseException:
+            self._publish_failed(header)
+            raise
+        self._publish(record)
+        return record
+
+    def _execute(self, body: str, namespace: StageNamespace) -> None:
+        """Compile and run ``body`` like IPython runs a cell, in ``namespace``."""
+        __tracebackhide__ = True
+        shell = self.shell
+        assert shell is not None
+        code = shell.transform_cell(body)
+        cell_name = shell.compile.cache(code, shell.execution_count, raw_code=body)
+        tree = shell.transform_ast(ast.parse(code, filename=cell_name))
+        nodes = list(tree.body)
+        last = nodes.pop() if nodes and isinstance(nodes[-1], ast.Expr) else None
+        try:
+            exec(compile(ast.Module(body=nodes, type_ignores=[]), cell_name, "exec"), namespace)  # noqa: S102
+            if last is not None:
+                exec(compile(ast.Interactive(body=[last]), cell_name, "single"), namespace)  # noqa: S102
+        except NameError as exc:
+            namespace.explain(exc)
+            raise
+
+    def _publish(self, record: StageRun) -> None:
+        for message in record.warnings:
+            warnings.warn(f"nbpipe: stage {record.stage!r}: {message}", stacklevel=1)
+        for name in record.mutated:
+            print(
+                f"NBP201 warning: stage {record.stage!r} changed its input {name!r} in place; "
+                f"the producer's cached {name!r} no longer matches. Work on a copy: {name} = {name}.copy()"
+            )
+        publish_display_data({STAGE_MIME: record.bundle(), "text/plain": record.summary()})
+
+    def _publish_failed(self, header: StageHeader) -> None:
+        run = self.session.runs.get(header.name)
+        bundle = StageRun(stage=header.name, status="failed", key=run.key if run else "")
+        publish_display_data({STAGE_MIME: bundle.bundle(), "text/plain": bundle.summary()})
+
+    @line_magic
+    def nbpipe(self, line: str) -> Any:
+        """``%nbpipe status|graph|check|run [STAGE]|export --to T|cache …|config KEY=VALUE|inputs STAGE``."""
+        from nbpipe import magic_commands
+
+        try:
+            words = shlex.split(line)
+        except ValueError as exc:
+            raise UsageError(f"%nbpipe: {exc}") from None
+        try:
+            return magic_commands.dispatch(self, words)
+        except NbpipeError as exc:
+            raise UsageError(str(exc)) from None

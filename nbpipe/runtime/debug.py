@@ -1,0 +1,59 @@
+"""Debugging a batch failure with its real inputs (the stored inputs of a stage in a run)."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from nbpipe.cache.store import Store
+from nbpipe.errors import PipelineError
+from nbpipe.notebook import Notebook
+from nbpipe.runtime.plan import plan_notebook
+
+
+def find_record(store: Store, run_id: str | None) -> dict[str, Any]:
+    """The run record ``run_id``, or the latest one."""
+    records = store.records()
+    if not records:
+        raise PipelineError(f"no run records in the store {store.url}", hint="run the pipeline first: nbpipe run NB")
+    if run_id is None:
+        return records[-1]
+    for record in records:
+        if record["run_id"] == run_id or record["run_id"].startswith(run_id):
+            return record
+    raise PipelineError(f"no run {run_id!r} in {store.url}", hint="list runs with: nbpipe runs ls")
+
+
+def stage_inputs(
+    nb: Notebook, stage: str, run_id: str | None, store_url: str | None = None
+) -> tuple[dict[str, Any], str]:
+    """Load the inputs ``stage`` saw in a run: producers' outputs plus the run's parameters.
+
+    Returns:
+        (values by name, run id).
+    """
+    plan = plan_notebook(nb)
+    plan.check_names([stage], "inputs")
+    store = Store(store_url or os.environ.get("NBPIPE_STORE") or os.path.join(plan.base_dir, ".nbpipe"))
+    record = find_record(store, run_id)
+    keys = {s["name"]: s["key"] for s in record["stages"]}
+    values: dict[str, Any] = dict(record.get("params", {}))
+    for name in plan.stages[stage].header.inputs:
+        producer = plan.producers.get(name)
+        if producer is None:
+            continue
+        manifest = store.lookup(keys.get(producer, ""))
+        if manifest is None:
+            raise PipelineError(
+                f"input {name!r} of stage {stage!r}: the output of stage {producer!r} from run "
+                f"{record['run_id']} is not in the store",
+                hint="re-run the pipeline; cache entries may have been garbage-collected",
+            )
+        values[name] = store.load(manifest, name)
+    return values, str(record["run_id"])
+
+
+def record_json(record: dict[str, Any]) -> str:
+    """A run record, pretty-printed."""
+    return json.dumps(record, indent=2, sort_keys=False)

@@ -1,0 +1,83 @@
+"""Executing setup cells and stage bodies outside a kernel (every batch target).
+
+Cells are compiled under a ``<cell N>`` file name registered with ``linecache``, so
+tracebacks show the cell's own lines and ``inspect.getsource`` finds setup helpers
+(the stage key hashes their source, exactly as in the kernel).
+"""
+
+from __future__ import annotations
+
+import builtins
+import linecache
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from nbpipe.errors import StageError
+from nbpipe.runtime.checks import run_checks
+from nbpipe.runtime.namespace import Ownership, StageNamespace, bound_names
+from nbpipe.runtime.plan import Plan, StagePlan
+from nbpipe.source import batch_tree
+
+
+def cell_filename(notebook: str, cell: int) -> str:
+    """The pseudo file name a cell is compiled under."""
+    return f"<{notebook} cell {cell}>"
+
+
+def exec_cell(source: str, filename: str, namespace: dict[str, Any]) -> None:
+    """Run one cell's code in ``namespace`` (IPython syntax transformed, session magics dropped)."""
+    lines = source.splitlines(keepends=True)
+    linecache.cache[filename] = (len(source), None, lines, filename)
+    tree = batch_tree(source, filename)
+    exec(compile(tree, filename, "exec"), namespace)  # noqa: S102 - running the user's notebook is the job
+
+
+def setup_namespace(plan: Plan, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Run the setup cells and the parameters cell, then apply parameter overrides."""
+    namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
+    for index, source in plan.setup:
+        exec_cell(source, cell_filename(plan.notebook, index), namespace)
+    if plan.parameters_source:
+        exec_cell(plan.parameters_source, cell_filename(plan.notebook, -1), namespace)
+    namespace.update(overrides)
+    return namespace
+
+
+def ownership_of(plan: Plan) -> Ownership:
+    """Which stage outputs which name: for isolation messages in batch runs."""
+    own = Ownership()
+    own.outputs.update(plan.producers)
+    own.headers.update({name: s.header for name, s in plan.stages.items()})
+    return own
+
+
+def run_body(
+    plan: Plan, stage: StagePlan, setup: Mapping[str, Any], inputs: Mapping[str, Any]
+) -> tuple[dict[str, Any], float]:
+    """Execute a stage body with its setup names and inputs; returns (outputs, seconds).
+
+    Raises:
+        StageError: a declared output is not bound, or a ``--check`` fails.
+        Exception: whatever the body raised.
+    """
+    namespace = StageNamespace({**setup, **inputs}, stage.header, ownership_of(plan))
+    initial = dict(namespace)
+    started = time.perf_counter()
+    try:
+        exec_cell(stage.body, cell_filename(plan.notebook, stage.cell), namespace)
+    except NameError as exc:
+        namespace.explain(exc)
+        raise
+    seconds = time.perf_counter() - started
+    bound = bound_names(initial, namespace)
+    missing = [n for n in stage.header.outputs if n not in bound]
+    if missing:
+        raise StageError(
+            f"stage {stage.name!r} declares output {', '.join(repr(m) for m in missing)} but its body never binds it",
+            hint=f"assign {missing[0]} in the cell, or remove it from --out",
+            stage=stage.name,
+            cell=stage.cell,
+        )
+    run_checks(stage.header, namespace)
+    return {name: namespace[name] for name in stage.header.outputs}, seconds

@@ -1,0 +1,105 @@
+"""Where stage jobs run: in-process, a pool of worker processes, or a Dask cluster.
+
+Every executor runs the same :func:`nbpipe.runtime.worker.run_job`; only the
+transport differs. Outside the in-process executor, inputs and outputs travel
+through the store, so a worker on another machine needs a shared (fsspec) store.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing
+from typing import Any
+
+from nbpipe.errors import PipelineError
+from nbpipe.runtime.worker import StageJob, StageOutcome, run_job
+
+
+class InProcess:
+    """Runs each job in the coordinating process; outputs stay in memory."""
+
+    in_process = True
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def _run_remote(job: StageJob) -> StageOutcome:
+    return run_job(job)[0]
+
+
+class ProcessPool:
+    """Independent stages in parallel worker processes (``--jobs N``)."""
+
+    in_process = False
+
+    def __init__(self, jobs: int) -> None:
+        # spawn: a clean interpreter per worker, safe with threads in the parent.
+        self.pool = cf.ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
+
+    def submit(self, job: StageJob) -> cf.Future[StageOutcome]:
+        """Start a job."""
+        return self.pool.submit(_run_remote, job)
+
+    def wait_any(self, handles: list[Any]) -> list[tuple[Any, StageOutcome]]:
+        """Block until at least one job finished; return the finished ones."""
+        done, _ = cf.wait(handles, return_when=cf.FIRST_COMPLETED)
+        return [(h, _result(h, h.result)) for h in done]
+
+    def close(self) -> None:
+        """Shut the workers down."""
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+class DaskExecutor:
+    """Stages as Dask tasks; a LocalCluster is started when no address is given."""
+
+    in_process = False
+
+    def __init__(self, address: str | None, jobs: int) -> None:
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError as exc:
+            raise PipelineError(
+                "--executor dask needs dask.distributed", hint="pip install 'jupyter-nbpipe[dask]'"
+            ) from exc
+        self.cluster = None
+        if address is None:
+            self.cluster = LocalCluster(
+                n_workers=max(jobs, 2), threads_per_worker=1, processes=True, dashboard_address=None
+            )
+            address = self.cluster.scheduler_address
+        self.client = Client(address)
+
+    def submit(self, job: StageJob) -> Any:
+        """Submit a job as a Dask task (never deduplicated: pure=False)."""
+        return self.client.submit(_run_remote, job, pure=False, key=f"nbpipe-{job.stage}-{job.key[:12]}")
+
+    def wait_any(self, handles: list[Any]) -> list[tuple[Any, StageOutcome]]:
+        """Block until at least one task finished."""
+        from distributed import wait
+
+        done, _ = wait(handles, return_when="FIRST_COMPLETED")
+        return [(h, _result(h, h.result)) for h in done]
+
+    def close(self) -> None:
+        """Close the client and any cluster we started."""
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+def _result(handle: Any, get: Any) -> StageOutcome:
+    try:
+        return get()  # type: ignore[no-any-return]
+    except Exception as exc:  # the transport failed (worker died), not the user's code
+        return StageOutcome(stage="?", status="failed", error=f"worker failed: {type(exc).__name__}: {exc}")
+
+
+def make_executor(kind: str, jobs: int, address: str | None) -> Any:
+    """The executor for ``--executor`` and ``--jobs``."""
+    if kind == "dask":
+        return DaskExecutor(address, jobs)
+    if kind != "local":
+        raise PipelineError(f"unknown executor {kind!r}", hint="use --executor local or --executor dask")
+    return ProcessPool(jobs) if jobs > 1 else InProcess()

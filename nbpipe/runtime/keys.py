@@ -1,0 +1,131 @@
+"""Stage keys from live values: one function for the kernel and every batch target.
+
+The kernel and ``nbpipe run`` must compute the same key for the same stage, so the
+parts that depend on values (setup helpers called, parameters and constants read,
+input fingerprints, ``--file-in`` hashes) are derived here from the namespace the
+stage will run in, never from where that namespace came from.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import os
+import types
+from collections.abc import Mapping
+from typing import Any
+
+from nbpipe.cache.keys import KeyInputs, file_hash
+from nbpipe.model import StageHeader
+from nbpipe.source import normalize, to_python
+
+_PLAIN = (type(None), bool, int, float, complex, str, bytes)
+
+
+def names_read(body: str) -> set[str]:
+    """Every name a body loads anywhere (an over-approximation of its free names)."""
+    try:
+        tree = ast.parse(to_python(body))
+    except SyntaxError:
+        return set()
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
+def is_plain(value: object, depth: int = 0) -> bool:
+    """True for parameter-like values: scalars, strings and small containers of them."""
+    if isinstance(value, _PLAIN):
+        return True
+    if depth > 3:
+        return False
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return len(value) <= 1000 and all(is_plain(v, depth + 1) for v in value)
+    if isinstance(value, dict):
+        return len(value) <= 1000 and all(is_plain(k, depth + 1) and is_plain(v, depth + 1) for k, v in value.items())
+    return False
+
+
+def plain_values(names: set[str], namespace: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters and constants among ``names``, with their values."""
+    return {n: namespace[n] for n in sorted(names) if n in namespace and is_plain(namespace[n])}
+
+
+def _user_defined(value: object, module_name: str) -> bool:
+    if not isinstance(value, (types.FunctionType, type)):
+        return False
+    return getattr(value, "__module__", None) == module_name
+
+
+def _code_names(value: object) -> set[str]:
+    """Global names a function (or the methods of a class) refers to."""
+    if isinstance(value, types.FunctionType):
+        codes = [value.__code__]
+    elif isinstance(value, type):
+        codes = [v.__code__ for v in vars(value).values() if isinstance(v, types.FunctionType)]
+    else:
+        return set()
+    found: set[str] = set()
+    while codes:
+        code = codes.pop()
+        found.update(code.co_names)
+        codes.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
+    return found
+
+
+def helper_sources(names: set[str], namespace: Mapping[str, Any]) -> dict[str, str]:
+    """Normalised source of the setup functions/classes reached from ``names``, transitively."""
+    module_name = str(namespace.get("__name__", "__main__"))
+    found: dict[str, str] = {}
+    todo = sorted(names)
+    while todo:
+        name = todo.pop()
+        value = namespace.get(name)
+        if name in found or not _user_defined(value, module_name):
+            continue
+        found[name] = _source_of(value)
+        todo.extend(sorted(_code_names(value) - set(found)))
+    return dict(sorted(found.items()))
+
+
+def _source_of(value: object) -> str:
+    try:
+        return normalize(inspect.getsource(value))  # type: ignore[arg-type]
+    except (OSError, TypeError):
+        # No source (e.g. defined via exec without linecache): fall back to bytecode.
+        code = getattr(value, "__code__", None)
+        return repr(code.co_code) if code is not None else getattr(value, "__qualname__", "?")
+
+
+def key_inputs(
+    header: StageHeader,
+    body: str,
+    namespace: Mapping[str, Any],
+    input_fingerprints: Mapping[str, str],
+    base_dir: str | os.PathLike[str],
+) -> KeyInputs:
+    """Everything a stage's result depends on, from the namespace it runs in.
+
+    Args:
+        header: the stage header.
+        body: the stage body (cell source without the ``%%stage`` line).
+        namespace: setup names and parameters visible to the stage (inputs excluded).
+        input_fingerprints: fingerprint of each declared input.
+        base_dir: directory that relative ``--file-in`` paths are relative to.
+    """
+    read = names_read(body) - set(header.inputs)
+    files = {p: _file_hash_or_missing(os.path.join(base_dir, p)) for p in header.file_inputs}
+    return KeyInputs(
+        stage=header.name,
+        code=normalize(body),
+        header=header.canonical(),
+        helpers=helper_sources(read, namespace),
+        inputs=dict(sorted(input_fingerprints.items())),
+        params=plain_values(read, namespace),
+        files=files,
+    )
+
+
+def _file_hash_or_missing(path: str) -> str:
+    try:
+        return file_hash(path)
+    except FileNotFoundError:
+        return "missing"

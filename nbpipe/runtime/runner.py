@@ -1,0 +1,333 @@
+"""``nbpipe run``: the pipeline coordinator (DESIGN §6–7).
+
+Responsibilities, in order: read and plan the notebook; run setup and parameter
+cells once; walk the stages in dependency order computing each stage key from its
+inputs' recorded fingerprints (Merkle style, no re-hashing of stored data);
+restore hits without loading their payloads; execute misses in-process or on an
+executor (process pool, Dask); stop a failed stage's descendants but not its
+siblings; write the run record.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+from nbpipe.cache.fingerprint import fingerprint
+from nbpipe.cache.keys import KeyInputs, miss_reason, stage_key
+from nbpipe.cache.store import Store
+from nbpipe.errors import CacheError, PipelineError
+from nbpipe.notebook import read
+from nbpipe.runtime.execute import setup_namespace
+from nbpipe.runtime.keys import key_inputs
+from nbpipe.runtime.params import validate
+from nbpipe.runtime.plan import Plan, plan_notebook, refuse_errors
+from nbpipe.runtime.progress import Progress, choose_progress
+from nbpipe.runtime.records import StageRecord, git_commit, new_run_id, now, run_record
+from nbpipe.runtime.worker import InputRef, StageJob, StageOutcome, run_job
+
+
+@dataclass
+class RunOptions:
+    """How to run a pipeline (the ``nbpipe run`` flags)."""
+
+    params: dict[str, Any] = field(default_factory=dict)
+    only: list[str] = field(default_factory=list)
+    force: list[str] = field(default_factory=list)
+    from_stage: str | None = None
+    explain: bool = False
+    jobs: int = 1
+    executor: str = "local"  # local | dask
+    address: str | None = None
+    store: str | None = None
+    retries: int | None = None
+    check: bool = True
+    target: str = "run"
+
+
+@dataclass
+class RunResult:
+    """The outcome of a run."""
+
+    run_id: str
+    status: str  # ok | failed
+    stages: list[StageRecord]
+    record_path: str | None
+    store: Store
+    values: dict[str, Any] = field(default_factory=dict)  # outputs computed in-process
+    refs: dict[str, InputRef] = field(default_factory=dict)  # where every output lives
+
+    def outputs(self, names: list[str] | None = None) -> dict[str, Any]:
+        """Output values by name, loaded from memory or the store on demand."""
+        wanted = names if names is not None else sorted(self.refs)
+        found: dict[str, Any] = {}
+        for name in wanted:
+            if name in self.values:
+                found[name] = self.values[name]
+            elif name in self.refs:
+                ref = self.refs[name]
+                manifest = self.store.lookup(ref.key)
+                if manifest is not None:
+                    found[name] = self.store.load(manifest, ref.output)
+        return found
+
+    @property
+    def failed(self) -> list[StageRecord]:
+        """The stages that failed."""
+        return [s for s in self.stages if s.status == "failed"]
+
+
+def run_notebook(notebook: str | os.PathLike[str], options: RunOptions | None = None, **kwargs: Any) -> RunResult:
+    """Run a notebook's pipeline.
+
+    Args:
+        notebook: path of the ``.ipynb``.
+        options: run options; keyword arguments are a shortcut for RunOptions fields.
+
+    Returns:
+        The run result; ``status`` is ``failed`` if any stage failed.
+
+    Raises:
+        NotebookReadError: the notebook cannot be read.
+        ParameterError: a parameter override is unknown or mistyped.
+        PipelineError: the notebook has analyzer errors (unless ``check=False``) or a cycle.
+    """
+    options = options or RunOptions(**kwargs)
+    nb = read(notebook)
+    if options.check:
+        refuse_errors(nb)
+    plan = plan_notebook(nb)
+    overrides = validate(options.params, plan.defaults, plan.notebook)
+    store = Store(options.store or os.environ.get("NBPIPE_STORE") or os.path.join(plan.base_dir, ".nbpipe"))
+    cwd = os.getcwd()
+    try:
+        return Runner(plan, options, overrides, store, choose_progress()).run()
+    finally:
+        os.chdir(cwd)
+
+
+class Runner:
+    """Coordinates one run of one plan."""
+
+    def __init__(
+        self, plan: Plan, options: RunOptions, overrides: dict[str, Any], store: Store, progress: Progress
+    ) -> None:
+        self.plan, self.options, self.overrides, self.store, self.progress = plan, options, overrides, store, progress
+        self.records = {name: StageRecord(name=name) for name in plan.order}
+        self.fingerprints: dict[str, str] = {}  # output name -> fingerprint
+        self.refs: dict[str, InputRef] = {}  # output name -> stored entry
+        self.values: dict[str, Any] = {}  # output name -> value computed in this process
+        self.will_run: set[str] = set()  # explain mode: stages that would run
+        self._warned = False
+        self._selection()
+
+    def _selection(self) -> None:
+        opts = self.plan, self.options
+        plan, options = opts
+        plan.check_names(options.only, "--only")
+        plan.check_names(options.force, "--force")
+        plan.check_names([options.from_stage] if options.from_stage else [], "--from")
+        self.forced = set(options.force)
+        if options.from_stage:
+            self.forced |= {options.from_stage, *plan.downstream(options.from_stage)}
+        self.cache_only: set[str] = set()
+        self.stages = list(plan.order)
+        if options.only:
+            self.stages = plan.upstream(options.only)
+            self.cache_only = set(self.stages) - set(options.only)
+            self.forced &= set(options.only)
+
+    def run(self) -> RunResult:
+        """Run (or, with ``explain``, only explain) the selected stages."""
+        os.chdir(self.plan.base_dir)
+        self.run_id, self.started = new_run_id(), now()
+        self.setup = setup_namespace(self.plan, self.overrides)
+        self.progress.begin(self.plan, self.stages, explain=self.options.explain)
+        executor = None if self.options.explain else _executor(self.options)
+        try:
+            self._schedule(executor)
+        finally:
+            if executor is not None:
+                executor.close()
+            self.progress.end()
+        return self._result()
+
+    def _schedule(self, executor: Any) -> None:
+        pending = list(self.stages)
+        running: dict[Any, str] = {}
+        while pending or running:
+            for name in list(pending):
+                state = self._readiness(name)
+                if state == "wait":
+                    continue
+                pending.remove(name)
+                if state == "skip":
+                    self._skip(name)
+                    continue
+                job = self._prepare(name)
+                if job is None:
+                    continue
+                if executor is None:
+                    self._explain_run(name)
+                elif executor.in_process:
+                    self._finish(job, *run_job(job, self._memory_inputs(name)))
+                else:
+                    running[executor.submit(job)] = name
+            if running:
+                for handle, outcome in executor.wait_any(list(running)):
+                    name = running.pop(handle)
+                    self._finish(self._jobs[name], outcome, {})
+            elif pending and all(self._readiness(n) == "wait" for n in pending):
+                raise PipelineError("internal scheduling error: no stage can make progress")  # pragma: no cover
+
+    def _readiness(self, name: str) -> str:
+        for parent in self.plan.parents(name):
+            status = self.records[parent].status
+            if status in ("failed", "skipped"):
+                return "skip"
+            if status == "pending" or status == "running":
+                return "wait"
+        return "go"
+
+    def _skip(self, name: str) -> None:
+        record = self.records[name]
+        failed = [p for p in self.plan.upstream([name]) if self.records[p].status == "failed"]
+        record.status, record.reason = "skipped", f"upstream stage {failed[0]!r} failed" if failed else "upstream skipped"
+        self.progress.update(record)
+
+    def _input_fingerprints(self, name: str) -> dict[str, str] | None:
+        prints: dict[str, str] = {}
+        for inp in self.plan.stages[name].header.inputs:
+            if inp in self.plan.producers:
+                if inp not in self.fingerprints:
+                    return None  # explain mode: the producer would run, so the key is unknown
+                prints[inp] = self.fingerprints[inp]
+            elif inp in self.setup:
+                prints[inp] = fingerprint(self.setup[inp], inp)
+            else:
+                raise PipelineError(
+                    f"stage {name!r} declares input {inp!r}, which no stage outputs and no setup or parameters cell binds",
+                    hint=f"add {inp!r} to the --out of the stage that computes it",
+                    stage=name,
+                    code="NBP103",
+                )
+        return prints
+
+    _jobs: dict[str, StageJob]
+
+    def _prepare(self, name: str) -> StageJob | None:
+        """Compute the key; restore a hit; return a job for a miss."""
+        stage, record = self.plan.stages[name], self.records[name]
+        prints = self._input_fingerprints(name)
+        if prints is None:
+            record.status = "pending"
+            record.reason = "upstream " + ", ".join(repr(p) for p in self.plan.parents(name) if p in self.will_run) + " will run"
+            self.will_run.add(name)
+            self.progress.update(record)
+            return None
+        visible = {k: v for k, v in self.setup.items() if k not in stage.header.inputs}
+        parts = key_inputs(stage.header, stage.body, visible, prints, self.plan.base_dir)
+        record.key = stage_key(parts)
+        forced = name in self.forced or stage.header.no_cache
+        if not forced and self._restore(name, record):
+            return None
+        if name in self.cache_only:
+            record.status = "failed"
+            record.error = f"stage {name!r} is not cached; it is needed by --only {' '.join(self.options.only)}"
+            self.progress.update(record)
+            return None
+        record.reason = "forced" if name in self.forced else ("--no-cache" if stage.header.no_cache else self._reason(name, parts))
+        job = StageJob(
+            plan=self.plan, stage=name, overrides=self.overrides, store=str(self.store.url), key=record.key,
+            key_inputs=parts, input_refs={i: self.refs[i] for i in stage.header.inputs if i in self.refs},
+            retries=self.options.retries if self.options.retries is not None else stage.header.retries,
+            save=not stage.header.no_cache,
+        )
+        self._jobs = getattr(self, "_jobs", {})
+        self._jobs[name] = job
+        record.status, record.started = "running", now()
+        self.progress.update(record)
+        return job
+
+    def _restore(self, name: str, record: StageRecord) -> bool:
+        try:
+            manifest = self.store.lookup(record.key)
+        except CacheError as exc:
+            warnings.warn(f"nbpipe: cache entry of stage {name!r} ignored: {exc.message}", stacklevel=2)
+            return False
+        if manifest is None:
+            return False
+        for out, info in manifest.outputs.items():
+            self.fingerprints[out] = info.fingerprint
+            self.refs[out] = InputRef(record.key, out)
+            record.outputs[out] = {"fingerprint": info.fingerprint, "bytes": info.bytes}
+        record.status, record.reason, record.seconds = "cached", "cached", 0.0
+        record.started = record.finished = now()
+        self.progress.update(record)
+        return True
+
+    def _reason(self, name: str, parts: KeyInputs) -> str:
+        try:
+            previous = self.store.latest(name)
+        except CacheError:
+            previous = None
+        return miss_reason(previous.key_inputs if previous is not None else None, parts)
+
+    def _explain_run(self, name: str) -> None:
+        self.will_run.add(name)
+
+    def _memory_inputs(self, name: str) -> dict[str, Any]:
+        return {i: self.values[i] for i in self.plan.stages[name].header.inputs if i in self.values}
+
+    def _finish(self, job: StageJob, outcome: StageOutcome, outputs: dict[str, Any]) -> None:
+        record = self.records[job.stage]
+        record.status, record.seconds, record.attempts = outcome.status, outcome.seconds, outcome.attempts
+        record.finished = now()
+        if outcome.started:
+            record.started = _iso(outcome.started)
+            record.finished = _iso(outcome.finished)
+        record.error, record.traceback = outcome.error, outcome.traceback
+        if outcome.warning and not self._warned:
+            self._warned = True
+            warnings.warn(f"nbpipe: {outcome.warning}; the run continues without caching", stacklevel=2)
+        if outcome.status == "ran":
+            self.values.update(outputs)
+            for out, fp in outcome.fingerprints.items():
+                self.fingerprints[out] = fp
+                if outcome.saved:
+                    self.refs[out] = InputRef(job.key, out)
+                record.outputs[out] = {"fingerprint": fp, "bytes": outcome.sizes.get(out, 0)}
+        self.progress.update(record)
+
+    def _result(self) -> RunResult:
+        stages = [self.records[n] for n in self.stages]
+        path = None
+        if not self.options.explain:
+            record = run_record(
+                self.run_id, self.plan.notebook, self.options.target, self.overrides_all(), self.started, stages,
+                git_commit(self.plan.base_dir),
+            )
+            try:
+                path = str(self.store.write_record(record))
+            except CacheError as exc:
+                warnings.warn(f"nbpipe: run record not written: {exc.message}", stacklevel=2)
+        status = "failed" if any(s.status == "failed" for s in stages) else "ok"
+        return RunResult(self.run_id, status, stages, path, self.store, self.values, self.refs)
+
+    def overrides_all(self) -> dict[str, Any]:
+        """Every parameter's value in this run: defaults updated with overrides."""
+        return {**self.plan.defaults, **self.overrides}
+
+
+def _iso(timestamp: float) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(timestamp, dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _executor(options: RunOptions) -> Any:
+    from nbpipe.runtime.executors import make_executor
+
+    return make_executor(options.executor, options.jobs, options.address)
