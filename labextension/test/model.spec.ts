@@ -1,0 +1,194 @@
+import {
+  buildFlow,
+  chipText,
+  diagnosticsByStage,
+  graphElements,
+  nodeId,
+  PipelineModel,
+  stageAtCell,
+  stageStatus,
+  summary
+} from '../src/model';
+import { IGraph } from '../src/tokens';
+import { irisGraph } from './fixtures';
+
+describe('graphElements', () => {
+  it('makes one node per stage, parameter and file, and one edge per dependency', () => {
+    const { nodes, edges } = graphElements(irisGraph());
+    const ids = nodes.map(n => n.id).sort();
+    expect(ids).toEqual(
+      [
+        'file:data/iris.csv',
+        'file:model.pkl',
+        'param:C',
+        'param:test_size',
+        'stage:load',
+        'stage:split',
+        'stage:train'
+      ].sort()
+    );
+    const stageEdges = edges.filter(e => e.className === 'jp-nbpipe-edge');
+    expect(stageEdges.map(e => [e.source, e.target, e.label])).toEqual([
+      ['stage:load', 'stage:split', 'raw'],
+      ['stage:split', 'stage:train', 'X, y']
+    ]);
+    expect(edges.find(e => e.source === nodeId.stage('train'))?.target).toBe('file:model.pkl');
+  });
+
+  it('carries status, cell and diagnostic counts on stage nodes', () => {
+    const train = graphElements(irisGraph()).nodes.find(n => n.id === 'stage:train')!;
+    expect(train.data).toMatchObject({ kind: 'stage', cell: 5, status: 'never-run', errors: 1, warnings: 0 });
+  });
+
+  it('shares a file node between its writer and its readers', () => {
+    const graph = irisGraph();
+    graph.stages[1].file_inputs = ['data/iris.csv'];
+    const { nodes } = graphElements(graph);
+    expect(nodes.filter(n => n.id === 'file:data/iris.csv')).toHaveLength(1);
+  });
+});
+
+describe('layout', () => {
+  it('places stages left to right in dependency order without overlap', () => {
+    const { nodes } = buildFlow(irisGraph());
+    const x = (id: string): number => nodes.find(n => n.id === id)!.position.x;
+    expect(x('stage:load')).toBeLessThan(x('stage:split'));
+    expect(x('stage:split')).toBeLessThan(x('stage:train'));
+    for (const a of nodes) {
+      for (const b of nodes) {
+        if (a === b) {
+          continue;
+        }
+        const apart =
+          a.position.x + a.width <= b.position.x ||
+          b.position.x + b.width <= a.position.x ||
+          a.position.y + a.height <= b.position.y ||
+          b.position.y + b.height <= a.position.y;
+        expect(apart).toBe(true);
+      }
+    }
+  });
+
+  it('lays out 100 stages quickly', () => {
+    const graph = chain(100);
+    const started = performance.now();
+    const { nodes } = buildFlow(graph);
+    expect(nodes).toHaveLength(100);
+    expect(performance.now() - started).toBeLessThan(2000);
+  });
+});
+
+describe('status and text helpers', () => {
+  it('maps unknown statuses to unknown', () => {
+    expect(stageStatus({ status: 'fresh' })).toBe('fresh');
+    expect(stageStatus({ status: 'bogus' as any })).toBe('unknown');
+  });
+
+  it('counts diagnostics per stage, ignoring notebook-level ones', () => {
+    const counts = diagnosticsByStage(irisGraph().diagnostics);
+    expect(counts.get('train')).toEqual({ errors: 1, warnings: 0 });
+    expect(counts.get('split')).toEqual({ errors: 0, warnings: 1 });
+    expect(counts.size).toBe(2);
+  });
+
+  it('summarises diagnostics', () => {
+    expect(summary(irisGraph())).toBe('1 error, 2 warnings');
+    expect(summary({ ...irisGraph(), diagnostics: [] })).toBe('3 stages, no problems');
+  });
+
+  it('formats the status chip', () => {
+    expect(chipText({ stage: 'train', status: 'cached', seconds: 1.234, key: 'abcdef0123456789' })).toBe(
+      'train · cached · 1.23 s · abcdef01'
+    );
+    expect(chipText({ stage: 'load', status: 'ran', key: '' })).toBe('load · ran');
+  });
+
+  it('finds the stage of a cell', () => {
+    expect(stageAtCell(irisGraph(), 3)).toBe('split');
+    expect(stageAtCell(irisGraph(), 4)).toBeNull();
+    expect(stageAtCell(null, 3)).toBeNull();
+  });
+});
+
+describe('PipelineModel', () => {
+  beforeEach(() => jest.useFakeTimers());
+  afterEach(() => jest.useRealTimers());
+
+  it('debounces edits into one request carrying the unsaved content', async () => {
+    const calls: unknown[][] = [];
+    const model = new PipelineModel({
+      analyze: async (path, content) => {
+        calls.push([path, content]);
+        return irisGraph();
+      },
+      delay: 300
+    });
+    let content = { v: 0 };
+    await model.setSource({ path: 'nb.ipynb', content: () => content });
+    expect(calls).toHaveLength(1);
+    for (let i = 1; i <= 5; i++) {
+      content = { v: i };
+      model.schedule();
+      jest.advanceTimersByTime(100);
+    }
+    expect(calls).toHaveLength(1);
+    jest.advanceTimersByTime(300);
+    await Promise.resolve();
+    expect(calls).toEqual([
+      ['nb.ipynb', { v: 0 }],
+      ['nb.ipynb', { v: 5 }]
+    ]);
+  });
+
+  it('drops a reply that arrives after a newer request', async () => {
+    const pending: Array<(g: IGraph) => void> = [];
+    const model = new PipelineModel({ analyze: () => new Promise(resolve => pending.push(resolve)) });
+    const first = model.setSource({ path: 'a.ipynb', content: () => null });
+    const second = model.refresh();
+    const newer = irisGraph();
+    pending[1](newer);
+    await second;
+    pending[0]({ ...irisGraph(), stages: [] });
+    await first;
+    expect(model.state.graph).toBe(newer);
+    expect(model.state.loading).toBe(false);
+  });
+
+  it('keeps the server message and hint on failure', async () => {
+    const model = new PipelineModel({
+      analyze: () => Promise.reject(Object.assign(new Error('not a notebook'), { hint: 'pass an .ipynb' }))
+    });
+    const seen: boolean[] = [];
+    model.changed.connect(() => seen.push(model.state.loading));
+    await model.setSource({ path: 'x.ipynb', content: () => null });
+    expect(model.state.error).toEqual({ message: 'not a notebook', hint: 'pass an .ipynb' });
+    expect(seen[seen.length - 1]).toBe(false);
+  });
+
+  it('clears the state when no notebook is active', async () => {
+    const model = new PipelineModel({ analyze: async () => irisGraph() });
+    await model.setSource({ path: 'a.ipynb', content: () => null });
+    await model.setSource(null);
+    expect(model.state).toEqual({ path: null, graph: null, error: null, loading: false });
+  });
+});
+
+function chain(n: number): IGraph {
+  const names = Array.from({ length: n }, (_, i) => `s${i}`);
+  return {
+    ...irisGraph(),
+    stages: names.map((name, i) => ({
+      name,
+      cell: i,
+      inputs: i ? [`v${i - 1}`] : [],
+      outputs: [`v${i}`],
+      file_inputs: [],
+      file_outputs: [],
+      params: [],
+      status: 'fresh'
+    })),
+    edges: names.slice(1).map((name, i) => ({ source: names[i], target: name, names: [`v${i}`] })),
+    order: names,
+    diagnostics: []
+  };
+}
