@@ -1,0 +1,200 @@
+"""The few file operations the store needs, for a local directory or an fsspec URL.
+
+Local paths use ``os`` directly (fast, with real atomic rename and hard links);
+anything else goes through fsspec, where renames are copies on object stores and the
+manifest-last rule alone makes entries appear atomically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from typing import IO, Any
+
+from nbpipe.cache.serializers import read_into_buffer
+
+
+def open_fs(url: str | os.PathLike[str]) -> LocalFS | RemoteFS:
+    """The file system for a store URL: local for plain paths and ``file://``, fsspec otherwise."""
+    text = os.fspath(url)
+    text = text.removeprefix("file://")
+    if "://" not in text and "::" not in text:
+        return LocalFS(os.path.abspath(os.path.expanduser(text)))
+    return RemoteFS(text)
+
+
+class LocalFS:
+    """A store root on the local file system."""
+
+    local = True
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+
+    def join(self, *parts: str) -> str:
+        return os.path.join(self.root, *parts)
+
+    def makedirs(self, path: str) -> None:
+        os.makedirs(path, exist_ok=True)
+
+    def read_bytes(self, path: str) -> bytes:
+        with open(path, "rb") as handle:
+            return handle.read()
+
+    def read_payload(self, path: str, mmap: bool) -> memoryview:
+        from nbpipe.cache.serializers import as_buffer
+
+        return as_buffer(path, mmap)
+
+    @contextlib.contextmanager
+    def open_write(self, path: str) -> Iterator[IO[bytes]]:
+        with open(path, "wb") as handle:
+            yield handle
+
+    def replace(self, source: str, target: str) -> None:
+        os.replace(source, target)
+
+    def link_new(self, source: str, target: str) -> bool:
+        """Publish ``source`` as ``target`` only if ``target`` does not exist yet; False if it does."""
+        try:
+            os.link(source, target)
+        except FileExistsError:
+            return False
+        except OSError as exc:  # no hard links here (some network/FUSE file systems)
+            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV):
+                raise
+            if os.path.exists(target):
+                return False
+            os.replace(source, target)
+            return True
+        os.unlink(source)
+        return True
+
+    def remove(self, path: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+    def rmtree(self, path: str) -> None:
+        """Remove a directory: rename it away first so readers never see it half-deleted."""
+        if path == self.join("trash"):
+            shutil.rmtree(path, ignore_errors=True)
+            return
+        trash = self.join("trash", f"{os.path.basename(path)}-{os.getpid()}-{time.monotonic_ns()}")
+        try:
+            os.makedirs(os.path.dirname(trash), exist_ok=True)
+            os.rename(path, trash)
+        except FileNotFoundError:
+            return
+        shutil.rmtree(trash, ignore_errors=True)
+
+    def listdir(self, path: str) -> list[str]:
+        try:
+            return os.listdir(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+    def isdir(self, path: str) -> bool:
+        return os.path.isdir(path)
+
+    def mtime(self, path: str) -> float | None:
+        try:
+            return os.stat(path).st_mtime
+        except FileNotFoundError:
+            return None
+
+    def size(self, path: str) -> int | None:
+        try:
+            return os.stat(path).st_size
+        except FileNotFoundError:
+            return None
+
+    def touch(self, path: str) -> None:
+        try:
+            os.utime(path)
+        except FileNotFoundError:
+            with open(path, "ab"):
+                pass
+
+    def tree_size(self, path: str) -> int:
+        total = 0
+        for name in self.listdir(path):
+            total += self.size(os.path.join(path, name)) or 0
+        return total
+
+
+class RemoteFS:
+    """A store root behind an fsspec URL (``s3://``, ``gs://``, ``memory://`` …)."""
+
+    local = False
+
+    def __init__(self, url: str) -> None:
+        import fsspec
+
+        self.fs: Any
+        self.fs, self.root = fsspec.core.url_to_fs(url)
+
+    def join(self, *parts: str) -> str:
+        return "/".join([self.root.rstrip("/"), *parts])
+
+    def makedirs(self, path: str) -> None:
+        self.fs.makedirs(path, exist_ok=True)
+
+    def read_bytes(self, path: str) -> bytes:
+        return bytes(self.fs.cat_file(path))
+
+    def read_payload(self, path: str, mmap: bool) -> memoryview:
+        with self.fs.open(path, "rb") as handle:
+            return read_into_buffer(handle, self.fs.size(path))
+
+    @contextlib.contextmanager
+    def open_write(self, path: str) -> Iterator[IO[bytes]]:
+        with self.fs.open(path, "wb") as handle:
+            yield handle
+
+    def replace(self, source: str, target: str) -> None:
+        self.fs.mv(source, target)
+
+    def link_new(self, source: str, target: str) -> bool:
+        if self.fs.exists(target):  # object stores have no exclusive create: check, then move
+            return False
+        self.fs.mv(source, target)
+        return True
+
+    def remove(self, path: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.rm(path)
+
+    def rmtree(self, path: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.rm(path, recursive=True)
+
+    def listdir(self, path: str) -> list[str]:
+        try:
+            return [entry.rstrip("/").rsplit("/", 1)[-1] for entry in self.fs.ls(path, detail=False)]
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+    def isdir(self, path: str) -> bool:
+        return bool(self.fs.isdir(path))
+
+    def mtime(self, path: str) -> float | None:
+        try:
+            return float(self.fs.modified(path).timestamp())
+        except (FileNotFoundError, NotImplementedError):
+            return None
+
+    def size(self, path: str) -> int | None:
+        try:
+            return int(self.fs.size(path))
+        except FileNotFoundError:
+            return None
+
+    def touch(self, path: str) -> None:
+        self.fs.touch(path, truncate=True)
+
+    def tree_size(self, path: str) -> int:
+        return int(self.fs.du(path, total=True)) if self.fs.exists(path) else 0

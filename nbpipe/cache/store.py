@@ -1,0 +1,471 @@
+"""The artifact store: one directory per stage key, shared by kernel and batch runs (DESIGN §6).
+
+Layout under the store root::
+
+    entries/<key[:2]>/<key>/manifest.json      written last, published atomically
+    entries/<key[:2]>/<key>/<output>.<token>.npy|.pkl5|…   one payload per output
+    entries/<key[:2]>/<key>/used               touched on every hit (gc order)
+    stages/<stage>.json                        the stage's latest key and key inputs
+    runs/<run_id>.json                         run records (DESIGN §7)
+
+Every write goes to a temporary name and is renamed into place; payload names carry
+a per-writer token, and the manifest is published last and only if no complete
+manifest exists yet, so concurrent writers of one key never mix their files (the
+first complete entry wins). Readers verify each payload's size and checksum: a torn
+or corrupt entry raises :class:`CorruptEntry`, which callers treat as a miss.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import time
+import uuid
+import warnings
+from collections.abc import Iterator, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO, Any
+
+import xxhash
+
+from nbpipe.cache import serializers
+from nbpipe.cache._fs import LocalFS, RemoteFS, open_fs
+from nbpipe.cache.errors import CorruptEntry, StoreUnavailable
+from nbpipe.cache.keys import KeyInputs
+from nbpipe.cache.manifest import Manifest, OutputInfo, versions
+from nbpipe.errors import CacheError
+
+#: Environment variable naming the store URL for every notebook.
+STORE_ENV = "NBPIPE_STORE"
+DEFAULT_DIR = ".nbpipe"
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_TMP_MAX_AGE = 3600.0  # seconds after which gc deletes leftovers of killed writers
+
+
+class CacheWarning(UserWarning):
+    """Warned when an entry is torn or corrupt and is treated as a miss."""
+
+
+class _HashingWriter:
+    """A write-only file wrapper that checksums and counts what passes through."""
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        self.handle = handle
+        self.hasher = xxhash.xxh3_128()
+        self.count = 0
+        self.closed = False
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data)
+        self.hasher.update(view)
+        self.handle.write(view)
+        self.count += view.nbytes
+        return view.nbytes
+
+    def tell(self) -> int:
+        return self.count
+
+    def flush(self) -> None:
+        self.handle.flush()
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def readable(self) -> bool:
+        return False
+
+
+class Store:
+    """A content-addressed store of stage outputs at a local path or an fsspec URL.
+
+    Args:
+        url: a directory path, ``file://`` URL or any fsspec URL (``s3://bucket/x``).
+    """
+
+    def __init__(self, url: str | os.PathLike[str]) -> None:
+        self.url = os.fspath(url)
+        self.fs: LocalFS | RemoteFS = open_fs(url)
+
+    def __repr__(self) -> str:
+        return f"Store({self.url!r})"
+
+    @classmethod
+    def for_notebook(cls, notebook: str | os.PathLike[str]) -> Store:
+        """The store of a notebook: ``$NBPIPE_STORE`` if set, else ``.nbpipe/`` beside it."""
+        configured = os.environ.get(STORE_ENV)
+        if configured:
+            return cls(configured)
+        return cls(Path(notebook).resolve().parent / DEFAULT_DIR)
+
+    # -- reading -------------------------------------------------------------------
+
+    def entry_dir(self, key: str) -> str:
+        """The directory of one entry."""
+        if not re.fullmatch(r"[0-9a-f]{8,64}", key):
+            raise CacheError(f"invalid cache key {key!r}", hint="keys are lowercase hex digests")
+        return self.fs.join("entries", key[:2], key)
+
+    def lookup(self, key: str) -> Manifest | None:
+        """The manifest of ``key`` if a complete entry exists (no payload is read); marks it used."""
+        manifest = self._read_manifest(key)
+        if manifest is not None:
+            with contextlib.suppress(OSError):
+                self.fs.touch(self.fs.join("entries", key[:2], key, "used"))
+        return manifest
+
+    def _read_manifest(self, key: str, warn: bool = True) -> Manifest | None:
+        path = self.fs.join(self.entry_dir(key), "manifest.json")
+        try:
+            manifest = Manifest.from_dict(json.loads(self.fs.read_bytes(path)))
+            if manifest.key != key:
+                raise CorruptEntry(f"manifest of {key[:12]} names key {manifest.key[:12]}")
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except (OSError, ValueError, CorruptEntry) as exc:
+            if warn:
+                warnings.warn(f"cache entry {key[:12]} is unreadable, treated as a miss: {exc}", CacheWarning, 2)
+            return None
+        return manifest
+
+    def load(self, manifest: Manifest, name: str, mmap: bool = False, verify: bool = True) -> object:
+        """One output of an entry, with its payload checksum verified.
+
+        Args:
+            manifest: from :meth:`lookup`.
+            name: the output name.
+            mmap: memory-map the payload (arrays come back read-only and load lazily).
+            verify: check size and checksum (on by default; off only for trusted stores).
+
+        Raises:
+            CorruptEntry: the payload is missing, truncated, fails its checksum or does not decode;
+                the entry is removed so the next run rewrites it.
+        """
+        try:
+            info = manifest.outputs[name]
+        except KeyError:
+            raise CacheError(f"stage {manifest.stage!r} stored no output {name!r}") from None
+        path = self.fs.join("entries", manifest.key[:2], manifest.key, info.file)
+        try:
+            view = self.fs.read_payload(path, mmap and self.fs.local)
+        except (OSError, EOFError) as exc:
+            self._corrupt(manifest, f"output {name!r}: payload unreadable ({exc})")
+        if verify and (view.nbytes != info.bytes or xxhash.xxh3_128_hexdigest(view) != info.checksum):
+            self._corrupt(manifest, f"output {name!r}: payload checksum mismatch")
+        try:
+            return serializers.get(info.serializer).load(view, mmap=mmap)
+        except (ValueError, EOFError, ImportError, AttributeError, TypeError, IndexError, KeyError) as exc:
+            raise CorruptEntry(
+                f"cache entry {manifest.key[:12]} of stage {manifest.stage!r}: output {name!r} does not load: {exc!r}",
+                stage=manifest.stage,
+                hint="the stage will run again",
+            ) from exc
+        except Exception as exc:  # an unpickling error from user code
+            raise CorruptEntry(f"output {name!r} of stage {manifest.stage!r} does not load: {exc!r}") from exc
+
+    def _corrupt(self, manifest: Manifest, what: str) -> Any:
+        self.remove(manifest.key)
+        raise CorruptEntry(
+            f"cache entry {manifest.key[:12]} of stage {manifest.stage!r} is corrupt ({what}); removed it",
+            stage=manifest.stage,
+            hint="the stage will run again and rewrite it",
+        )
+
+    def load_all(self, manifest: Manifest, mmap: bool = False) -> dict[str, object]:
+        """Every output of an entry (see :meth:`load`)."""
+        return {name: self.load(manifest, name, mmap=mmap) for name in manifest.outputs}
+
+    def latest(self, stage: str) -> Manifest | None:
+        """The most recently saved entry of ``stage``, if it is still in the store."""
+        pointer = self._read_pointer(stage)
+        return None if pointer is None else self._read_manifest(str(pointer.get("key", "0" * 32)))
+
+    def latest_inputs(self, stage: str) -> KeyInputs | None:
+        """The key inputs of the stage's latest save, kept even after gc evicts the entry (for miss reasons)."""
+        pointer = self._read_pointer(stage)
+        try:
+            return None if pointer is None else KeyInputs.from_dict(pointer["key_inputs"])
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def _read_pointer(self, stage: str) -> dict[str, Any] | None:
+        try:
+            data = json.loads(self.fs.read_bytes(self.fs.join("stages", f"{_safe_name(stage)}.json")))
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def entries(self) -> list[Manifest]:
+        """Every complete entry, oldest first."""
+        found = [manifest for key in self._keys() if (manifest := self._read_manifest(key, warn=False))]
+        return sorted(found, key=lambda manifest: manifest.created)
+
+    def _keys(self) -> Iterator[str]:
+        for prefix in sorted(self.fs.listdir(self.fs.join("entries"))):
+            for key in sorted(self.fs.listdir(self.fs.join("entries", prefix))):
+                if re.fullmatch(r"[0-9a-f]{8,64}", key):
+                    yield key
+
+    def find(self, prefix: str) -> Manifest:
+        """The entry whose key starts with ``prefix``.
+
+        Raises:
+            CacheError: no entry, or more than one, matches.
+        """
+        matches = [key for key in self._keys() if key.startswith(prefix.lower())]
+        if len(matches) != 1:
+            problem = "no cache entry" if not matches else f"{len(matches)} cache entries"
+            raise CacheError(f"{problem} match {prefix!r} in {self.url}", hint="see `nbpipe cache ls` for keys")
+        manifest = self._read_manifest(matches[0])
+        if manifest is None:
+            raise CorruptEntry(f"cache entry {matches[0][:12]} is incomplete", hint="run `nbpipe cache gc`")
+        return manifest
+
+    def last_used(self, key: str) -> float:
+        """When the entry was last hit (or written), as a POSIX time; 0 if unknown."""
+        entry = self.fs.join("entries", key[:2], key)
+        return self.fs.mtime(self.fs.join(entry, "used")) or self.fs.mtime(self.fs.join(entry, "manifest.json")) or 0.0
+
+    # -- writing -------------------------------------------------------------------
+
+    def save(
+        self,
+        stage: str,
+        key: str,
+        key_inputs: KeyInputs,
+        outputs: Mapping[str, object],
+        fingerprints: Mapping[str, str],
+        seconds: float,
+        formats: Mapping[str, str] | None = None,
+    ) -> Manifest:
+        """Store a stage's outputs under ``key`` atomically and return the entry's manifest.
+
+        If a complete entry for ``key`` already exists (another process won the race),
+        it is returned and nothing is written.
+
+        Args:
+            formats: optional output name -> serializer name (e.g. ``{"df": "parquet"}``).
+
+        Raises:
+            CacheError: an output cannot be serialized (names the stage, output and type);
+                nothing is left behind.
+            StoreUnavailable: the store cannot be written (full disk, permissions).
+        """
+        existing = self._read_manifest(key, warn=False)
+        if existing is not None:
+            self._write_pointer(stage, key, key_inputs)
+            return existing
+        entry = self.entry_dir(key)
+        token = uuid.uuid4().hex[:12]
+        written: list[str] = []
+        try:
+            self.fs.makedirs(entry)
+            infos = {
+                name: self._write_output(stage, entry, token, name, value, fingerprints, formats, written)
+                for name, value in outputs.items()
+            }
+            manifest = Manifest(stage, key, key_inputs, infos, float(seconds), _now(), versions())
+            published = self._publish(entry, token, manifest, written)
+        except OSError as exc:
+            self._discard(written)
+            raise StoreUnavailable(
+                f"cannot write to the cache store {self.url}: {exc.strerror or exc}",
+                stage=stage,
+                hint="free disk space, fix the permissions or set NBPIPE_STORE to another store; the run goes on uncached",
+            ) from exc
+        except BaseException:
+            self._discard(written)
+            raise
+        with contextlib.suppress(OSError):
+            self._write_pointer(stage, key, key_inputs)
+        return published
+
+    def _write_output(
+        self,
+        stage: str,
+        entry: str,
+        token: str,
+        name: str,
+        value: object,
+        fingerprints: Mapping[str, str],
+        formats: Mapping[str, str] | None,
+        written: list[str],
+    ) -> OutputInfo:
+        if not name.isidentifier():
+            raise CacheError(f"stage {stage!r}: output name {name!r} is not an identifier", stage=stage)
+        serializer = serializers.choose(value, (formats or {}).get(name))
+        file = f"{name}.{token}{serializer.extension}"
+        final = self.fs.join(entry, file)
+        temporary = final + ".tmp"
+        written.append(temporary)
+        with self.fs.open_write(temporary) as handle:
+            writer = _HashingWriter(handle)
+            try:
+                serializer.dump(value, writer)  # type: ignore[arg-type]
+            except OSError:
+                raise
+            except Exception as exc:
+                kind = f"{type(value).__module__}.{type(value).__qualname__}"
+                raise CacheError(
+                    f"stage {stage!r}: cannot store output {name!r}: a {kind} cannot be serialized ({exc})",
+                    stage=stage,
+                    hint="make it picklable, or keep it local to the stage instead of declaring it an output",
+                ) from exc
+        self.fs.replace(temporary, final)
+        written.append(final)
+        return OutputInfo(serializer.name, file, writer.count, writer.hasher.hexdigest(), fingerprints.get(name, ""))
+
+    def _publish(self, entry: str, token: str, manifest: Manifest, written: list[str]) -> Manifest:
+        """Write the manifest last; if another writer completed first, keep theirs and drop ours."""
+        temporary = self.fs.join(entry, f"manifest.json.{token}.tmp")
+        written.append(temporary)
+        with self.fs.open_write(temporary) as handle:
+            handle.write(json.dumps(manifest.to_dict(), indent=1).encode())
+        target = self.fs.join(entry, "manifest.json")
+        if self.fs.link_new(temporary, target):
+            self.fs.remove(temporary)
+            with contextlib.suppress(OSError):
+                self.fs.touch(self.fs.join(entry, "used"))
+            return manifest
+        winner = self._read_manifest(manifest.key, warn=False)
+        if winner is not None:
+            self._discard(written)
+            return winner
+        self.fs.replace(temporary, target)  # the existing manifest is unreadable: ours replaces it
+        return manifest
+
+    def _discard(self, paths: list[str]) -> None:
+        for path in paths:
+            with contextlib.suppress(OSError):
+                self.fs.remove(path)
+
+    def _write_pointer(self, stage: str, key: str, key_inputs: KeyInputs) -> None:
+        data = {"stage": stage, "key": key, "updated": _now(), "key_inputs": key_inputs.to_dict()}
+        self._write_json(self.fs.join("stages", f"{_safe_name(stage)}.json"), data)
+
+    def _write_json(self, path: str, data: Any) -> None:
+        directory = path.rsplit("/", 1)[0] if not self.fs.local else os.path.dirname(path)
+        self.fs.makedirs(directory)
+        temporary = f"{path}.{uuid.uuid4().hex[:12]}.tmp"
+        try:
+            with self.fs.open_write(temporary) as handle:
+                handle.write(json.dumps(data, indent=1, default=str).encode())
+            self.fs.replace(temporary, path)
+        except BaseException:
+            self.fs.remove(temporary)
+            raise
+
+    # -- maintenance -----------------------------------------------------------------
+
+    def remove(self, key: str) -> None:
+        """Delete one entry (readers racing with it see a miss)."""
+        entry = self.entry_dir(key)
+        with contextlib.suppress(OSError):
+            self.fs.remove(self.fs.join(entry, "manifest.json"))  # unpublish first
+        with contextlib.suppress(OSError):
+            self.fs.rmtree(entry)
+
+    def clear(self, stage: str | None = None) -> int:
+        """Delete every entry (of ``stage``, if given); returns how many were removed."""
+        removed = 0
+        for key in list(self._keys()):
+            manifest = self._read_manifest(key, warn=False)
+            if stage is None or (manifest is not None and manifest.stage == stage):
+                self.remove(key)
+                removed += 1
+        if stage is None:
+            self.fs.rmtree(self.fs.join("stages"))
+        else:
+            self.fs.remove(self.fs.join("stages", f"{_safe_name(stage)}.json"))
+        return removed
+
+    def gc(self, max_bytes: int) -> list[str]:
+        """Evict least recently used entries until the store holds at most ``max_bytes``.
+
+        Also deletes leftovers of killed writers older than an hour and incomplete entries.
+
+        Returns:
+            The evicted keys, oldest-used first.
+        """
+        self._sweep_leftovers()
+        sized = []
+        for key in self._keys():
+            entry = self.fs.join("entries", key[:2], key)
+            sized.append((self.last_used(key), key, self.fs.tree_size(entry)))
+        sized.sort()
+        total = sum(size for _, _, size in sized)
+        evicted = []
+        for _, key, size in sized:
+            if total <= max_bytes:
+                break
+            self.remove(key)
+            total -= size
+            evicted.append(key)
+        return evicted
+
+    def _sweep_leftovers(self) -> None:
+        now = time.time()
+        self.fs.rmtree(self.fs.join("trash"))
+        for key in list(self._keys()):
+            entry = self.fs.join("entries", key[:2], key)
+            complete = self._read_manifest(key, warn=False) is not None
+            names = self.fs.listdir(entry)
+            old = {name for name in names if now - (self.fs.mtime(self.fs.join(entry, name)) or now) > _TMP_MAX_AGE}
+            if not complete and len(old) == len(names):  # a writer died long ago: drop the whole entry
+                self.fs.rmtree(entry)
+                continue
+            for name in old:
+                if name.endswith(".tmp"):
+                    self.fs.remove(self.fs.join(entry, name))
+
+    # -- run records -----------------------------------------------------------------
+
+    def write_record(self, run_record: Mapping[str, Any]) -> str:
+        """Write a run record (DESIGN §7) to ``runs/RUN_ID.json`` atomically; returns its path."""
+        run_id = str(run_record.get("run_id", ""))
+        if not _RUN_ID.match(run_id):
+            raise CacheError(f"invalid run id {run_id!r}", hint="use letters, digits, '-', '_' and '.'")
+        path = self.fs.join("runs", f"{run_id}.json")
+        try:
+            self._write_json(path, dict(run_record))
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot write run record {run_id!r} to {self.url}: {exc}") from exc
+        return path
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every readable run record, oldest first."""
+        found = []
+        for name in self.fs.listdir(self.fs.join("runs")):
+            if name.endswith(".json"):
+                with contextlib.suppress(OSError, ValueError):
+                    found.append(json.loads(self.fs.read_bytes(self.fs.join("runs", name))))
+        return sorted(found, key=lambda record: (str(record.get("started", "")), str(record.get("run_id", ""))))
+
+    def record(self, run_id: str) -> dict[str, Any]:
+        """The run record ``run_id`` (or the only one starting with it).
+
+        Raises:
+            CacheError: no record, or several, match.
+        """
+        names = [name[:-5] for name in self.fs.listdir(self.fs.join("runs")) if name.endswith(".json")]
+        matches = [name for name in names if name == run_id] or [name for name in names if name.startswith(run_id)]
+        if len(matches) != 1:
+            problem = "no run record" if not matches else f"{len(matches)} run records"
+            raise CacheError(f"{problem} match {run_id!r} in {self.url}", hint="see `nbpipe runs ls`")
+        data: dict[str, Any] = json.loads(self.fs.read_bytes(self.fs.join("runs", f"{matches[0]}.json")))
+        return data
+
+
+def _safe_name(stage: str) -> str:
+    if not stage.isidentifier():
+        raise CacheError(f"invalid stage name {stage!r}", hint="stage names are Python identifiers")
+    return stage
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
