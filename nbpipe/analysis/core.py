@@ -1,0 +1,138 @@
+"""The analyzer's coordinator: notebook in, :class:`~nbpipe.model.Graph` out.
+
+Responsibilities, in order: read the notebook (only unreadable files raise), get
+each cell's def/use (cached by source), decide roles, build stages, edges and the
+topological order, run every check, drop the codes a cell silences with
+``# nbpipe: ignore[CODE]``, and sort the diagnostics by cell and line.
+"""
+
+from __future__ import annotations
+
+import ast
+import gc
+import os
+from collections.abc import Iterable
+from typing import Any
+
+from nbpipe.analysis import checks_order, checks_stage, checks_state, facts, graph
+from nbpipe.analysis.defuse import IGNORE_COMMENT, parse
+from nbpipe.model import Diagnostic, Graph
+from nbpipe.notebook import Notebook, read
+from nbpipe.source import normalize
+
+
+def analyze(notebook: Notebook | str | os.PathLike[str], content: dict[str, Any] | str | None = None) -> Graph:
+    """Analyse a notebook statically (nothing is executed).
+
+    Args:
+        notebook: a read Notebook, or the path of an ``.ipynb`` file.
+        content: the notebook's unsaved content (JSON text or dict), read instead of the file.
+
+    Returns:
+        The stage graph with roles, order and diagnostics (sorted by cell, line).
+
+    Raises:
+        NotebookReadError: the file cannot be read or is not a Python notebook.
+    """
+    nb = notebook if isinstance(notebook, Notebook) else read(notebook, content)
+    enabled = gc.isenabled()
+    gc.disable()  # the analysis allocates many small objects and frees none of them in cycles
+    try:
+        return _analyze(nb)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _analyze(nb: Notebook) -> Graph:
+    nbf = facts.build(nb)
+    stages = graph.build_stages(nbf)
+    edges = graph.build_edges(nbf)
+    order, cycle = graph.order(stages, edges)
+    found = [
+        *checks_state.check_syntax(nbf),
+        *checks_stage.check_headers(nbf),
+        *checks_stage.check_inputs(nbf),
+        *checks_stage.check_outputs(nbf),
+        *checks_stage.check_unprovided(nbf),
+        *checks_stage.check_duplicates(nbf),
+        *checks_stage.check_order(nbf, stages, edges, cycle),
+        *checks_state.check_mutations(nbf),
+        *checks_state.check_data_cells(nbf),
+        *checks_state.check_execution_order(nbf),
+        *checks_state.check_stale(nbf, stages),
+        *checks_state.check_dynamic(nbf),
+        *checks_state.check_files(nbf),
+        *checks_state.check_hidden_globals(nbf),
+        *checks_order.check_top_to_bottom(nbf),
+    ]
+    return Graph(
+        notebook=nb.path,
+        stages=tuple(stages),
+        edges=tuple(edges),
+        order=tuple(order),
+        parameters=nb.parameters,
+        diagnostics=tuple(sorted(_unsilenced(nb, found), key=_position)),
+        roles={f.index: f.role for f in nbf.cells},
+    )
+
+
+def _position(d: Diagnostic) -> tuple[int, int, int, str]:
+    return (d.cell if d.cell is not None else -1, d.line or 0, d.col or 0, d.code)
+
+
+def ignored_codes(source: str) -> set[str] | None:
+    """Codes a cell silences with ``# nbpipe: ignore[NBP206, …]``; ``{"*"}`` for a bare ``ignore``."""
+    if "nbpipe" not in source:
+        return None
+    codes: set[str] = set()
+    for match in IGNORE_COMMENT.finditer(source):
+        if match.group(1) is None:
+            codes.add("*")
+        else:
+            codes.update(c.strip().upper() for c in match.group(1).split(",") if c.strip())
+    return codes or None
+
+
+def _unsilenced(nb: Notebook, found: Iterable[Diagnostic]) -> list[Diagnostic]:
+    silenced = {c.index: codes for c in nb.cells if c.is_code and (codes := ignored_codes(c.source))}
+    kept = []
+    for d in found:
+        codes = silenced.get(d.cell) if d.cell is not None else None
+        if codes and ("*" in codes or d.code in codes):
+            continue
+        kept.append(d)
+    return kept
+
+
+def setup_sources(notebook: Notebook) -> dict[str, str]:
+    """The normalised source of every function and class defined in a setup cell.
+
+    The cache key hashes the helpers a stage calls (DESIGN §6); a later definition
+    of the same name wins, as it does when the cells run.
+    """
+    sources: dict[str, str] = {}
+    for cell in notebook.cells:
+        if not cell.is_code or cell.is_stage or cell.is_parameters:
+            continue
+        info = facts.cell_info(cell.source)
+        if not info.setup or not cell.source.strip():
+            continue
+        tree = parse(cell.source)
+        text = _python_text(cell.source)
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                segment = ast.get_source_segment(text, node) or ast.unparse(node)
+                sources[node.name] = normalize(segment)
+    return sources
+
+
+def _python_text(source: str) -> str:
+    """The text ``parse`` parsed: the source itself, or IPython's transform of it."""
+    from nbpipe.analysis.magics import transform
+
+    try:
+        ast.parse(source)
+        return source
+    except SyntaxError:
+        return transform(source)

@@ -1,0 +1,127 @@
+"""Notebook-level facts built from the per-cell def/use: roles and who binds what.
+
+This is the one place that decides a cell's role (DESIGN §2):
+
+- ``stage``: first line ``%%stage`` (a bad header included);
+- ``parameters``: tagged ``parameters``;
+- ``setup``: only imports, defs, classes and constants;
+- ``data``: any other cell that binds a name some stage reads;
+- ``exploration``: every other code cell (it reads stage outputs, plots, prints).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from nbpipe.analysis.defuse import CellInfo, Location, cell_info
+from nbpipe.analysis.scopes import is_builtin
+from nbpipe.model import StageHeader
+from nbpipe.notebook import Cell, Notebook
+
+
+@dataclass
+class CellFacts:
+    """One code cell with its def/use and role."""
+
+    cell: Cell
+    info: CellInfo
+    role: str = "exploration"
+    header: StageHeader | None = None  # set for stages in the graph (valid, unique name)
+    reads: dict[str, Location] = field(default_factory=dict)  # outside names read, builtins removed
+
+    @property
+    def index(self) -> int:
+        """The 0-based cell index."""
+        return self.cell.index
+
+
+@dataclass
+class NotebookFacts:
+    """Who binds and reads what across the notebook."""
+
+    notebook: Notebook
+    cells: list[CellFacts]  # code cells, notebook order
+    stages: list[CellFacts]  # stage cells in the graph (valid header, first of its name)
+    duplicate_stages: list[CellFacts]  # stage cells whose name an earlier stage already uses
+    setup_names: set[str]  # names bound by setup cells (imports, defs, constants)
+    setup_constants: set[str]
+    setup_defs: set[str]  # functions and classes of setup cells
+    setup_imports: set[str]
+    params: set[str]  # names bound by the parameters cell
+    stage_reads: set[str]  # names some stage reads from outside
+    outputs: dict[str, list[str]]  # declared output -> stages declaring it
+    stage_binds: dict[str, list[str]]  # name -> stages binding it at their top level
+    data_binds: dict[str, list[int]]  # name -> data cells binding it
+
+    @property
+    def provided(self) -> set[str]:
+        """Names every stage may read without declaring them: setup names and parameters."""
+        return self.setup_names | self.params
+
+    def by_stage(self, name: str) -> CellFacts:
+        """The facts of stage ``name``."""
+        return next(f for f in self.stages if f.header is not None and f.header.name == name)
+
+    def functions(self) -> dict[str, tuple[CellFacts, set[str]]]:
+        """Setup functions/classes: name -> (defining cell, global names they read)."""
+        found: dict[str, tuple[CellFacts, set[str]]] = {}
+        for facts in self.cells:
+            if facts.role == "setup":
+                for name, fn in facts.info.functions.items():
+                    found[name] = (facts, set(fn.reads))
+        return found
+
+
+def build(notebook: Notebook) -> NotebookFacts:
+    """Compute cell roles and the binder maps of a notebook."""
+    cells = [_cell_facts(c) for c in notebook.cells if c.is_code]
+    stages, duplicates = _stages(cells)
+    nbf = NotebookFacts(notebook, cells, stages, duplicates, set(), set(), set(), set(), set(), set(), {}, {}, {})
+    for facts in cells:
+        if facts.role == "setup":
+            nbf.setup_names.update(facts.info.binds)
+            nbf.setup_constants.update(facts.info.constants)
+            nbf.setup_defs.update(facts.info.defs)
+            nbf.setup_imports.update(facts.info.imports)
+        elif facts.role == "parameters":
+            nbf.params.update(facts.info.binds)
+    for facts in stages:
+        assert facts.header is not None
+        nbf.stage_reads.update(facts.reads)
+        for name in facts.header.outputs:
+            nbf.outputs.setdefault(name, []).append(facts.header.name)
+        for name in facts.info.binds:
+            nbf.stage_binds.setdefault(name, []).append(facts.header.name)
+    needed = nbf.stage_reads - nbf.provided
+    for facts in cells:
+        if facts.role == "exploration" and needed.intersection(facts.info.binds):
+            facts.role = "data"
+            for name in needed.intersection(facts.info.binds):
+                nbf.data_binds.setdefault(name, []).append(facts.index)
+    return nbf
+
+
+def _cell_facts(cell: Cell) -> CellFacts:
+    info = cell_info(cell.body if cell.is_stage else cell.source)
+    if cell.is_stage:
+        role = "stage"
+        reads = info.all_reads()
+    else:
+        role = "parameters" if cell.is_parameters else "setup" if info.setup and cell.source.strip() else "exploration"
+        reads = info.reads
+    return CellFacts(cell, info, role, reads={n: loc for n, loc in reads.items() if not is_builtin(n)})
+
+
+def _stages(cells: list[CellFacts]) -> tuple[list[CellFacts], list[CellFacts]]:
+    stages, duplicates, seen = [], [], set()
+    for facts in cells:
+        header = facts.cell.header
+        if header is None:
+            continue
+        if header.name in seen:
+            duplicates.append(facts)
+            continue
+        seen.add(header.name)
+        facts.header = header
+        stages.append(facts)
+    return stages, duplicates
