@@ -24,23 +24,47 @@ OPTIONS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
     (("name",), {"help": "stage name, a Python identifier unique in the notebook"}),
     (
         ("--in",),
-        {"dest": "inputs", "nargs": "+", "action": "extend", "default": [], "metavar": "NAME",
-         "help": "variables the stage reads (produced by other stages or parameters)"},
+        {
+            "dest": "inputs",
+            "nargs": "+",
+            "action": "extend",
+            "default": [],
+            "metavar": "NAME",
+            "help": "variables the stage reads (produced by other stages or parameters)",
+        },
     ),
     (
         ("--out",),
-        {"dest": "outputs", "nargs": "+", "action": "extend", "default": [], "metavar": "NAME",
-         "help": "variables the stage produces for other stages"},
+        {
+            "dest": "outputs",
+            "nargs": "+",
+            "action": "extend",
+            "default": [],
+            "metavar": "NAME",
+            "help": "variables the stage produces for other stages",
+        },
     ),
     (
         ("--file-in",),
-        {"dest": "file_inputs", "nargs": "+", "action": "extend", "default": [], "metavar": "PATH",
-         "help": "files the stage reads, hashed by content for the cache"},
+        {
+            "dest": "file_inputs",
+            "nargs": "+",
+            "action": "extend",
+            "default": [],
+            "metavar": "PATH",
+            "help": "files the stage reads, hashed by content for the cache",
+        },
     ),
     (
         ("--file-out",),
-        {"dest": "file_outputs", "nargs": "+", "action": "extend", "default": [], "metavar": "PATH",
-         "help": "files the stage writes"},
+        {
+            "dest": "file_outputs",
+            "nargs": "+",
+            "action": "extend",
+            "default": [],
+            "metavar": "PATH",
+            "help": "files the stage writes",
+        },
     ),
     (("--no-cache",), {"action": "store_true", "help": "always run, never restore from the cache"}),
     (
@@ -49,8 +73,14 @@ OPTIONS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
     ),
     (
         ("--check",),
-        {"dest": "checks", "nargs": "+", "action": "extend", "default": [], "metavar": "EXPR",
-         "help": "boolean expression over the outputs; a false check fails the stage"},
+        {
+            "dest": "checks",
+            "nargs": "+",
+            "action": "extend",
+            "default": [],
+            "metavar": "EXPR",
+            "help": "boolean expression over the outputs; a false check fails the stage",
+        },
     ),
 )
 
@@ -181,7 +211,7 @@ def header_line(source: str) -> str | None:
     """The arguments of the ``%%stage`` line if ``source`` is a stage cell, else None."""
     first = source.lstrip("\n").split("\n", 1)[0].rstrip()
     if first == MAGIC or first.startswith(MAGIC + " ") or first.startswith(MAGIC + "\t"):
-        return first[len(MAGIC):].strip()
+        return first[len(MAGIC) :].strip()
     return None
 
 

@@ -242,9 +242,25 @@ def _is_constant_binding(node: ast.stmt, bound: set[str]) -> bool:
 
 
 _CONSTANT_EXPR = (
-    ast.Constant, ast.Tuple, ast.List, ast.Set, ast.Dict, ast.BinOp, ast.UnaryOp, ast.BoolOp,
-    ast.Compare, ast.operator, ast.unaryop, ast.boolop, ast.cmpop, ast.expr_context,
-    ast.Attribute, ast.Call, ast.keyword, ast.Subscript, ast.Slice,
+    ast.Constant,
+    ast.Tuple,
+    ast.List,
+    ast.Set,
+    ast.Dict,
+    ast.BinOp,
+    ast.UnaryOp,
+    ast.BoolOp,
+    ast.Compare,
+    ast.operator,
+    ast.unaryop,
+    ast.boolop,
+    ast.cmpop,
+    ast.expr_context,
+    ast.Attribute,
+    ast.Call,
+    ast.keyword,
+    ast.Subscript,
+    ast.Slice,
 )
 
 

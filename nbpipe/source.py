@@ -24,7 +24,7 @@ def split_stage(source: str) -> tuple[str | None, str]:
     skipped = len(source) - len(stripped)
     first, _, rest = stripped.partition("\n")
     if first.rstrip() == MAGIC or first.startswith((MAGIC + " ", MAGIC + "\t")):
-        return first[len(MAGIC):].strip(), "\n" * (skipped + 1) + rest
+        return first[len(MAGIC) :].strip(), "\n" * (skipped + 1) + rest
     return None, source
 
 

@@ -17,10 +17,19 @@ def register(subparsers: Any) -> None:
         description="Run a notebook's stages in dependency order; unchanged stages are restored from the cache.",
     )
     parser.add_argument("notebook", help="the .ipynb file (or a folder exported with --to papermill)")
-    parser.add_argument("-p", "--parameter", nargs="+", action="append", default=[], metavar="NAME=VALUE",
-                        help="override a parameter: -p C 0.5 or -p C=0.5 (YAML-typed)")
+    parser.add_argument(
+        "-p",
+        "--parameter",
+        nargs="+",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a parameter: -p C 0.5 or -p C=0.5 (YAML-typed)",
+    )
     parser.add_argument("--params-file", metavar="FILE", help="YAML file of parameter overrides")
-    parser.add_argument("--only", nargs="+", default=[], metavar="STAGE", help="run only these stages (upstream from cache)")
+    parser.add_argument(
+        "--only", nargs="+", default=[], metavar="STAGE", help="run only these stages (upstream from cache)"
+    )
     parser.add_argument("--force", nargs="+", default=[], metavar="STAGE", help="re-run these stages even if cached")
     parser.add_argument("--from", dest="from_stage", metavar="STAGE", help="re-run STAGE and everything downstream")
     parser.add_argument("--explain", action="store_true", help="print each stage's hit or miss reason; run nothing")
@@ -46,9 +55,17 @@ def handle(args: argparse.Namespace) -> int:
 
         return int(run_folder(args.notebook, params=params, jobs=args.jobs, store=args.store))
     options = RunOptions(
-        params=params, only=args.only, force=args.force, from_stage=args.from_stage, explain=args.explain,
-        jobs=max(1, args.jobs), executor=args.executor, address=args.address, store=args.store,
-        retries=args.retries, check=not args.no_check,
+        params=params,
+        only=args.only,
+        force=args.force,
+        from_stage=args.from_stage,
+        explain=args.explain,
+        jobs=max(1, args.jobs),
+        executor=args.executor,
+        address=args.address,
+        store=args.store,
+        retries=args.retries,
+        check=not args.no_check,
     )
     result = run_notebook(args.notebook, options)
     if args.explain:

@@ -20,8 +20,8 @@ from nbpipe.cache.store import Store
 from nbpipe.errors import CacheError, StageError
 from nbpipe.model import StageHeader
 from nbpipe.runtime.checks import run_checks
-from nbpipe.runtime.namespace import Ownership, StageNamespace, bound_names, visible_names
 from nbpipe.runtime.keys import key_inputs
+from nbpipe.runtime.namespace import Ownership, StageNamespace, bound_names, visible_names
 from nbpipe.source import source_hash
 
 Execute = Callable[[str, StageNamespace], None]
@@ -131,7 +131,7 @@ class KernelSession:
             if owner and owner[1] == "local" and owner[0] != header.name:
                 raise StageError(
                     f"stage {header.name!r} declares input {name!r}, but stage {owner[0]!r} binds it only as a local",
-                    hint=f"add {name!r} to the --out of stage {owner[0]!r} and run it again; no batch run could pass it",
+                    hint=f"add {name!r} to the --out of stage {owner[0]!r} and run it again",
                     stage=header.name,
                 )
             if name not in self.user_ns:
@@ -140,7 +140,9 @@ class KernelSession:
     def _missing_hint(self, name: str) -> str:
         producer = self.ownership.producer(name)
         if producer is not None:
-            return f"stage {producer!r} outputs it but has not run successfully: run its cell, or %nbpipe run {producer}"
+            return (
+                f"stage {producer!r} outputs it but has not run successfully: run its cell, or %nbpipe run {producer}"
+            )
         return "run the stage whose --out lists it first (%nbpipe run STAGE runs a stage with its upstream)"
 
     def _check_outputs(self, header: StageHeader, bound: set[str]) -> None:

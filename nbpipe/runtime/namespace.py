@@ -111,7 +111,9 @@ def isolation_message(header: StageHeader, name: str, owner: str, kind: str) -> 
     )
 
 
-def visible_names(user_ns: Mapping[str, Any], ownership: Ownership, hidden: set[str] | frozenset[str]) -> dict[str, Any]:
+def visible_names(
+    user_ns: Mapping[str, Any], ownership: Ownership, hidden: set[str] | frozenset[str]
+) -> dict[str, Any]:
     """Setup names and parameters: everything in ``user_ns`` that no stage bound."""
     return {
         k: v

@@ -82,7 +82,8 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
         return float(value)
     if isinstance(default, bool) != isinstance(value, bool) or not isinstance(value, expected):
         raise ParameterError(
-            f"parameter {name!r} expects {expected.__name__} (default {default!r}), got {type(value).__name__} {value!r}",
+            f"parameter {name!r} expects {expected.__name__} (default {default!r}), "
+            f"got {type(value).__name__} {value!r}",
             hint=f"pass a {expected.__name__}, e.g. -p {name}={default!r}",
         )
     return value

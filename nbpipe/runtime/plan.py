@@ -89,13 +89,21 @@ def plan_notebook(nb: Notebook) -> Plan:
         assert cell.header is not None
         name = cell.header.name
         if name in stages:
-            raise PipelineError(f"two stages are named {name!r} (cells {stages[name].cell} and {cell.index})",
-                                hint="rename one of them", stage=name, code="NBP002")
+            raise PipelineError(
+                f"two stages are named {name!r} (cells {stages[name].cell} and {cell.index})",
+                hint="rename one of them",
+                stage=name,
+                code="NBP002",
+            )
         stages[name] = StagePlan(cell.header, cell.body, cell.index)
         for out in cell.header.outputs:
             if out in producers:
-                raise PipelineError(f"stages {producers[out]!r} and {name!r} both output {out!r}",
-                                    hint="give one of the outputs another name", stage=name, code="NBP105")
+                raise PipelineError(
+                    f"stages {producers[out]!r} and {name!r} both output {out!r}",
+                    hint="give one of the outputs another name",
+                    stage=name,
+                    code="NBP105",
+                )
             producers[out] = name
     order = _order(stages, producers)
     params_cell = nb.parameters_cell

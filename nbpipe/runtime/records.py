@@ -65,7 +65,7 @@ class StageRecord:
 def versions() -> dict[str, str]:
     """Python, nbpipe and the versions of third-party top-level modules imported so far."""
     found = {"python": platform.python_version(), "nbpipe": __version__}
-    stdlib = getattr(sys, "stdlib_module_names", frozenset())
+    stdlib: frozenset[str] = getattr(sys, "stdlib_module_names", frozenset())
     for name, module in sorted(sys.modules.items()):
         if "." in name or name.startswith("_") or name in stdlib or name == "nbpipe":
             continue

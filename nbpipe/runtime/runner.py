@@ -194,7 +194,10 @@ class Runner:
     def _skip(self, name: str) -> None:
         record = self.records[name]
         failed = [p for p in self.plan.upstream([name]) if self.records[p].status == "failed"]
-        record.status, record.reason = "skipped", f"upstream stage {failed[0]!r} failed" if failed else "upstream skipped"
+        record.status, record.reason = (
+            "skipped",
+            f"upstream stage {failed[0]!r} failed" if failed else "upstream skipped",
+        )
         self.progress.update(record)
 
     def _input_fingerprints(self, name: str) -> dict[str, str] | None:
@@ -208,7 +211,8 @@ class Runner:
                 prints[inp] = fingerprint(self.setup[inp], inp)
             else:
                 raise PipelineError(
-                    f"stage {name!r} declares input {inp!r}, which no stage outputs and no setup or parameters cell binds",
+                    f"stage {name!r} declares input {inp!r}, "
+                    "which no stage outputs and no setup or parameters cell binds",
                     hint=f"add {inp!r} to the --out of the stage that computes it",
                     stage=name,
                     code="NBP103",
@@ -223,7 +227,9 @@ class Runner:
         prints = self._input_fingerprints(name)
         if prints is None:
             record.status = "pending"
-            record.reason = "upstream " + ", ".join(repr(p) for p in self.plan.parents(name) if p in self.will_run) + " will run"
+            record.reason = (
+                "upstream " + ", ".join(repr(p) for p in self.plan.parents(name) if p in self.will_run) + " will run"
+            )
             self.will_run.add(name)
             self.progress.update(record)
             return None
@@ -238,10 +244,17 @@ class Runner:
             record.error = f"stage {name!r} is not cached; it is needed by --only {' '.join(self.options.only)}"
             self.progress.update(record)
             return None
-        record.reason = "forced" if name in self.forced else ("--no-cache" if stage.header.no_cache else self._reason(name, parts))
+        record.reason = (
+            "forced" if name in self.forced else ("--no-cache" if stage.header.no_cache else self._reason(name, parts))
+        )
         job = StageJob(
-            plan=self.plan, stage=name, overrides=self.overrides, store=str(self.store.url), key=record.key,
-            key_inputs=parts, input_refs={i: self.refs[i] for i in stage.header.inputs if i in self.refs},
+            plan=self.plan,
+            stage=name,
+            overrides=self.overrides,
+            store=str(self.store.url),
+            key=record.key,
+            key_inputs=parts,
+            input_refs={i: self.refs[i] for i in stage.header.inputs if i in self.refs},
             retries=self.options.retries if self.options.retries is not None else stage.header.retries,
             save=not stage.header.no_cache,
         )
@@ -306,7 +319,12 @@ class Runner:
         path = None
         if not self.options.explain:
             record = run_record(
-                self.run_id, self.plan.notebook, self.options.target, self.overrides_all(), self.started, stages,
+                self.run_id,
+                self.plan.notebook,
+                self.options.target,
+                self.overrides_all(),
+                self.started,
+                stages,
                 git_commit(self.plan.base_dir),
             )
             try:

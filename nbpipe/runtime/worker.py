@@ -111,7 +111,9 @@ def _attempt(job: StageJob, values: dict[str, Any], outcome: StageOutcome) -> di
             ref = job.input_refs[name]
             manifest = store.lookup(ref.key)
             if manifest is None:
-                raise CacheError(f"input {name!r} of stage {job.stage!r} is missing from the store (entry {ref.key[:10]})")
+                raise CacheError(
+                    f"input {name!r} of stage {job.stage!r} is missing from the store (entry {ref.key[:10]})"
+                )
             inputs[name] = store.load(manifest, ref.output)
         else:
             inputs[name] = setup[name]
@@ -155,6 +157,8 @@ def _user_traceback(exc: BaseException, job: StageJob) -> str:
     start = next((i for i, f in enumerate(frames) if f.filename == marker), None)
     if start is None:
         return "".join(traceback.format_exception_only(type(exc), exc))
-    return "Traceback (most recent call last):\n" + "".join(
-        traceback.format_list(frames[start:])
-    ) + "".join(traceback.format_exception_only(type(exc), exc))
+    return (
+        "Traceback (most recent call last):\n"
+        + "".join(traceback.format_list(frames[start:]))
+        + "".join(traceback.format_exception_only(type(exc), exc))
+    )
