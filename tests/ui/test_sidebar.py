@@ -1,0 +1,166 @@
+"""The Pipeline sidebar in real Chromium against a real ``jupyter lab`` (see conftest)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from playwright.sync_api import Page, expect
+
+from nbpipe.notebook import read
+
+if TYPE_CHECKING:
+    from tests.ui.conftest import Lab
+
+SIDEBAR = "#nbpipe-pipeline"
+IRIS = "iris_classifier.ipynb"
+
+
+def _copy(lab: Lab, name: str) -> str:
+    shutil.copy(lab.root / IRIS, lab.root / name)
+    return name
+
+
+def _expected(path: Path) -> tuple[list[str], set[tuple[str, str]]]:
+    """Stages and dependencies straight from the ``%%stage`` headers (an oracle independent of the analyzer)."""
+    cells = read(path).stage_cells
+    stages = [c.header.name for c in cells if c.header]
+    producers = {out: c.header.name for c in cells if c.header for out in c.header.outputs}
+    edges = {(producers[i], c.header.name) for c in cells if c.header for i in c.header.inputs if i in producers}
+    return stages, edges
+
+
+def _open(page: Page, lab: Lab, name: str) -> None:
+    page.goto(lab.open_url(name))
+    expect(page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell").first).to_be_visible(timeout=30_000)
+    tab = page.locator('li.lm-TabBar-tab[data-id="nbpipe-pipeline"]')
+    if "lm-mod-current" not in (tab.get_attribute("class") or ""):
+        tab.click()
+    expect(page.locator(f"{SIDEBAR} .jp-nbpipe-graph")).to_be_visible(timeout=15_000)
+
+
+def _cell(page: Page, index: int):  # type: ignore[no-untyped-def]
+    return page.locator(".jp-NotebookPanel:visible .jp-Notebook .jp-Cell").nth(index)
+
+
+def _active_cell(page: Page) -> int:
+    return int(
+        page.evaluate(
+            """() => [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell')]
+                    .findIndex(c => c.classList.contains('jp-mod-active'))"""
+        )
+    )
+
+
+def test_sidebar_shows_one_node_per_stage_and_one_edge_per_dependency(page: Page, lab: Lab, artifacts: Path) -> None:
+    name = _copy(lab, "graph.ipynb")
+    stages, edges = _expected(lab.root / name)
+    _open(page, lab, name)
+    nodes = page.locator(f"{SIDEBAR} .react-flow__node-stage")
+    expect(nodes).to_have_count(len(stages))
+    drawn = sorted(n.get_attribute("data-id") or "" for n in nodes.all())
+    assert drawn == sorted(f"stage:{s}" for s in stages)
+    expect(page.locator(f"{SIDEBAR} .react-flow__edge.jp-nbpipe-edge")).to_have_count(len(edges))
+    for source, target in edges:
+        expect(page.locator(f'{SIDEBAR} .react-flow__edge[data-id="edge:{source}->{target}"]')).to_have_count(1)
+    page.screenshot(path=str(artifacts / "sidebar-light.png"))
+
+
+def test_undeclared_read_shows_nbp101_and_click_selects_the_cell(page: Page, lab: Lab, artifacts: Path) -> None:
+    name = _copy(lab, "typing.ipynb")
+    _open(page, lab, name)
+    nb = read(lab.root / name)
+    scale = next(c for c in nb.stage_cells if c.header and c.header.name == "scale")
+    assert "y_test" not in scale.header.inputs  # type: ignore[union-attr]
+    expect(page.locator(f'{SIDEBAR} .jp-nbpipe-diagnostic[data-code="NBP101"]')).to_have_count(0)
+    editor = _cell(page, scale.index).locator(".cm-content")
+    editor.click()
+    page.keyboard.press("Control+End")
+    page.keyboard.type("\nn_test = len(y_test)")
+    diagnostic = page.locator(f'{SIDEBAR} .jp-nbpipe-diagnostic[data-code="NBP101"]')
+    expect(diagnostic.first).to_be_visible(timeout=2_000)
+    assert diagnostic.first.get_attribute("data-cell") == str(scale.index)
+    expect(page.locator(f'{SIDEBAR} .react-flow__node[data-id="stage:scale"] .jp-nbpipe-has-error')).to_have_count(1)
+    _cell(page, 1).click()  # move away, then let the diagnostic bring us back
+    assert _active_cell(page) == 1
+    diagnostic.first.click()
+    page.wait_for_function(
+        """i => [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell')]
+                .findIndex(c => c.classList.contains('jp-mod-active')) === i""",
+        arg=scale.index,
+        timeout=2_000,
+    )
+    page.screenshot(path=str(artifacts / "sidebar-nbp101.png"))
+
+
+def test_running_a_stage_turns_it_fresh_and_renders_the_chip(page: Page, lab: Lab, artifacts: Path) -> None:
+    name = _copy(lab, "running.ipynb")
+    load = next(c for c in read(lab.root / name).stage_cells if c.header and c.header.name == "load")
+    _open(page, lab, name)
+    expect(page.locator(f'{SIDEBAR} .react-flow__node[data-id="stage:load"] .jp-nbpipe-status-fresh')).to_have_count(0)
+    _cell(page, 1).click()
+    for _ in range(1, load.index + 1):  # run %load_ext, parameters, setup and the load stage, top to bottom
+        page.keyboard.press("Shift+Enter")
+    chip = _cell(page, load.index).locator(".jp-nbpipe-chip")
+    expect(chip).to_be_visible(timeout=60_000)
+    expect(chip).to_contain_text("load")
+    fresh = page.locator(f'{SIDEBAR} .react-flow__node[data-id="stage:load"] .jp-nbpipe-status-fresh')
+    expect(fresh).to_have_count(1, timeout=5_000)
+    page.screenshot(path=str(artifacts / "sidebar-ran-load.png"))
+
+
+def test_export_reports_the_written_file_or_why_not(page: Page, lab: Lab) -> None:
+    name = _copy(lab, "export.ipynb")
+    _open(page, lab, name)
+    page.locator(f"{SIDEBAR} .jp-nbpipe-export").click()
+    message = page.locator(f"{SIDEBAR} .jp-nbpipe-message-line")
+    expect(message).to_contain_text("Export", timeout=10_000)
+    expect(message).not_to_contain_text("Exporting", timeout=30_000)
+    text = message.inner_text()
+    assert text.startswith("Exported to ") or "not available" in text, text
+
+
+def _contrast(page: Page, selector: str) -> float:
+    """WCAG contrast ratio between an element's text colour and its background."""
+    return float(
+        page.evaluate(
+            """sel => {
+                const el = document.querySelector(sel);
+                const rgb = c => c.match(/[\\d.]+/g).slice(0, 3).map(Number);
+                const lum = ([r, g, b]) => [r, g, b].map(v => { v /= 255;
+                    return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); })
+                    .reduce((s, v, i) => s + v * [0.2126, 0.7152, 0.0722][i], 0);
+                let bg = el; let color = getComputedStyle(el).backgroundColor;
+                while (bg && (color === 'rgba(0, 0, 0, 0)' || color === 'transparent')) {
+                    bg = bg.parentElement; color = bg ? getComputedStyle(bg).backgroundColor : 'rgb(255,255,255)';
+                }
+                const a = lum(rgb(getComputedStyle(el).color)); const b = lum(rgb(color));
+                return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+            }""",
+            selector,
+        )
+    )
+
+
+def test_dark_theme_stays_readable(page: Page, lab: Lab, artifacts: Path) -> None:
+    name = _copy(lab, "dark.ipynb")
+    _open(page, lab, name)
+    page.get_by_role("menuitem", name="Settings").click()
+    page.get_by_role("menuitem", name="Theme").click()
+    page.get_by_role("menuitem", name="JupyterLab Dark").click()
+    expect(page.locator('body[data-jp-theme-light="false"]')).to_have_count(1, timeout=10_000)
+    expect(page.locator(f"{SIDEBAR} .react-flow__node-stage").first).to_be_visible()
+    page.wait_for_timeout(500)  # let the theme's CSS variables settle before measuring
+    for selector in (
+        f"{SIDEBAR} .jp-nbpipe-stage-name",
+        f"{SIDEBAR} .jp-nbpipe-path",
+        f"{SIDEBAR} .jp-nbpipe-diagnostic .jp-nbpipe-message",
+    ):
+        if page.locator(selector).count():
+            assert _contrast(page, selector) >= 4.5, selector
+    page.screenshot(path=str(artifacts / "sidebar-dark.png"))
+    page.get_by_role("menuitem", name="Settings").click()
+    page.get_by_role("menuitem", name="Theme").click()
+    page.get_by_role("menuitem", name="JupyterLab Light").click()
+    expect(page.locator('body[data-jp-theme-light="true"]')).to_have_count(1, timeout=10_000)
