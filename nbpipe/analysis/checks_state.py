@@ -81,20 +81,23 @@ def check_data_cells(nbf: NotebookFacts) -> Iterator[Diagnostic]:
 def check_execution_order(nbf: NotebookFacts) -> Iterator[Diagnostic]:
     """NBP203: saved execution counts decrease somewhere in notebook order (one report per notebook)."""
     last: tuple[int, CellFacts] | None = None
-    backwards: list[CellFacts] = []
+    backwards: list[tuple[CellFacts, CellFacts]] = []  # (cell, the earlier cell with a higher count)
     for facts in nbf.cells:
         count = facts.cell.execution_count
         if not isinstance(count, int) or not facts.cell.source.strip():
             continue
         if last is not None and count <= last[0]:
-            backwards.append(facts)
+            backwards.append((facts, last[1]))
         last = (count, facts)
     if backwards:
-        first = backwards[0]
-        where = ", ".join(str(f.index) for f in backwards[:5]) + (" …" if len(backwards) > 5 else "")
-        message = f"cells were run out of order: execution count {first.cell.execution_count} in cell {first.index} follows a higher one (cells {where})"  # noqa: E501
+        cell, before = backwards[0]
+        more = f" ({len(backwards)} cells in all)" if len(backwards) > 1 else ""
+        message = (
+            f"cells were run out of order: cell {cell.index} ran as [{cell.cell.execution_count}], "
+            f"before cell {before.index} above it ran as [{before.cell.execution_count}]{more}"
+        )
         hint = "restart the kernel and run all cells top to bottom, then save; the saved outputs may not match the code"
-        yield diag("NBP203", message, hint, first, stage=None)
+        yield diag("NBP203", message, hint, cell, stage=None)
 
 
 def check_stale(nbf: NotebookFacts, stages: list[Stage]) -> Iterator[Diagnostic]:

@@ -1,0 +1,50 @@
+"""Each code is triggered by its notebook and absent from every clean and near-miss notebook."""
+
+from __future__ import annotations
+
+import pytest
+
+from nbpipe.analysis import analyze
+from nbpipe.errors import CODES
+from tests.analysis_notebooks.build import notebook
+from tests.analysis_notebooks.cases import CLEAN, NEAR_MISSES, TRIGGERS
+
+
+def codes_of(cells: list) -> list[str]:
+    return [d.code for d in analyze("test.ipynb", notebook(*cells)).diagnostics]
+
+
+def test_every_code_has_a_trigger() -> None:
+    assert set(TRIGGERS) == set(CODES)
+
+
+@pytest.mark.parametrize("code", sorted(TRIGGERS))
+def test_trigger(code: str) -> None:
+    assert code in codes_of(TRIGGERS[code])
+
+
+@pytest.mark.parametrize("name", sorted(CLEAN))
+def test_clean(name: str) -> None:
+    graph = analyze("test.ipynb", notebook(*CLEAN[name]))
+    assert [(d.code, d.cell, d.message) for d in graph.diagnostics] == []
+
+
+@pytest.mark.parametrize("name", sorted(NEAR_MISSES))
+def test_near_miss(name: str) -> None:
+    cells, absent = NEAR_MISSES[name]
+    assert absent.isdisjoint(codes_of(cells))
+
+
+@pytest.mark.parametrize("code", sorted(TRIGGERS))
+def test_trigger_is_silenced_by_ignore_comment(code: str) -> None:
+    graph = analyze("test.ipynb", notebook(*TRIGGERS[code]))
+    cells = {d.cell for d in graph.diagnostics if d.code == code}
+    specs = list(TRIGGERS[code])
+    nb = notebook(*specs)
+    for index in cells:
+        source = nb["cells"][index]["source"]
+        lines = source.split("\n")
+        insert_at = 1 if source.startswith("%%") else 0  # a cell magic must stay on the first line
+        lines.insert(insert_at, f"# nbpipe: ignore[{code}]")
+        nb["cells"][index]["source"] = "\n".join(lines)
+    assert code not in [d.code for d in analyze("test.ipynb", nb).diagnostics]
