@@ -123,7 +123,8 @@ def _handler_for(value: object) -> Callable[[_Hasher, Any], None] | None:
     if kind in (set, frozenset):
         return _feed_set
     module = sys.modules
-    if "numpy" in module and isinstance(value, module["numpy"].ndarray):
+    numpy = module.get("numpy")
+    if numpy is not None and (kind is numpy.ndarray or kind is numpy.memmap):  # subclasses (masked…) pickle
         return _feed_ndarray
     if "pandas" in module:
         from nbpipe.cache import _fp_pandas

@@ -97,7 +97,7 @@ class NpySerializer:
 
     def can_write(self, value: object) -> bool:
         numpy = sys.modules.get("numpy")
-        return numpy is not None and type(value) is numpy.ndarray and not value.dtype.hasobject
+        return numpy is not None and type(value) in (numpy.ndarray, numpy.memmap) and not value.dtype.hasobject  # type: ignore[attr-defined]
 
     def dump(self, value: object, fileobj: IO[bytes]) -> None:
         import numpy

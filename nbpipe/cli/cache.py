@@ -1,0 +1,145 @@
+"""``nbpipe cache ls | show KEY | clear [--stage S] | gc --max-size SIZE``: glue over :class:`nbpipe.cache.Store`.
+
+The store is ``--store URL`` if given, else ``$NBPIPE_STORE``, else ``.nbpipe/``
+beside the notebook named on the command line (or in the current directory).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from nbpipe.cache.store import DEFAULT_DIR, STORE_ENV, Store
+
+_UNITS = {"": 1, "b": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4, "ki": 1024, "mi": 1024**2}
+_UNITS.update({"gi": 1024**3, "ti": 1024**4})
+
+
+def register(subparsers: Any) -> None:
+    """Add ``nbpipe cache`` and its sub-commands."""
+    parser = subparsers.add_parser("cache", help="list, inspect, clear and garbage-collect the stage cache")
+    commands = parser.add_subparsers(title="cache commands", metavar="ACTION")
+    parser.set_defaults(handler=lambda args: _help(parser))
+
+    ls = _sub(commands, "ls", "list cache entries, oldest first")
+    ls.add_argument("--json", action="store_true", help="print the manifests as JSON")
+    ls.set_defaults(handler=_ls)
+
+    show = _sub(commands, "show", "show one entry's manifest")
+    show.add_argument("key", metavar="KEY", help="a cache key or a unique prefix of one")
+    show.set_defaults(handler=_show)
+
+    clear = _sub(commands, "clear", "delete entries (all, or one stage's)")
+    clear.add_argument("--stage", metavar="S", help="only this stage's entries")
+    clear.set_defaults(handler=_clear)
+
+    gc = _sub(commands, "gc", "evict least recently used entries down to a size")
+    gc.add_argument("--max-size", metavar="SIZE", type=parse_size, required=True, help="e.g. 500M, 2G, 1GiB, 0")
+    gc.set_defaults(handler=_gc)
+
+
+def _sub(commands: Any, name: str, text: str) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = commands.add_parser(name, help=text, description=text)
+    parser.add_argument("notebook", nargs="?", help="notebook (or directory) whose .nbpipe/ store to use")
+    parser.add_argument("--store", metavar="URL", help=f"store path or fsspec URL (default: ${STORE_ENV} or .nbpipe/)")
+    return parser
+
+
+def _help(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 2
+
+
+def parse_size(text: str) -> int:
+    """Bytes from a size like ``500M``, ``2GB``, ``1.5GiB`` or ``0`` (decimal units; ``i`` for binary)."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmMgGtT]i?)?[bB]?\s*", text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"invalid size {text!r}; use a number with an optional unit: 500M, 2G, 1GiB")
+    return int(float(match.group(1)) * _UNITS[(match.group(2) or "").lower()])
+
+
+def store_for(args: argparse.Namespace) -> Store:
+    """The store the arguments designate (see the module docstring)."""
+    if args.store:
+        return Store(args.store)
+    if os.environ.get(STORE_ENV):
+        return Store(os.environ[STORE_ENV])
+    place = Path(args.notebook) if args.notebook else Path.cwd()
+    return Store((place if place.is_dir() else place.resolve().parent) / DEFAULT_DIR)
+
+
+def _ls(args: argparse.Namespace) -> int:
+    store = store_for(args)
+    manifests = store.entries()
+    if args.json:
+        print(json.dumps([manifest.to_dict() for manifest in manifests], indent=1))
+        return 0
+    if not manifests:
+        print(f"no cache entries in {store.url}")
+        return 0
+    rows = [("KEY", "STAGE", "OUTPUTS", "SIZE", "SECONDS", "CREATED", "LAST USED")]
+    for manifest in manifests:
+        used = store.last_used(manifest.key)
+        rows.append(
+            (
+                manifest.key[:12],
+                manifest.stage,
+                ",".join(manifest.outputs) or "-",
+                human_size(manifest.total_bytes),
+                f"{manifest.seconds:.2f}",
+                manifest.created[:19].replace("T", " "),
+                datetime.fromtimestamp(used).strftime("%Y-%m-%d %H:%M:%S") if used else "-",
+            )
+        )
+    _table(rows)
+    total = sum(manifest.total_bytes for manifest in manifests)
+    print(f"{len(manifests)} entries, {human_size(total)} in {store.url}")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    manifest = store_for(args).find(args.key)
+    print(json.dumps(manifest.to_dict(), indent=2, ensure_ascii=False))
+    return 0
+
+
+def _clear(args: argparse.Namespace) -> int:
+    store = store_for(args)
+    removed = store.clear(stage=args.stage)
+    scope = f" of stage {args.stage!r}" if args.stage else ""
+    print(f"removed {removed} cache entr{'y' if removed == 1 else 'ies'}{scope} from {store.url}")
+    return 0
+
+
+def _gc(args: argparse.Namespace) -> int:
+    store = store_for(args)
+    started = time.perf_counter()
+    evicted = store.gc(args.max_size)
+    left = sum(manifest.total_bytes for manifest in store.entries())
+    print(
+        f"evicted {len(evicted)} entr{'y' if len(evicted) == 1 else 'ies'} (least recently used first); "
+        f"{human_size(left)} left in {store.url} ({time.perf_counter() - started:.2f} s)"
+    )
+    return 0
+
+
+def human_size(count: int) -> str:
+    """``1234567`` → ``1.2 MB`` (decimal units)."""
+    size = float(count)
+    for unit in ("B", "kB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} TB"  # pragma: no cover
+
+
+def _table(rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
