@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from nbpipe.analysis import effects, magics
 from nbpipe.analysis.effects import FileAccess
 from nbpipe.analysis.scopes import Scope, class_scope, comprehension_scope, function_scope, imported_names
+from nbpipe.source import session_magic
 
 Location = tuple[int, int]  # (1-based line, 0-based column)
 
@@ -379,7 +380,8 @@ class _Visitor(ast.NodeVisitor):
         if isinstance(func, ast.Name):
             if self.depth == 0:
                 self.info.calls.setdefault(func.id, (node.lineno, node.col_offset))
-            if func.id in _DYNAMIC_CALLS and self._resolve_global(func.id) and not (func.id == "vars" and node.args):
+            builtin = self._resolve_global(func.id) and func.id not in self.info.binds
+            if func.id in _DYNAMIC_CALLS and builtin and not (func.id == "vars" and node.args):
                 self.info.dynamic.append((f"{func.id}()", node.lineno, node.col_offset))
         for name, how in effects.call_mutations(node):
             self._mutation(name, how)
@@ -417,11 +419,12 @@ _CONSTANT_EXPR = (
 
 def setup_facts(tree: ast.Module) -> tuple[bool, set[str]]:
     """(is the cell a setup cell, the constants it binds) — same rule as ``nbpipe.notebook.is_setup``."""
-    if not tree.body:
+    body = [node for node in tree.body if not session_magic(node)]  # dropped in batch runs
+    if not body:
         return False, set()
     bound: set[str] = set()
     constants: set[str] = set()
-    for node in tree.body:
+    for node in body:
         if isinstance(node, _SETUP_NODES):
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 bound.update((a.asname or a.name).split(".")[0] for a in node.names)
