@@ -17,6 +17,7 @@ import ast
 import functools
 import gc
 import re
+import warnings
 from dataclasses import dataclass, field
 
 from nbpipe.analysis import effects, magics
@@ -87,11 +88,13 @@ def parse(source: str) -> ast.Module:
     enabled = gc.isenabled()
     gc.disable()  # building an AST allocates many objects; collecting meanwhile triples the time
     try:
-        try:
-            return ast.parse(source)
-        except SyntaxError:
-            pass
-        return ast.parse(magics.transform(source))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. invalid escape sequences: not ours to report
+            try:
+                return ast.parse(source)
+            except SyntaxError:
+                pass
+            return ast.parse(magics.transform(source))
     except (ValueError, MemoryError, RecursionError) as exc:
         raise SyntaxError(str(exc) or type(exc).__name__) from exc
     finally:
