@@ -138,7 +138,11 @@ class RemoteFS:
         self.fs, self.root = fsspec.core.url_to_fs(url)
 
     def join(self, *parts: str) -> str:
-        return "/".join([self.root.rstrip("/"), *parts])
+        """Like ``os.path.join``: a first part already under the root is not rooted again."""
+        root = self.root.rstrip("/")
+        if parts and (parts[0] == root or parts[0].startswith(root + "/")):
+            return "/".join(parts)
+        return "/".join([root, *parts])
 
     def makedirs(self, path: str) -> None:
         self.fs.makedirs(path, exist_ok=True)
