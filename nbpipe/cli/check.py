@@ -1,0 +1,137 @@
+"""``nbpipe check NB…``: the analyzer's diagnostics like a compiler's, as JSON or as GitHub annotations.
+
+Exit codes: 0 clean or warnings only, 1 errors (or warnings with ``--strict``),
+2 a notebook could not be read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from typing import Any, TextIO
+
+from nbpipe.errors import NotebookReadError
+from nbpipe.model import Diagnostic, Graph
+
+_COLORS = {"error": "\033[31m", "warning": "\033[33m", "bold": "\033[1m", "dim": "\033[2m", "reset": "\033[0m"}
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``check`` sub-command."""
+    parser = subparsers.add_parser(
+        "check",
+        help="report hidden state and undeclared data flow (NBP001-NBP208)",
+        description="Analyse notebooks statically and report diagnostics; nothing is executed.",
+    )
+    parser.add_argument("notebooks", nargs="+", metavar="NB", help=".ipynb files")
+    parser.add_argument("--format", choices=("text", "json", "github"), default="text", help="output format")
+    parser.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
+    parser.add_argument("--select", default="", metavar="CODES", help="only these codes or prefixes, e.g. NBP1,NBP208")
+    parser.add_argument("--ignore", default="", metavar="CODES", help="drop these codes or prefixes")
+    parser.add_argument("--color", choices=("auto", "always", "never"), default="auto", help="colour the text output")
+    parser.set_defaults(handler=run)
+
+
+def codes(text: str) -> tuple[str, ...]:
+    """``"NBP101, NBP2"`` -> ``("NBP101", "NBP2")``."""
+    return tuple(c.strip().upper() for c in text.replace(" ", ",").split(",") if c.strip())
+
+
+def filtered(diagnostics: Iterable[Diagnostic], select: Sequence[str], ignore: Sequence[str]) -> list[Diagnostic]:
+    """Diagnostics whose code starts with a selected prefix (all if none) and no ignored one."""
+    return [
+        d
+        for d in diagnostics
+        if (not select or d.code.startswith(tuple(select))) and not (ignore and d.code.startswith(tuple(ignore)))
+    ]
+
+
+def run(args: argparse.Namespace) -> int:
+    """Check every notebook; print in the chosen format; return the exit code."""
+    from dataclasses import replace
+
+    from nbpipe.analysis import analyze
+
+    select, ignore = codes(args.select), codes(args.ignore)
+    graphs: list[Graph] = []
+    unreadable = False
+    for path in args.notebooks:
+        try:
+            graph = analyze(path)
+        except NotebookReadError as exc:
+            unreadable = True
+            print(f"nbpipe: error: {exc.message}" + (f"\n  hint: {exc.hint}" if exc.hint else ""), file=sys.stderr)
+            continue
+        graphs.append(replace(graph, diagnostics=tuple(filtered(graph.diagnostics, select, ignore))))
+    _print(graphs, args.format, _use_color(args.color, sys.stdout), sys.stdout)
+    if unreadable:
+        return 2
+    found = [d for g in graphs for d in g.diagnostics]
+    failing = [d for d in found if d.severity == "error" or args.strict]
+    return 1 if failing else 0
+
+
+def _use_color(choice: str, stream: TextIO) -> bool:
+    if choice != "auto":
+        return choice == "always"
+    return stream.isatty() and "NO_COLOR" not in os.environ
+
+
+def _print(graphs: list[Graph], fmt: str, color: bool, out: TextIO) -> None:
+    if fmt == "json":
+        data = [g.to_dict() for g in graphs]
+        out.write(json.dumps(data[0] if len(data) == 1 else data, indent=2) + "\n")
+        return
+    for graph in graphs:
+        lines = github_lines(graph) if fmt == "github" else text_lines(graph, color)
+        for line in lines:
+            out.write(line + "\n")
+
+
+def text_lines(graph: Graph, color: bool = False) -> list[str]:
+    """Compiler-style lines: ``path:cell 5:2:8: NBP101 error message`` with the hint under it."""
+
+    def paint(text: str, style: str) -> str:
+        return f"{_COLORS[style]}{text}{_COLORS['reset']}" if color else text
+
+    lines = []
+    for d in graph.diagnostics:
+        where = f"{graph.notebook}:cell {d.cell}:{d.line or 1}:{d.col or 0}"
+        lines.append(f"{paint(where, 'bold')}: {paint(d.code, d.severity)} {paint(d.severity, d.severity)} {d.message}")
+        if d.hint:
+            lines.append(paint(f"    hint: {d.hint}", "dim"))
+    lines.append(summary(graph))
+    return lines
+
+
+def summary(graph: Graph) -> str:
+    """One line: counts of errors and warnings, or clean."""
+    errors = sum(d.severity == "error" for d in graph.diagnostics)
+    warnings = len(graph.diagnostics) - errors
+    stages = f"{len(graph.stages)} stage{'s' if len(graph.stages) != 1 else ''}"
+    if not graph.diagnostics:
+        return f"{graph.notebook}: clean ({stages})"
+    return f"{graph.notebook}: {_plural(errors, 'error')}, {_plural(warnings, 'warning')} ({stages})"
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def github_lines(graph: Graph) -> list[str]:
+    """GitHub Actions workflow commands (``::error file=…,title=…::message``)."""
+    lines = []
+    for d in graph.diagnostics:
+        level = "error" if d.severity == "error" else "warning"
+        title = f"{d.code} (cell {d.cell}, line {d.line or 1})"
+        text = d.message + (f". Hint: {d.hint}" if d.hint else "")
+        lines.append(f"::{level} file={_escape(graph.notebook, True)},title={_escape(title, True)}::{_escape(text)}")
+    return lines
+
+
+def _escape(text: str, prop: bool = False) -> str:
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return text.replace(":", "%3A").replace(",", "%2C") if prop else text
