@@ -82,4 +82,6 @@ def _feed_chunk(hasher: Any, chunk: pa.Array) -> None:
 
 def _fixed_width(kind: pa.DataType) -> bool:
     types = pa.types
-    return bool(types.is_integer(kind) or types.is_floating(kind) or types.is_timestamp(kind) or types.is_duration(kind))
+    return bool(
+        types.is_integer(kind) or types.is_floating(kind) or types.is_timestamp(kind) or types.is_duration(kind)
+    )

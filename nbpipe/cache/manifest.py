@@ -87,7 +87,9 @@ class Manifest:
                 versions=dict(data.get("versions", {})),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise CorruptEntry(f"invalid cache manifest: {exc!r}", hint="run `nbpipe cache gc` or clear the entry") from exc
+            raise CorruptEntry(
+                f"invalid cache manifest: {exc!r}", hint="run `nbpipe cache gc` or clear the entry"
+            ) from exc
 
 
 def versions() -> dict[str, str]:

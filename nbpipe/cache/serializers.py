@@ -77,7 +77,7 @@ def read_into_buffer(handle: IO[bytes], size: int) -> memoryview:
     try:
         import numpy
 
-        view = memoryview(numpy.empty(size, dtype=numpy.uint8))
+        view = memoryview(numpy.empty(size, dtype=numpy.uint8))  # type: ignore[arg-type]
     except ImportError:
         view = memoryview(bytearray(size))
     done = 0

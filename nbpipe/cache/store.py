@@ -36,12 +36,14 @@ from nbpipe.cache._fs import LocalFS, RemoteFS, open_fs
 from nbpipe.cache.errors import CorruptEntry, StoreUnavailable
 from nbpipe.cache.keys import KeyInputs
 from nbpipe.cache.manifest import Manifest, OutputInfo, versions
+from nbpipe.cache.sizes import human_size, parse_size
 from nbpipe.errors import CacheError
 
 #: Environment variable naming the store URL for every notebook.
 STORE_ENV = "NBPIPE_STORE"
 DEFAULT_DIR = ".nbpipe"
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+__all__ = ["DEFAULT_DIR", "STORE_ENV", "CacheWarning", "Store", "human_size", "parse_size"]
 _TMP_MAX_AGE = 3600.0  # seconds after which gc deletes leftovers of killed writers
 
 
@@ -276,7 +278,7 @@ class Store:
             raise StoreUnavailable(
                 f"cannot write to the cache store {self.url}: {exc.strerror or exc}",
                 stage=stage,
-                hint="free disk space, fix the permissions or set NBPIPE_STORE to another store; the run goes on uncached",
+                hint="free disk space, fix permissions or set NBPIPE_STORE to another store; the run goes on uncached",
             ) from exc
         except BaseException:
             self._discard(written)

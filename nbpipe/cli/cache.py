@@ -9,16 +9,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import time
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from nbpipe.cache.sizes import human_size, parse_size
 from nbpipe.cache.store import DEFAULT_DIR, STORE_ENV, Store
-
-_UNITS = {"": 1, "b": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4, "ki": 1024, "mi": 1024**2}
-_UNITS.update({"gi": 1024**3, "ti": 1024**4})
+from nbpipe.errors import CacheError
 
 
 def register(subparsers: Any) -> None:
@@ -40,7 +39,7 @@ def register(subparsers: Any) -> None:
     clear.set_defaults(handler=_clear)
 
     gc = _sub(commands, "gc", "evict least recently used entries down to a size")
-    gc.add_argument("--max-size", metavar="SIZE", type=parse_size, required=True, help="e.g. 500M, 2G, 1GiB, 0")
+    gc.add_argument("--max-size", metavar="SIZE", type=_size, required=True, help="e.g. 500M, 2G, 1GiB, 0")
     gc.set_defaults(handler=_gc)
 
 
@@ -56,12 +55,11 @@ def _help(parser: argparse.ArgumentParser) -> int:
     return 2
 
 
-def parse_size(text: str) -> int:
-    """Bytes from a size like ``500M``, ``2GB``, ``1.5GiB`` or ``0`` (decimal units; ``i`` for binary)."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmMgGtT]i?)?[bB]?\s*", text)
-    if not match:
-        raise argparse.ArgumentTypeError(f"invalid size {text!r}; use a number with an optional unit: 500M, 2G, 1GiB")
-    return int(float(match.group(1)) * _UNITS[(match.group(2) or "").lower()])
+def _size(text: str) -> int:
+    try:
+        return parse_size(text)
+    except CacheError as exc:
+        raise argparse.ArgumentTypeError(f"{exc.message}; {exc.hint}") from None
 
 
 def store_for(args: argparse.Namespace) -> Store:
@@ -129,17 +127,7 @@ def _gc(args: argparse.Namespace) -> int:
     return 0
 
 
-def human_size(count: int) -> str:
-    """``1234567`` → ``1.2 MB`` (decimal units)."""
-    size = float(count)
-    for unit in ("B", "kB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{size:.1f} TB"  # pragma: no cover
-
-
-def _table(rows: list[tuple[str, ...]]) -> None:
+def _table(rows: Sequence[Sequence[str]]) -> None:
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())

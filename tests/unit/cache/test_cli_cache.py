@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from nbpipe.cache import KeyInputs, Store, stage_key
+from nbpipe.cache.store import parse_size
 from nbpipe.cli import main
-from nbpipe.cli.cache import parse_size
 
 
 def _fill(store: Store) -> list[str]:

@@ -51,7 +51,11 @@ EQUAL = [
     ("series", pd.Series([1.0, 2.0], name="x"), pd.Series([1.0, 2.0], name="x")),
     ("range index", pd.RangeIndex(5), pd.RangeIndex(0, 5)),
     ("multi index", pd.MultiIndex.from_tuples([(1, "a"), (2, "b")]), pd.MultiIndex.from_tuples([(1, "a"), (2, "b")])),
-    ("arrow table", pa.table({"a": [1, 2, None], "s": ["x", "y", "z"]}), pa.table({"a": [1, 2, None], "s": ["x", "y", "z"]})),
+    (
+        "arrow table",
+        pa.table({"a": [1, 2, None], "s": ["x", "y", "z"]}),
+        pa.table({"a": [1, 2, None], "s": ["x", "y", "z"]}),
+    ),
     ("arrow dictionary", pa.array(["a", "b", "a"]).dictionary_encode(), pa.array(["a", "b", "a"]).dictionary_encode()),
 ]
 

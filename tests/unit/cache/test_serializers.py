@@ -53,7 +53,7 @@ def test_choose_and_round_trip(name: str, value: object, tmp_path: Path) -> None
 def test_masked_array_round_trips_through_pickle5() -> None:
     # Its fill_value is computed lazily and pickled once known, so the fingerprint
     # may change after a round trip (a cache miss, never a wrong hit); the values do not.
-    masked = np.ma.masked_array([1, 2, 3], mask=[0, 1, 0])
+    masked = np.ma.masked_array([1, 2, 3], mask=np.array([False, True, False]))
     assert serializers.choose(masked).name == "pickle5"
     restored = _round_trip("pickle5", masked)
     assert isinstance(restored, np.ma.MaskedArray)
@@ -104,11 +104,11 @@ def test_truncated_payload_is_an_error() -> None:
 
 
 def test_unknown_serializer_names_the_known_ones() -> None:
-    with pytest.raises(CacheError, match="unknown serializer 'nope'; known: .*npy.*pickle5"):
+    with pytest.raises(CacheError, match=r"unknown serializer 'nope'; known: .*npy.*pickle5"):
         serializers.get("nope")
 
 
-PLUGIN = '''
+PLUGIN = """
 import json
 
 
@@ -125,7 +125,7 @@ class JsonSerializer:
     def load(self, source, mmap=False):
         from nbpipe.cache.serializers import as_buffer
         return json.loads(bytes(as_buffer(source)))
-'''
+"""
 
 
 @pytest.fixture
