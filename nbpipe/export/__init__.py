@@ -1,1 +1,98 @@
-"""nbpipe.export"""
+"""Exporters: the same notebook as a script, a papermill pipeline or an Airflow DAG (DESIGN §7).
+
+Targets are found through the ``nbpipe.exporters`` entry-point group (loaded lazily), with
+the built-in ones always available. An exporter is a callable
+``(notebook: Notebook, output: str, standalone: bool) -> str`` returning the written path.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable
+from typing import Any
+
+from nbpipe.export.translate import ExportError
+from nbpipe.notebook import Notebook, read
+
+Exporter = Callable[..., str]
+
+#: target -> (module, function, default output suffix)
+BUILTIN: dict[str, tuple[str, str, str]] = {
+    "script": ("nbpipe.export.script", "export_script", ".py"),
+    "papermill": ("nbpipe.export.papermill", "export_papermill", "_papermill"),
+    "airflow": ("nbpipe.export.airflow", "export_airflow", "_dag.py"),
+}
+
+__all__ = ["BUILTIN", "ExportError", "export_notebook", "targets"]
+
+
+def targets() -> list[str]:
+    """Every export target: the built-in ones and those registered under ``nbpipe.exporters``."""
+    return sorted({*BUILTIN, *(ep.name for ep in _entry_points())})
+
+
+def _entry_points() -> list[Any]:
+    from importlib.metadata import entry_points
+
+    return list(entry_points(group="nbpipe.exporters"))
+
+
+def _exporter(to: str) -> Exporter:
+    if to in BUILTIN:
+        module, name, _ = BUILTIN[to]
+        return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+    for ep in _entry_points():
+        if ep.name == to:
+            return ep.load()  # type: ignore[no-any-return]
+    raise ExportError(f"unknown export target {to!r}", hint="targets: " + ", ".join(targets()))
+
+
+def default_output(notebook: str, to: str) -> str:
+    """Where an export goes without ``-o``: beside the notebook, named after it."""
+    stem = os.path.splitext(notebook)[0]
+    suffix = BUILTIN[to][2] if to in BUILTIN else f"_{to}"
+    return stem + suffix
+
+
+def export_notebook(
+    notebook: str | os.PathLike[str] | Notebook,
+    to: str,
+    output: str | os.PathLike[str] | None = None,
+    force: bool = False,
+    standalone: bool = False,
+) -> str:
+    """Export a notebook and return the written path.
+
+    Args:
+        notebook: a path, or a notebook already read with :func:`nbpipe.notebook.read`.
+        to: the target (``script``, ``papermill``, ``airflow`` or a plug-in's name).
+        output: where to write (default: beside the notebook, see :func:`default_output`).
+        force: export even if the analyzer reports errors.
+        standalone: (script) write code that needs no nbpipe and caches nothing.
+
+    Raises:
+        ExportError: unknown target, existing non-empty output folder, or untranslatable syntax.
+        PipelineError: the notebook has analyzer errors and ``force`` is false.
+    """
+    from nbpipe.runtime.plan import refuse_errors
+
+    exporter = _exporter(to)
+    nb = notebook if isinstance(notebook, Notebook) else read(notebook)
+    if not force:
+        try:
+            refuse_errors(nb)
+        except ExportError:
+            raise
+        except Exception as exc:
+            _reword(exc)
+            raise
+    path = os.fspath(output) if output is not None else default_output(nb.path, to)
+    return str(exporter(nb, path, standalone=standalone))
+
+
+def _reword(exc: Exception) -> None:
+    """Point the hint of an analyzer refusal at ``--force`` (the export flag)."""
+    hint = getattr(exc, "hint", None)
+    if isinstance(hint, str) and "--no-check" in hint:
+        exc.hint = hint.replace("--no-check to run anyway", "--force to export anyway")  # type: ignore[attr-defined]

@@ -1,0 +1,134 @@
+"""Small, injection-safe helpers for writing Python source: literals, docstrings, formatting.
+
+Every value that reaches generated code goes through :func:`literal` (``repr``, checked
+to round-trip) or :func:`docstring` (backslashes and quotes escaped); names are
+identifiers by contract and are checked with :func:`identifier`.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import json
+import pprint
+import shutil
+import subprocess
+import sys
+import tokenize
+from typing import Any
+
+from nbpipe.export.translate import ExportError
+
+
+def identifier(name: str) -> str:
+    """``name`` if it is a Python identifier, else refuse (names are identifiers by contract)."""
+    if not name.isidentifier():
+        raise ExportError(f"{name!r} is not a Python identifier and cannot be exported", hint="rename it")
+    return name
+
+
+def literal(value: Any) -> str:
+    """Python source that evaluates to ``value``: a pretty literal, else ``json.loads(<repr>)``."""
+    text = pprint.pformat(value, width=1 << 20, sort_dicts=False)
+    try:
+        if ast.literal_eval(text) == value:
+            return text
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        pass
+    return f"json.loads({json.dumps(value)!r})"
+
+
+def docstring(text: str, indent: str = "") -> str:
+    """A triple-quoted docstring holding ``text`` verbatim (no escape sequence or quote can break out)."""
+    escaped = text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    if escaped.endswith('"'):
+        escaped = escaped[:-1] + '\\"'
+    lines = escaped.split("\n")
+    body = "\n".join((indent + line) if line else "" for line in lines[1:])
+    return f'{indent}"""{lines[0]}' + (f"\n{body}\n{indent}" if len(lines) > 1 else "") + '"""'
+
+
+def has_multiline_string(source: str) -> bool:
+    """True if a string token spans lines (re-indenting the code would change its value)."""
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return True
+    return any(t.type == tokenize.STRING and t.start[0] != t.end[0] for t in tokens) or any(
+        getattr(tokenize, "FSTRING_START", -1) == t.type and "\n" in t.line for t in tokens
+    )
+
+
+def drop_display(body: str) -> str:
+    """Drop trailing bare names (a notebook's ``df`` display line): no-ops in a script."""
+    try:
+        tree = ast.parse(body)
+    except SyntaxError:
+        return body
+    lines = body.splitlines(keepends=True)
+    while tree.body and isinstance(tree.body[-1], ast.Expr) and isinstance(tree.body[-1].value, ast.Name):
+        last = tree.body.pop()
+        lines = lines[: last.lineno - 1]
+    return "".join(lines)
+
+
+def indent_body(source: str, prefix: str = "    ") -> str:
+    """A cell body as a function body: verbatim and indented, or re-generated from its AST."""
+    body = source.strip("\n")
+    if not body.strip():
+        return prefix + "pass\n"
+    if has_multiline_string(body):
+        body = ast.unparse(ast.parse(body))
+    body = drop_display(body)
+    if not body.strip():
+        return prefix + "pass\n"
+    return "".join(prefix + line if line.strip() else "\n" for line in body.splitlines(keepends=True)).rstrip() + "\n"
+
+
+#: Lint rules generated code may trip by construction (notebook cells pasted at module level).
+WAIVABLE = ("E402", "E501", "F401", "F841", "I001")
+
+
+def lint_waiver(source: str) -> str:
+    """A ``# ruff: noqa: …`` line naming exactly the :data:`WAIVABLE` rules ``source`` trips ("" if none)."""
+    command = _ruff()
+    if command is None:
+        return ""
+    done = subprocess.run(
+        [*command, "check", "--isolated", "--line-length", "120", "--select", ",".join(WAIVABLE)]
+        + ["--output-format", "json", "--exit-zero", "--stdin-filename", "generated.py", "-"],
+        input=source,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    try:
+        codes = sorted({str(item["code"]) for item in json.loads(done.stdout or "[]") if item.get("code")})
+    except ValueError:
+        return ""
+    return f"# ruff: noqa: {', '.join(codes)}\n" if codes else ""
+
+
+def ruff_format(source: str) -> str:
+    """``source`` formatted with ruff (line length 120) when ruff is available; unchanged otherwise."""
+    command = _ruff()
+    if command is None:
+        return source
+    done = subprocess.run(
+        [*command, "format", "--isolated", "--line-length", "120", "-"],
+        input=source,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return done.stdout if done.returncode == 0 and done.stdout else source
+
+
+def _ruff() -> list[str] | None:
+    import os
+
+    beside = os.path.join(os.path.dirname(sys.executable), "ruff")
+    if os.path.exists(beside):
+        return [beside]
+    found = shutil.which("ruff")
+    return [found] if found else None

@@ -1,0 +1,225 @@
+"""``nbpipe export --to script``: one readable Python file with a function per stage.
+
+The default script shares the notebook's cache through :mod:`nbpipe.runtime.script_api`
+(the only nbpipe module it imports); ``--standalone`` writes a script that needs no
+nbpipe at all and caches nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from nbpipe.export.codegen import docstring, identifier, indent_body, lint_waiver, literal, ruff_format
+from nbpipe.export.translate import plain_python
+from nbpipe.notebook import Notebook
+from nbpipe.runtime.keys import names_read
+from nbpipe.runtime.plan import Plan, StagePlan, plan_notebook
+
+#: Names the generator adds to the script's module namespace (never part of a stage key).
+GENERATED = ("annotations", "argparse", "json", "os", "sys", "Any", "_nbpipe", "PIPELINE", "STAGES", "BASE_DIR")
+GENERATED_FUNCS = ("run", "main", "_run", "GENERATED")
+
+
+def export_script(nb: Notebook, output: str, standalone: bool = False) -> str:
+    """Write the script for ``nb`` to ``output`` and return the path."""
+    plan = plan_notebook(nb)
+    source = render(plan, nb, output, standalone)
+    with open(output, "w", encoding="utf-8") as handle:
+        handle.write(source)
+    return output
+
+
+def render(plan: Plan, nb: Notebook, output: str, standalone: bool) -> str:
+    """The formatted script text."""
+    parts = [
+        _module_doc(plan, output, standalone),
+        _imports(standalone),
+        _setup(plan),
+        _parameters(plan),
+        *(_stage_function(plan, s, standalone) for s in (plan.stages[n] for n in plan.order)),
+        _data(plan, output, standalone),
+        _run_standalone(plan) if standalone else _run_cached(plan),
+        _main_standalone() if standalone else _main_cached(),
+    ]
+    text = ruff_format("\n\n".join(p.rstrip() + "\n" for p in parts))
+    return lint_waiver(text) + text
+
+
+def _module_doc(plan: Plan, output: str, standalone: bool) -> str:
+    name = os.path.basename(plan.notebook)
+    lines = [f"Pipeline exported by nbpipe from the notebook {name!r}.", "", "Stages, in dependency order:"]
+    for stage in (plan.stages[n] for n in plan.order):
+        ins = ", ".join(stage.header.inputs) or "-"
+        lines.append(f"    {stage.name}: {ins} -> {', '.join(stage.header.outputs) or '-'}")
+    lines += ["", "Parameters (override with -p NAME=VALUE, or run(NAME=VALUE)):"]
+    lines += [f"    {n}: {type(v).__name__} = {v!r}" for n, v in plan.defaults.items()] or ["    none"]
+    lines += ["", f"Run it: python {os.path.basename(output)!r} --help (or import it and call run())."]
+    if standalone:
+        lines.append("Standalone: needs no nbpipe and caches nothing.")
+    else:
+        lines.append("Stage results are cached in the notebook's nbpipe store (shared with the notebook).")
+    lines.append("Generated code: edit the notebook and export again rather than editing this file.")
+    return docstring("\n".join(lines) + "\n")
+
+
+def _imports(standalone: bool) -> str:
+    common = "from __future__ import annotations\n\nimport argparse\nimport json\nimport os\nimport sys\n"
+    common += "from typing import Any\n"
+    if not standalone:
+        common += "\nfrom nbpipe.runtime import script_api as _nbpipe\n"
+    return common
+
+
+def _setup(plan: Plan) -> str:
+    chunks = ["# Setup cells, verbatim from the notebook.\n# fmt: off\n"]
+    for index, source in plan.setup:
+        chunks.append(f"# cell {index}\n" + plain_python(source, index, "setup cell").rstrip() + "\n")
+    chunks.append("# fmt: on\n")
+    return "\n".join(chunks)
+
+
+def _parameters(plan: Plan) -> str:
+    if not plan.parameters_source.strip():
+        return "# No parameters cell."
+    code = plain_python(plan.parameters_source, -1, "the parameters cell").rstrip()
+    return "# Parameters (the cell tagged 'parameters'), verbatim.\n# fmt: off\n" + code + "\n# fmt: on\n"
+
+
+def stage_params(plan: Plan, stage: StagePlan) -> list[str]:
+    """The parameters a stage body reads (not shadowed by its inputs)."""
+    read = names_read(stage.body) - set(stage.header.inputs)
+    return [p for p in plan.defaults if p in read]
+
+
+def _stage_function(plan: Plan, stage: StagePlan, standalone: bool) -> str:
+    header = stage.header
+    args = [f"{identifier(i)}: Any" for i in header.inputs]
+    params = [f"{identifier(p)}: Any" for p in stage_params(plan, stage)]
+    signature = ", ".join(args + (["*", *params] if params else []))
+    summary = f"Stage {stage.name!r} (cell {stage.cell}): {', '.join(header.inputs) or 'no inputs'}"
+    summary += f" -> {', '.join(header.outputs) or 'no outputs'}."
+    body = plain_python(stage.body, stage.cell, f"stage {stage.name!r}")
+    lines = [f"def stage_{identifier(stage.name)}({signature}) -> dict[str, Any]:", docstring(summary, "    ")]
+    lines.append(indent_body(body).rstrip("\n"))
+    if standalone:
+        lines += [_check_code(stage, expr) for expr in header.checks]
+    pairs = ", ".join(f"{literal(o)}: {identifier(o)}" for o in header.outputs)
+    lines.append(f"    return {{{pairs}}}")
+    return "\n".join(lines) + "\n"
+
+
+def _check_code(stage: StagePlan, expr: str) -> str:
+    import ast
+
+    code = ast.unparse(ast.parse(expr, mode="eval"))  # one expression, nothing else
+    message = literal(f"check failed for stage {stage.name!r}: {expr}")
+    return f"    if not ({code}):\n        raise AssertionError({message})"
+
+
+def _data(plan: Plan, output: str, standalone: bool) -> str:
+    from nbpipe.runtime.script_api import plan_to_data
+
+    folder = os.path.relpath(plan.base_dir, os.path.dirname(os.path.abspath(output)))
+    lines = [
+        "# The notebook's folder: the working directory of the stages (relative --file-in paths).",
+        f"BASE_DIR = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), {literal(folder)}))",
+        "STAGES = {" + ", ".join(f"{literal(n)}: stage_{n}" for n in plan.order) + "}",
+    ]
+    if standalone:
+        lines.append(f"PARAMETERS: dict[str, Any] = {literal(dict(plan.defaults))}")
+    else:
+        data: dict[str, Any] = plan_to_data(plan, base_dir=".")
+        lines += [
+            "# The plan as nbpipe sees it: stage keys are computed from this, exactly as in the notebook.",
+            f"PIPELINE: dict[str, Any] = {literal(data)}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _run_cached(plan: Plan) -> str:
+    generated = literal([*GENERATED, *GENERATED_FUNCS, *(f"stage_{n}" for n in plan.order)])
+    return f'''# Names this generator added to the module: never part of a stage key.
+GENERATED = {generated}
+
+
+def run(**params: Any) -> dict[str, Any]:
+    """Run the pipeline (cached stages are restored) and return every stage output by name."""
+    return _run(params)
+
+
+def _run(params: dict[str, Any], only: Any = (), force: Any = (), store: str | None = None) -> dict[str, Any]:
+    return _nbpipe.run_script(
+        PIPELINE, STAGES, globals(), params,
+        generated=GENERATED, only=only, force=force, store=store, base_dir=BASE_DIR,
+    )
+'''
+
+
+def _run_standalone(plan: Plan) -> str:
+    lines = [
+        "def run(**params: Any) -> dict[str, Any]:",
+        '    """Run every stage in dependency order and return every stage output by name."""',
+        "    unknown = sorted(set(params) - set(PARAMETERS))",
+        "    if unknown:",
+        '        raise TypeError(f"unknown parameter(s) {unknown}; parameters: {sorted(PARAMETERS)}")',
+        "    p = {**PARAMETERS, **params}",
+        "    globals().update(p)  # setup helpers read parameters as globals, as in the notebook",
+        "    out: dict[str, Any] = {}",
+        "    cwd = os.getcwd()",
+        "    os.chdir(BASE_DIR)",
+        "    try:",
+    ]
+    for stage in (plan.stages[n] for n in plan.order):
+        args = [f"out[{literal(i)}]" if i in plan.producers else identifier(i) for i in stage.header.inputs]
+        args += [f"{p}=p[{literal(p)}]" for p in stage_params(plan, stage)]
+        lines.append(f"        out.update(stage_{stage.name}({', '.join(args)}))")
+    lines += ["    finally:", "        os.chdir(cwd)", "    return out"]
+    return "\n".join(lines) + "\n"
+
+
+def _main_cached() -> str:
+    return '''def main(argv: list[str] | None = None) -> int:
+    """The command line: python THIS_FILE [-p NAME=VALUE ...] [--only STAGE ...] [--force STAGE ...] [--store URL]."""
+    parser = _nbpipe.script_parser(__doc__, PIPELINE)
+    args = parser.parse_args(argv)
+    return _nbpipe.script_main(args, _run)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+'''
+
+
+def _main_standalone() -> str:
+    return '''def _value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The command line: python THIS_FILE [-p NAME=VALUE ...]."""
+    listing = "\\n".join(f"  {n}: {type(v).__name__} = {v!r}" for n, v in PARAMETERS.items())
+    parser = argparse.ArgumentParser(
+        description=(__doc__ or "").split("\\n")[0],
+        epilog="parameters:\\n" + (listing or "  none"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE", help="override a parameter")
+    args = parser.parse_args(argv)
+    params = {}
+    for pair in args.parameter:
+        name, sep, text = pair.partition("=")
+        if not sep:
+            parser.error(f"-p {pair}: expected NAME=VALUE")
+        params[name] = _value(text)
+    outputs = run(**params)
+    print(f"done: {len(outputs)} outputs ({', '.join(outputs)})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+'''

@@ -1,0 +1,288 @@
+"""The runtime entry points of generated code: exported scripts, Airflow tasks, papermill stage notebooks.
+
+Exported artifacts embed the notebook's plan as JSON-able data (see :func:`plan_to_data`)
+and call the functions here, which compute stage keys exactly like
+:class:`nbpipe.runtime.runner.Runner` (same :func:`nbpipe.runtime.keys.key_inputs`, same
+Merkle-style input fingerprints), so a stage computed in the notebook is a cache hit
+for every export and the other way round. Nothing here imports nbformat or a kernel.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from nbpipe.cache.fingerprint import fingerprint
+from nbpipe.cache.keys import stage_key
+from nbpipe.cache.store import Store
+from nbpipe.errors import PipelineError, StageError
+from nbpipe.header import parse_header
+from nbpipe.runtime.checks import run_checks
+from nbpipe.runtime.keys import key_inputs
+from nbpipe.runtime.params import validate
+from nbpipe.runtime.plan import Plan, StagePlan
+from nbpipe.runtime.records import StageRecord, new_run_id, now, run_record
+
+DATA_VERSION = 1
+
+
+def plan_to_data(plan: Plan, base_dir: str | None = None) -> dict[str, Any]:
+    """The plan as JSON-able data for generated code.
+
+    Args:
+        plan: the notebook's plan.
+        base_dir: the notebook folder as generated code should find it (e.g. relative to the
+            generated file); defaults to ``plan.base_dir``.
+    """
+    return {
+        "version": DATA_VERSION,
+        "notebook": os.path.basename(plan.notebook),
+        "base_dir": plan.base_dir if base_dir is None else base_dir,
+        "setup": [[index, source] for index, source in plan.setup],
+        "parameters_source": plan.parameters_source,
+        "defaults": dict(plan.defaults),
+        "stages": [
+            {"name": name, "header": s.header.canonical(), "body": s.body, "cell": s.cell}
+            for name, s in plan.stages.items()
+        ],
+        "order": list(plan.order),
+    }
+
+
+def plan_from_data(data: Mapping[str, Any], base_dir: str | None = None) -> Plan:
+    """Rebuild a :class:`Plan` from :func:`plan_to_data` output.
+
+    Args:
+        data: the embedded plan data.
+        base_dir: the notebook folder, overriding ``data["base_dir"]`` (e.g. resolved from ``__file__``).
+    """
+    if data.get("version") != DATA_VERSION:
+        raise PipelineError(
+            f"generated pipeline data has version {data.get('version')!r}; this nbpipe reads {DATA_VERSION}",
+            hint="re-export the notebook with this version of nbpipe",
+        )
+    stages = {
+        s["name"]: StagePlan(parse_header(s["header"]), s["body"], int(s["cell"])) for s in data["stages"]
+    }
+    producers = {out: name for name, s in stages.items() for out in s.header.outputs}
+    folder = os.path.abspath(base_dir if base_dir is not None else data["base_dir"])
+    return Plan(
+        notebook=os.path.join(folder, data["notebook"]),
+        base_dir=folder,
+        setup=tuple((int(i), str(src)) for i, src in data["setup"]),
+        parameters_source=data["parameters_source"],
+        defaults=dict(data["defaults"]),
+        stages=stages,
+        order=tuple(data["order"]),
+        producers=producers,
+    )
+
+
+@dataclass
+class ScriptRun:
+    """State of one run of an exported script."""
+
+    plan: Plan
+    store: Store
+    namespace: dict[str, Any]  # setup names and parameter values, as the Runner sees them
+    values: dict[str, Any] = field(default_factory=dict)
+    fingerprints: dict[str, str] = field(default_factory=dict)
+    records: list[StageRecord] = field(default_factory=list)
+
+
+def run_script(
+    data: Mapping[str, Any],
+    functions: Mapping[str, Callable[..., dict[str, Any]]],
+    module_globals: dict[str, Any],
+    params: Mapping[str, Any],
+    *,
+    generated: Sequence[str] = (),
+    only: Sequence[str] = (),
+    force: Sequence[str] = (),
+    store: str | None = None,
+    base_dir: str | None = None,
+) -> dict[str, Any]:
+    """Run an exported script's stage functions with the shared cache; return every output.
+
+    Args:
+        data: the plan data embedded in the script.
+        functions: stage name -> the script's stage function (inputs positional, parameters by keyword).
+        module_globals: the script's ``globals()``: its setup names and parameter defaults.
+        params: parameter overrides (validated against the defaults).
+        generated: names the generator added to the module (excluded from stage keys).
+        only: run only these stages; their upstream must be cached.
+        force: re-run these stages even if cached.
+        store: the store URL (default: ``NBPIPE_STORE``, else ``.nbpipe/`` in the notebook folder).
+        base_dir: the notebook folder (relative ``--file-in`` paths and the working directory).
+
+    Raises:
+        ParameterError: an unknown or mistyped parameter.
+        PipelineError: a stage failed (its descendants do not run).
+    """
+    plan = plan_from_data(data, base_dir)
+    overrides = validate(params, plan.defaults, plan.notebook)
+    plan.check_names(list(only), "--only")
+    plan.check_names(list(force), "--force")
+    url = store or os.environ.get("NBPIPE_STORE") or os.path.join(plan.base_dir, ".nbpipe")
+    skip = set(generated)
+    namespace = {k: v for k, v in module_globals.items() if k not in skip and k != "__builtins__"}
+    namespace.update(overrides)
+    saved = {name: module_globals[name] for name in overrides if name in module_globals}
+    module_globals.update(overrides)  # setup helpers read parameters as globals, as in the notebook
+    state = ScriptRun(plan, Store(url), namespace)
+    cwd, run_id, started = os.getcwd(), new_run_id(), now()
+    selected = plan.upstream(list(only)) if only else list(plan.order)
+    os.chdir(plan.base_dir)
+    try:
+        for name in selected:
+            cache_only = bool(only) and name not in only
+            _script_stage(state, name, functions[name], force=name in force, cache_only=cache_only)
+    finally:
+        os.chdir(cwd)
+        module_globals.update(saved)
+        record = run_record(run_id, plan.notebook, "script", {**plan.defaults, **overrides}, started, state.records, None)
+        state.store.write_record(record)
+    return state.values
+
+
+def _script_stage(state: ScriptRun, name: str, function: Callable[..., Any], force: bool, cache_only: bool) -> None:
+    stage = state.plan.stages[name]
+    header = stage.header
+    record = StageRecord(name=name, started=now())
+    state.records.append(record)
+    inputs = {i: state.values[i] if i in state.values else state.namespace[i] for i in header.inputs}
+    prints = {i: state.fingerprints.get(i) or fingerprint(inputs[i], i) for i in header.inputs}
+    visible = {k: v for k, v in state.namespace.items() if k not in header.inputs}
+    parts = key_inputs(header, stage.body, visible, prints, state.plan.base_dir)
+    record.key = stage_key(parts)
+    manifest = None if force or header.no_cache else state.store.lookup(record.key)
+    if manifest is not None:
+        outputs = state.store.load_all(manifest)
+        fps = {out: info.fingerprint for out, info in manifest.outputs.items()}
+        record.status = record.reason = "cached"
+    elif cache_only:
+        record.status = "failed"
+        record.error = f"stage {name!r} is not cached; it is needed by --only"
+        raise PipelineError(record.error, hint="run the script without --only first", stage=name)
+    else:
+        outputs, fps = _call_stage(state, stage, function, inputs, record)
+        if not header.no_cache:
+            state.store.save(name, record.key, parts, outputs, fps, record.seconds)
+    record.finished = now()
+    record.outputs = {out: {"fingerprint": fp, "bytes": 0} for out, fp in fps.items()}
+    state.values.update(outputs)
+    state.fingerprints.update(fps)
+
+
+def _call_stage(
+    state: ScriptRun, stage: StagePlan, function: Callable[..., Any], inputs: dict[str, Any], record: StageRecord
+) -> tuple[dict[str, Any], dict[str, str]]:
+    header = stage.header
+    params = {p: state.namespace[p] for p in _parameters_of(function) if p in state.namespace}
+    started = time.perf_counter()
+    try:
+        outputs = dict(function(*(inputs[i] for i in header.inputs), **params))
+        missing = [o for o in header.outputs if o not in outputs]
+        if missing:
+            raise StageError(f"stage {stage.name!r} did not return output {missing[0]!r}", stage=stage.name)
+        run_checks(header, {**state.namespace, **inputs, **outputs})
+    except Exception as exc:
+        record.status, record.error = "failed", f"{type(exc).__name__}: {exc}"
+        raise
+    record.seconds = time.perf_counter() - started
+    record.status, record.reason = "ran", "not cached" if not header.no_cache else "--no-cache"
+    return outputs, {out: fingerprint(value, out) for out, value in outputs.items()}
+
+
+def _parameters_of(function: Callable[..., Any]) -> list[str]:
+    code = getattr(function, "__code__", None)
+    if code is None:
+        return []
+    start = code.co_argcount
+    return list(code.co_varnames[start : start + code.co_kwonlyargcount])
+
+
+def run_stage_task(
+    data: Mapping[str, Any], stage: str, params: Mapping[str, Any], store: str, target: str, retries: int | None = None
+) -> dict[str, dict[str, Any]]:
+    """Run one stage (upstream already in ``store``) as an orchestrator task, e.g. an Airflow task.
+
+    The stage goes through the same :class:`~nbpipe.runtime.runner.Runner` as ``nbpipe run --only STAGE``:
+    its ancestors must be cached in the shared store, its key is computed from their recorded
+    fingerprints, and on a miss it runs with :func:`nbpipe.runtime.worker.run_job`.
+
+    Returns:
+        Output name -> ``{"key", "fingerprint"}`` (small and JSON-able, e.g. for XCom).
+
+    Raises:
+        StageError: the stage failed; the message holds its traceback.
+    """
+    from nbpipe.runtime.progress import Progress
+    from nbpipe.runtime.runner import RunOptions, Runner
+
+    plan = plan_from_data(data)
+    overrides = validate(params, plan.defaults, plan.notebook)
+    options = RunOptions(params=dict(overrides), only=[stage], store=store, retries=retries, target=target)
+    cwd = os.getcwd()
+    try:
+        result = Runner(plan, options, overrides, Store(store), Progress()).run()
+    finally:
+        os.chdir(cwd)
+    record = next(r for r in result.stages if r.name == stage)
+    if record.status not in ("ran", "cached"):
+        failed = next((r for r in result.stages if r.status == "failed"), record)
+        raise StageError(
+            f"stage {failed.name!r} failed: {failed.error}\n{failed.traceback or ''}".rstrip(),
+            stage=failed.name,
+            hint="fix the stage in the notebook and re-export",
+        )
+    return {out: {"key": record.key, "fingerprint": info["fingerprint"]} for out, info in record.outputs.items()}
+
+
+def script_parser(doc: str | None, data: Mapping[str, Any]) -> Any:
+    """The argparse parser of an exported script; ``--help`` lists the parameters with types and defaults."""
+    import argparse
+
+    defaults = data["defaults"]
+    listing = "\n".join(f"  {n}: {type(v).__name__} = {v!r}" for n, v in defaults.items()) or "  none"
+    parser = argparse.ArgumentParser(
+        description=(doc or "").strip().split("\n")[0],
+        epilog="parameters:\n" + listing + "\n\nstages: " + " ".join(data["order"]),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "-p",
+        "--parameter",
+        nargs="+",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a parameter: -p C=0.5 or -p C 0.5 (YAML-typed)",
+    )
+    parser.add_argument("--only", nargs="+", default=[], metavar="STAGE", help="run only these stages (upstream cached)")
+    parser.add_argument("--force", nargs="+", default=[], metavar="STAGE", help="re-run these stages even if cached")
+    parser.add_argument("--store", metavar="URL", help="artifact store (default: the notebook's .nbpipe/)")
+    return parser
+
+
+def script_main(args: Any, run: Callable[..., dict[str, Any]]) -> int:
+    """Run an exported script from parsed arguments; print a summary; return the exit code."""
+    import sys
+
+    from nbpipe.errors import NbpipeError, ParameterError
+    from nbpipe.runtime.params import parse_overrides
+
+    try:
+        params = parse_overrides(args.parameter)
+        outputs = run(params, args.only, args.force, args.store)
+    except ParameterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except NbpipeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"done: {len(outputs)} outputs ({', '.join(outputs)})")
+    return 0
