@@ -7,6 +7,7 @@ import platform
 import subprocess
 import sys
 import uuid
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +23,7 @@ def now() -> str:
 
 def new_run_id() -> str:
     """A sortable, unique run id: UTC time plus random suffix."""
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S.%f") + "-" + uuid.uuid4().hex[:8]
 
 
 @dataclass
@@ -69,7 +70,9 @@ def versions() -> dict[str, str]:
     for name, module in sorted(sys.modules.items()):
         if "." in name or name.startswith("_") or name in stdlib or name == "nbpipe":
             continue
-        version = getattr(module, "__version__", None)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # some packages deprecate __version__
+            version = getattr(module, "__version__", None)
         if isinstance(version, str):
             found[name] = version
     return found

@@ -120,6 +120,7 @@ class Runner:
         self.refs: dict[str, InputRef] = {}  # output name -> stored entry
         self.values: dict[str, Any] = {}  # output name -> value computed in this process
         self.will_run: set[str] = set()  # explain mode: stages that would run
+        self._jobs: dict[str, StageJob] = {}  # stage -> its job, while it runs
         self._warned = False
         self._selection()
 
@@ -169,9 +170,7 @@ class Runner:
                 job = self._prepare(name)
                 if job is None:
                     continue
-                if executor is None:
-                    self._explain_run(name)
-                elif executor.in_process:
+                if executor.in_process:
                     self._finish(job, *run_job(job, self._memory_inputs(name)))
                 else:
                     running[executor.submit(job)] = name
@@ -219,14 +218,12 @@ class Runner:
                 )
         return prints
 
-    _jobs: dict[str, StageJob]
-
     def _prepare(self, name: str) -> StageJob | None:
         """Compute the key; restore a hit; return a job for a miss."""
         stage, record = self.plan.stages[name], self.records[name]
         prints = self._input_fingerprints(name)
         if prints is None:
-            record.status = "pending"
+            record.status = "would-run"
             record.reason = (
                 "upstream " + ", ".join(repr(p) for p in self.plan.parents(name) if p in self.will_run) + " will run"
             )
@@ -247,6 +244,11 @@ class Runner:
         record.reason = (
             "forced" if name in self.forced else ("--no-cache" if stage.header.no_cache else self._reason(name, parts))
         )
+        if self.options.explain:
+            record.status = "would-run"
+            self.will_run.add(name)
+            self.progress.update(record)
+            return None
         job = StageJob(
             plan=self.plan,
             stage=name,
@@ -258,7 +260,6 @@ class Runner:
             retries=self.options.retries if self.options.retries is not None else stage.header.retries,
             save=not stage.header.no_cache,
         )
-        self._jobs = getattr(self, "_jobs", {})
         self._jobs[name] = job
         record.status, record.started = "running", now()
         self.progress.update(record)
@@ -287,9 +288,6 @@ class Runner:
         except CacheError:
             previous = None
         return miss_reason(previous.key_inputs if previous is not None else None, parts)
-
-    def _explain_run(self, name: str) -> None:
-        self.will_run.add(name)
 
     def _memory_inputs(self, name: str) -> dict[str, Any]:
         return {i: self.values[i] for i in self.plan.stages[name].header.inputs if i in self.values}

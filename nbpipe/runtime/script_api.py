@@ -64,9 +64,7 @@ def plan_from_data(data: Mapping[str, Any], base_dir: str | None = None) -> Plan
             f"generated pipeline data has version {data.get('version')!r}; this nbpipe reads {DATA_VERSION}",
             hint="re-export the notebook with this version of nbpipe",
         )
-    stages = {
-        s["name"]: StagePlan(parse_header(s["header"]), s["body"], int(s["cell"])) for s in data["stages"]
-    }
+    stages = {s["name"]: StagePlan(parse_header(s["header"]), s["body"], int(s["cell"])) for s in data["stages"]}
     producers = {out: name for name, s in stages.items() for out in s.header.outputs}
     folder = os.path.abspath(base_dir if base_dir is not None else data["base_dir"])
     return Plan(
@@ -143,7 +141,9 @@ def run_script(
     finally:
         os.chdir(cwd)
         module_globals.update(saved)
-        record = run_record(run_id, plan.notebook, "script", {**plan.defaults, **overrides}, started, state.records, None)
+        record = run_record(
+            run_id, plan.notebook, "script", {**plan.defaults, **overrides}, started, state.records, None
+        )
         state.store.write_record(record)
     return state.values
 
@@ -262,7 +262,9 @@ def script_parser(doc: str | None, data: Mapping[str, Any]) -> Any:
         metavar="NAME=VALUE",
         help="override a parameter: -p C=0.5 or -p C 0.5 (YAML-typed)",
     )
-    parser.add_argument("--only", nargs="+", default=[], metavar="STAGE", help="run only these stages (upstream cached)")
+    parser.add_argument(
+        "--only", nargs="+", default=[], metavar="STAGE", help="run only these stages (upstream cached)"
+    )
     parser.add_argument("--force", nargs="+", default=[], metavar="STAGE", help="re-run these stages even if cached")
     parser.add_argument("--store", metavar="URL", help="artifact store (default: the notebook's .nbpipe/)")
     return parser

@@ -48,7 +48,10 @@ def test_isolation_error_and_bundles_in_a_kernel(tmp_path: Path) -> None:
 
 
 def test_failing_stage_stops_the_notebook_and_second_run_restores_from_cache(tmp_path: Path) -> None:
-    cells = ("%%stage load --out xs\nimport time\ntime.sleep(0.3)\nxs = [1, 2, 3]", "%%stage s --in xs --out n\nn = len(xs)")
+    cells = (
+        "%%stage load --out xs\nimport time\ntime.sleep(0.3)\nxs = [1, 2, 3]",
+        "%%stage s --in xs --out n\nn = len(xs)",
+    )
     execute(notebook(*cells), tmp_path)
     again = execute(notebook(*cells, "print(n)"), tmp_path)
     assert [b["status"] for b in stage_bundles(again)] == ["cached", "cached"]

@@ -14,9 +14,15 @@ GOOD = [
     ("load", StageHeader("load")),
     ("fit --in X y --out model", StageHeader("fit", ("X", "y"), ("model",))),
     ("fit --in X --in y --out model", StageHeader("fit", ("X", "y"), ("model",))),
-    ("r --file-in data/a.csv 'my file.csv' --file-out out.csv", StageHeader("r", (), (), ("data/a.csv", "my file.csv"), ("out.csv",))),
+    (
+        "r --file-in data/a.csv 'my file.csv' --file-out out.csv",
+        StageHeader("r", (), (), ("data/a.csv", "my file.csv"), ("out.csv",)),
+    ),
     ("t --no-cache --retries 2", StageHeader("t", no_cache=True, retries=2)),
-    ('e --out acc --check "acc > 0.8" "acc <= 1"', StageHeader("e", outputs=("acc",), checks=("acc > 0.8", "acc <= 1"))),
+    (
+        'e --out acc --check "acc > 0.8" "acc <= 1"',
+        StageHeader("e", outputs=("acc",), checks=("acc > 0.8", "acc <= 1")),
+    ),
     ("  spaced   --out   a  ", StageHeader("spaced", outputs=("a",))),
 ]
 

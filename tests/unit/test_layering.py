@@ -11,18 +11,25 @@ PACKAGE = Path(__file__).resolve().parents[2] / "nbpipe"
 
 # module prefix -> layer; the longest matching prefix wins.
 LAYERS = {
-    "nbpipe._version": 0, "nbpipe.errors": 0, "nbpipe.model": 0,
-    "nbpipe.header": 1, "nbpipe.notebook": 1, "nbpipe.source": 1,
-    "nbpipe.analysis": 2, "nbpipe.cache": 2,
+    "nbpipe._version": 0,
+    "nbpipe.errors": 0,
+    "nbpipe.model": 0,
+    "nbpipe.header": 1,
+    "nbpipe.notebook": 1,
+    "nbpipe.source": 1,
+    "nbpipe.analysis": 2,
+    "nbpipe.cache": 2,
     "nbpipe.runtime": 3,
     "nbpipe.export": 4,
     "nbpipe.widgets": 4,  # views the magics show (a deliberate change from DESIGN §10)
-    "nbpipe.magics": 5, "nbpipe.magic_commands": 5, "nbpipe.cli": 5, "nbpipe.server": 5,
+    "nbpipe.magics": 5,
+    "nbpipe.magic_commands": 5,
+    "nbpipe.cli": 5,
+    "nbpipe.server": 5,
     "nbpipe": 6,  # the package __init__: public API over everything
 }
 # Layer-5 glue modules never import each other (magics ~ magic_commands are one unit).
-GLUE = {"nbpipe.magics": "magics", "nbpipe.magic_commands": "magics", "nbpipe.cli": "cli",
-        "nbpipe.server": "server"}
+GLUE = {"nbpipe.magics": "magics", "nbpipe.magic_commands": "magics", "nbpipe.cli": "cli", "nbpipe.server": "server"}
 
 
 def _name(path: Path) -> str:

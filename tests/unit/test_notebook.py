@@ -14,7 +14,8 @@ from nbpipe.notebook import is_setup, literal_assignments, read
 
 def _write(path: Path, cells: list[nbformat.NotebookNode], **meta: object) -> Path:
     nb = nbformat.v4.new_notebook(
-        cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}, **meta}
+        cells=cells,
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}, **meta},
     )
     nbformat.write(nb, path)
     return path
