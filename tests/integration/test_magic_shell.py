@@ -48,7 +48,7 @@ def test_locals_of_other_stages_are_invisible_and_refused_as_inputs(shell: Any) 
     run(shell, "%%stage load --out xs\nxs = [1]\nhelper_value = 5")
     result, _ = run(shell, "%%stage use --out y\ny = helper_value")
     assert "a local of stage 'load'" in str(result.error_in_exec)
-    result, cap = run(shell, "%%stage use --in helper_value --out y\ny = helper_value")
+    result, _ = run(shell, "%%stage use --in helper_value --out y\ny = helper_value")
     assert not result.success
     assert "add 'helper_value' to the --out of stage 'load'" in str(result.error_in_exec)
 
@@ -62,7 +62,7 @@ def test_missing_input_names_its_producer(shell: Any) -> None:
 
 
 def test_missing_output_is_an_error_and_binds_nothing(shell: Any) -> None:
-    result, cap = run(shell, "%%stage s --out a b\na = 1")
+    result, _cap = run(shell, "%%stage s --out a b\na = 1")
     assert not result.success
     assert "declares output 'b' but its body never binds it" in str(result.error_in_exec)
     assert "a" not in shell.user_ns
@@ -73,7 +73,7 @@ def test_missing_output_is_an_error_and_binds_nothing(shell: Any) -> None:
     ["1bad", "s --in x x", "s --in x --out x", "s --nope", "s --in 2x"],
 )
 def test_bad_header_runs_nothing(shell: Any, line: str) -> None:
-    result, cap = run(shell, f"%%stage {line}\nran = True")
+    result, _cap = run(shell, f"%%stage {line}\nran = True")
     assert not result.success
     assert type(result.error_in_exec).__name__ == "UsageError"
     assert "ran" not in shell.user_ns
@@ -105,7 +105,7 @@ def test_last_expression_is_displayed_and_display_works(shell: Any) -> None:
 
 
 def test_traceback_points_at_the_cell_line(shell: Any) -> None:
-    result, cap = run(shell, "%%stage s --out a\na = 1\nb = 2\nraise KeyError('where')")
+    result, _cap = run(shell, "%%stage s --out a\na = 1\nb = 2\nraise KeyError('where')")
     assert isinstance(result.error_in_exec, KeyError)
     tb = result.error_in_exec.__traceback__
     while tb.tb_next is not None:
