@@ -47,9 +47,8 @@ def handle_ls(args: argparse.Namespace) -> int:
         for stage in rec.get("stages", []):
             counts[stage["status"]] = counts.get(stage["status"], 0) + 1
         summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-        print(
-            f"{rec['run_id']}  {rec.get('status', '?'):<6}  {rec.get('target', '?'):<9}  {rec.get('started', '')}  {summary}"
-        )
+        status, target = rec.get("status", "?"), rec.get("target", "?")
+        print(f"{rec['run_id']}  {status:<6}  {target:<9}  {rec.get('started', '')}  {summary}")
     if not records:
         print("no runs yet")
     return 0
