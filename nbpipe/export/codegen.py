@@ -89,14 +89,16 @@ def indent_body(source: str, prefix: str = "    ") -> str:
 WAIVABLE = ("E402", "E501", "F401", "F841", "I001")
 
 
+_JSON_STDIN = ("--output-format", "json", "--exit-zero", "--stdin-filename", "generated.py", "-")
+
+
 def lint_waiver(source: str) -> str:
     """A ``# ruff: noqa: …`` line naming exactly the :data:`WAIVABLE` rules ``source`` trips ("" if none)."""
     command = _ruff()
     if command is None:
         return ""
     done = subprocess.run(
-        [*command, "check", "--isolated", "--line-length", "120", "--select", ",".join(WAIVABLE)]
-        + ["--output-format", "json", "--exit-zero", "--stdin-filename", "generated.py", "-"],
+        [*command, "check", "--isolated", "--line-length", "120", "--select", ",".join(WAIVABLE), *_JSON_STDIN],
         input=source,
         capture_output=True,
         text=True,

@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         epilog="parameters:\\n" + (listing or "  none"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE", help="override a parameter")
+    parser.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE", help="a parameter")
     args = parser.parse_args(argv)
     params = {}
     for pair in args.parameter:

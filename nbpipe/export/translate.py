@@ -91,14 +91,13 @@ class _ShellRewriter(ast.NodeTransformer):
             return node
         assert isinstance(node.func, ast.Attribute)
         run = ast.Attribute(value=ast.Name(id="subprocess", ctx=ast.Load()), attr="run", ctx=ast.Load())
-        keywords = [ast.keyword(arg="shell", value=ast.Constant(True)), ast.keyword(arg="check", value=ast.Constant(True))]
+        keywords = [ast.keyword(arg=arg, value=ast.Constant(True)) for arg in ("shell", "check")]
         if node.func.attr == "system":
             return ast.Call(func=run, args=node.args, keywords=keywords)
         keywords += [
             ast.keyword(arg="capture_output", value=ast.Constant(True)),
             ast.keyword(arg="text", value=ast.Constant(True)),
         ]
-        stdout = ast.Attribute(value=ast.Call(func=run, args=node.args, keywords=keywords), attr="stdout", ctx=ast.Load())
-        return ast.Call(
-            func=ast.Attribute(value=stdout, attr="splitlines", ctx=ast.Load()), args=[], keywords=[]
-        )
+        call = ast.Call(func=run, args=node.args, keywords=keywords)
+        stdout = ast.Attribute(value=call, attr="stdout", ctx=ast.Load())
+        return ast.Call(func=ast.Attribute(value=stdout, attr="splitlines", ctx=ast.Load()), args=[], keywords=[])

@@ -221,7 +221,7 @@ def run_stage_task(
         StageError: the stage failed; the message holds its traceback.
     """
     from nbpipe.runtime.progress import Progress
-    from nbpipe.runtime.runner import RunOptions, Runner
+    from nbpipe.runtime.runner import Runner, RunOptions
 
     plan = plan_from_data(data)
     overrides = validate(params, plan.defaults, plan.notebook)

@@ -1,0 +1,30 @@
+"""``nbpipe export``: write the notebook as a script, a papermill pipeline or an Airflow DAG (glue)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    """Add ``nbpipe export``."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "export",
+        help="export the pipeline as a script, a papermill folder or an Airflow DAG",
+        description="Export a notebook's stages to another target; refuses notebooks with analyzer errors.",
+    )
+    parser.add_argument("notebook", help="the .ipynb file")
+    parser.add_argument("--to", required=True, metavar="TARGET", help="script, papermill, airflow (or a plug-in)")
+    parser.add_argument("-o", "--output", metavar="PATH", help="where to write (default: beside the notebook)")
+    parser.add_argument("--force", action="store_true", help="export even if `nbpipe check` reports errors")
+    parser.add_argument("--standalone", action="store_true", help="(script) no nbpipe import and no cache")
+    parser.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    """Export and print the written path."""
+    from nbpipe.export import export_notebook
+
+    path = export_notebook(args.notebook, args.to, args.output, force=args.force, standalone=args.standalone)
+    print(f"wrote {path}")
+    return 0
