@@ -42,6 +42,16 @@ def export(notebook: Any, to: str, output: Any = None, **kwargs: Any) -> Any:
     return export_notebook(notebook, to=to, output=output, **kwargs)
 
 
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    """Jupyter Server: the extension's loader lives in :mod:`nbpipe.server`."""
+    return [{"module": "nbpipe.server"}]
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """JupyterLab: where the prebuilt labextension lives (for ``jupyter labextension develop``)."""
+    return [{"src": "labextension", "dest": "jupyter-nbpipe"}]
+
+
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext nbpipe``: register the magics."""
     from nbpipe.magics import NbpipeMagics
