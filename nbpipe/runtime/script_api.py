@@ -288,3 +288,45 @@ def script_main(args: Any, run: Callable[..., dict[str, Any]]) -> int:
         return 1
     print(f"done: {len(outputs)} outputs ({', '.join(outputs)})")
     return 0
+
+
+def load_inputs(job_json: str, names: Sequence[str]) -> Any:
+    """Inside a papermill stage notebook: the declared inputs, loaded from the store (a tuple, in order).
+
+    Raises:
+        CacheError: an input's entry is missing from the store.
+    """
+    import json
+
+    from nbpipe.errors import CacheError
+
+    job = json.loads(job_json)
+    store = Store(job["store"])
+    values = []
+    for name in names:
+        key, output = job["inputs"][name]
+        manifest = store.lookup(key)
+        if manifest is None:
+            raise CacheError(f"input {name!r} of stage {job['stage']!r} is missing from the store (entry {key[:10]})")
+        values.append(store.load(manifest, output))
+    return tuple(values)
+
+
+def save_outputs(job_json: str, outputs: Mapping[str, Any], namespace: Mapping[str, Any]) -> None:
+    """Inside a papermill stage notebook: run the checks, store the outputs, write the outcome file."""
+    import json
+
+    from nbpipe.cache.keys import KeyInputs
+
+    job = json.loads(job_json)
+    header = parse_header(job["header"])
+    run_checks(header, namespace)
+    prints = {name: fingerprint(value, name) for name, value in outputs.items()}
+    seconds = time.time() - float(job["started"])
+    outcome: dict[str, Any] = {"fingerprints": prints, "sizes": {}, "saved": False, "finished": time.time()}
+    if job["save"]:
+        inputs = KeyInputs.from_dict(job["key_inputs"])
+        manifest = Store(job["store"]).save(job["stage"], job["key"], inputs, outputs, prints, seconds)
+        outcome.update(saved=True, sizes={n: info.bytes for n, info in manifest.outputs.items()})
+    with open(job["outcome"], "w", encoding="utf-8") as handle:
+        json.dump(outcome, handle)

@@ -1,0 +1,184 @@
+"""``nbpipe run DIR``: execute an exported papermill folder in dependency order, with the cache.
+
+The coordinator is the same :class:`~nbpipe.runtime.runner.Runner` as ``nbpipe run NB``
+(same keys, same skipping of cached stages, same run record with target ``papermill``);
+only the executor differs: each missed stage runs as its own notebook in a real kernel
+through papermill, independent stages in parallel with ``--jobs``. Every executed
+notebook is kept under ``DIR/runs/RUN_ID/`` as the readable record of the run.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import json
+import os
+import sys
+import tempfile
+import time
+from typing import Any
+
+from nbpipe.cache.keys import KeyInputs
+from nbpipe.cache.store import Store
+from nbpipe.errors import NotebookReadError
+from nbpipe.export.papermill import MANIFEST
+from nbpipe.runtime.execute import setup_namespace
+from nbpipe.runtime.params import validate
+from nbpipe.runtime.progress import choose_progress
+from nbpipe.runtime.records import new_run_id, now
+from nbpipe.runtime.runner import Runner, RunOptions, RunResult
+from nbpipe.runtime.worker import StageJob, StageOutcome
+
+
+def run_folder(folder: str, params: dict[str, Any], jobs: int, store: str | None) -> int:
+    """Run an exported papermill folder; print a summary; return the exit code (0 ok, 1 a stage failed)."""
+    result = run_papermill(folder, params, jobs, store)
+    counts = {s: sum(1 for r in result.stages if r.status == s) for s in ("ran", "cached", "failed", "skipped")}
+    summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    print(f"run {result.run_id}: {result.status} ({summary}); notebooks: {os.path.join(folder, 'runs', result.run_id)}")
+    for record in result.failed:
+        print(f"\nstage {record.name!r} failed: {record.error}", file=sys.stderr)
+        if record.traceback:
+            print(record.traceback.rstrip(), file=sys.stderr)
+    return 0 if result.status == "ok" else 1
+
+
+def run_papermill(folder: str, params: dict[str, Any], jobs: int = 1, store: str | None = None) -> RunResult:
+    """Run an exported papermill folder and return the run result.
+
+    Raises:
+        NotebookReadError: ``folder`` holds no readable ``pipeline.json``.
+        ParameterError: an unknown or mistyped parameter.
+    """
+    from nbpipe.runtime.script_api import plan_from_data
+
+    manifest = _manifest(folder)
+    data = manifest["plan"]
+    plan = plan_from_data(data, base_dir=os.path.join(os.path.abspath(folder), data["base_dir"]))
+    overrides = validate(params, plan.defaults, plan.notebook)
+    url = store or os.environ.get("NBPIPE_STORE") or os.path.join(plan.base_dir, ".nbpipe")
+    options = RunOptions(params=params, jobs=max(1, jobs), store=url, target="papermill")
+    cwd = os.getcwd()
+    try:
+        runner = _PapermillRunner(plan, options, overrides, Store(url), choose_progress())
+        return runner.run_folder(os.path.abspath(folder), manifest["notebooks"])
+    finally:
+        os.chdir(cwd)
+
+
+def _manifest(folder: str) -> dict[str, Any]:
+    path = os.path.join(folder, MANIFEST)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, ValueError) as exc:
+        raise NotebookReadError(
+            f"{folder} is not an exported papermill pipeline: cannot read {MANIFEST} ({exc})",
+            hint="create it with: nbpipe export NB.ipynb --to papermill -o FOLDER",
+        ) from exc
+    if not isinstance(data, dict) or data.get("version") != 1 or "plan" not in data:
+        raise NotebookReadError(f"{path}: unknown manifest version", hint="re-export with this nbpipe")
+    return data
+
+
+class _PapermillRunner(Runner):
+    """The batch coordinator with stages executed as papermill notebooks."""
+
+    def run_folder(self, folder: str, notebooks: dict[str, str]) -> RunResult:
+        os.chdir(self.plan.base_dir)
+        self.run_id, self.started = new_run_id(), now()
+        self.setup = setup_namespace(self.plan, self.overrides)
+        self.progress.begin(self.plan, self.stages)
+        executor = PapermillExecutor(folder, notebooks, self.run_id, self.options.jobs, self.plan.base_dir)
+        try:
+            self._schedule(executor)
+        finally:
+            executor.close()
+            self.progress.end()
+        return self._result()
+
+
+class PapermillExecutor:
+    """Runs stage jobs as papermill notebooks in threads (each notebook has its own kernel)."""
+
+    in_process = False
+
+    def __init__(self, folder: str, notebooks: dict[str, str], run_id: str, jobs: int, cwd: str) -> None:
+        self.folder, self.notebooks, self.cwd = folder, notebooks, cwd
+        self.run_dir = os.path.join(folder, "runs", run_id)
+        os.makedirs(self.run_dir, exist_ok=True)
+        self.tmp = tempfile.TemporaryDirectory(prefix="nbpipe-papermill-")
+        self.pool = cf.ThreadPoolExecutor(max_workers=jobs)
+
+    def submit(self, job: StageJob) -> cf.Future[StageOutcome]:
+        """Start one stage notebook."""
+        return self.pool.submit(self._execute, job)
+
+    def wait_any(self, handles: list[Any]) -> list[tuple[Any, StageOutcome]]:
+        """Block until at least one stage finished."""
+        done, _ = cf.wait(handles, return_when=cf.FIRST_COMPLETED)
+        return [(h, h.result()) for h in done]
+
+    def close(self) -> None:
+        """Wait for running notebooks and remove the temporary outcome files."""
+        self.pool.shutdown(wait=True)
+        self.tmp.cleanup()
+
+    def _execute(self, job: StageJob) -> StageOutcome:
+        outcome = StageOutcome(stage=job.stage, status="failed", attempts=0)
+        for attempt in range(job.retries + 1):
+            outcome.attempts = attempt + 1
+            try:
+                self._attempt(job, outcome)
+            except Exception as exc:  # a failing cell, a dead kernel, a store error
+                outcome.error, outcome.traceback = _describe(exc)
+                continue
+            outcome.status, outcome.error, outcome.traceback = "ran", None, None
+            break
+        return outcome
+
+    def _attempt(self, job: StageJob, outcome: StageOutcome) -> None:
+        import papermill
+
+        name = self.notebooks[job.stage]
+        result_path = os.path.join(self.tmp.name, job.stage + ".json")
+        outcome.started = time.time()
+        payload = {
+            "stage": job.stage,
+            "store": job.store,
+            "key": job.key,
+            "key_inputs": KeyInputs.to_dict(job.key_inputs),
+            "header": job.plan.stages[job.stage].header.canonical(),
+            "inputs": {n: [ref.key, ref.output] for n, ref in job.input_refs.items()},
+            "save": job.save,
+            "started": outcome.started,
+            "outcome": result_path,
+        }
+        papermill.execute_notebook(
+            os.path.join(self.folder, name),
+            os.path.join(self.run_dir, name),
+            parameters={**job.overrides, "nbpipe_job": json.dumps(payload)},
+            cwd=self.cwd,
+            kernel_name="python3",
+            progress_bar=False,
+            log_output=False,
+        )
+        with open(result_path, encoding="utf-8") as handle:
+            result = json.load(handle)
+        outcome.finished = float(result["finished"])
+        outcome.seconds = outcome.finished - outcome.started
+        outcome.fingerprints, outcome.sizes, outcome.saved = result["fingerprints"], result["sizes"], result["saved"]
+
+
+def _describe(exc: BaseException) -> tuple[str, str | None]:
+    ename, evalue = getattr(exc, "ename", None), getattr(exc, "evalue", None)
+    if ename is not None:
+        lines = getattr(exc, "traceback", None) or []
+        text = "\n".join(str(line) for line in lines)
+        return f"{ename}: {evalue}", _strip_ansi(text) or None
+    return f"{type(exc).__name__}: {exc}", None
+
+
+def _strip_ansi(text: str) -> str:
+    import re
+
+    return re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", text)
