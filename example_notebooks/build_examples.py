@@ -446,17 +446,17 @@ depends on state that no top-to-bottom run, `nbpipe run` or exported script can
 reproduce. `nbpipe check hidden_state.ipynb` should report each hazard below. The
 note above each cell explains the hazard and its fix:
 
-| | hazard | code | where |
+| | code | hazard | where |
 | --- | --- | --- | --- |
-| (a) | a stage reads a name that another stage outputs, without `--in` | NBP101 (error) | stage `report` reads `sales` |
-| (b) | a stage mutates its declared input in place | NBP201 (warning) | stage `clean` assigns `raw["units"]` |
-| (c) | a plain data cell between stages binds a name that a stage reads (hidden cell state) | NBP202 (warning) | `threshold = …`, read by stage `big_orders` |
-| (d) | saved execution counts are out of order | NBP203 (warning) | `def describe` ran as [9], after the cell above it ran as [10] |
-| (e) | a cell uses a name that only a later cell binds | NBP208 (error) | `print(describe(big))` runs before `def describe` |
-| (f) | a stage reads a literal file path not declared with `--file-in` | NBP206 (warning) | stage `load` reads `"data/sales.csv"` |
+| (a) | NBP101 (error) | a stage reads another stage's output without `--in` | `report` reads `sales` |
+| (b) | NBP201 (warning) | a stage mutates its declared input in place | `clean` assigns `raw["units"]` |
+| (c) | NBP202 (warning) | a plain data cell binds a name that a stage reads | `threshold`, read by `big_orders` |
+| (d) | NBP203 (warning) | saved execution counts are out of order | `def describe` ran as [9], the cell above as [10] |
+| (e) | NBP208 (error) | a cell uses a name that only a later cell binds | `print(describe(big))` |
+| (f) | NBP206 (warning) | a stage reads a file path not declared with `--file-in` | `load` reads `data/sales.csv` |
 
-`big_orders` also reads `threshold` without declaring it. An analyzer may report
-that read as an undeclared input (NBP101) as well as NBP202. `sales_etl.ipynb`
+Because `big_orders` reads `threshold` without declaring it, `nbpipe check` also
+reports that read as an undeclared input (NBP101), next to (c). `sales_etl.ipynb`
 shows the same kind of pipeline done right.
 """,
     ),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import pandas as pd  # type: ignore[import-untyped]
 import pytest
 from nbclient import NotebookClient
 
+from nbpipe.analysis import analyze
 from nbpipe.notebook import read
 from nbpipe.source import source_hash
 
@@ -41,12 +43,13 @@ def examples(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return copy
 
 
-def execute(path: Path, probe: str) -> nbformat.NotebookNode:
-    """Run ``path`` top to bottom in a fresh kernel, then ``probe``; raise on any cell error."""
+def execute(path: Path, probe: str = "", allow_errors: bool = False) -> nbformat.NotebookNode:
+    """Run ``path`` top to bottom in a fresh kernel, then ``probe``; raise on a cell error unless allowed."""
     nb = nbformat.read(path, as_version=4)
-    nb.cells.append(nbformat.v4.new_code_cell(probe, id="test-probe"))
-    client = NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
-    client.execute()
+    if probe:
+        nb.cells.append(nbformat.v4.new_code_cell(probe, id="test-probe"))
+    resources = {"metadata": {"path": str(path.parent)}}
+    NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=allow_errors, resources=resources).execute()
     return nb
 
 
@@ -154,3 +157,46 @@ def test_sales_etl_writes_the_report_that_pandas_computes(examples: Path) -> Non
         assert row.currency == "EUR"
     kernel_summary = pd.DataFrame(json.loads(probe_output(nb)))
     pd.testing.assert_frame_equal(kernel_summary, report, check_dtype=False)
+
+
+@pytest.mark.parametrize("name", ["iris_classifier", "sales_etl"])
+def test_working_examples_are_clean_for_the_analyzer(name: str) -> None:
+    graph = analyze(EXAMPLES / f"{name}.ipynb")
+
+    assert [d.to_dict() for d in graph.diagnostics] == []
+    assert list(graph.order) == {"iris_classifier": IRIS_STAGES, "sales_etl": SALES_STAGES}[name]
+
+
+def test_hidden_state_reports_each_documented_hazard_where_the_notes_say() -> None:
+    path = EXAMPLES / "hidden_state.ipynb"
+    cells = {c.id: i for i, c in enumerate(nbformat.read(path, as_version=4).cells)}
+    expected = {
+        ("NBP206", "load", cells["hidden-load"], ("data/sales.csv",)),
+        ("NBP201", "clean", cells["hidden-clean"], ("raw",)),
+        ("NBP202", None, cells["hidden-threshold"], ("threshold",)),
+        ("NBP101", "big_orders", cells["hidden-big-orders"], ("threshold",)),
+        ("NBP101", "report", cells["hidden-report"], ("sales",)),
+        ("NBP208", None, cells["hidden-describe-use"], ("describe",)),
+        ("NBP203", None, cells["hidden-describe-def"], ()),
+    }
+
+    graph = analyze(path)
+
+    assert {(d.code, d.stage, d.cell, tuple(d.names)) for d in graph.diagnostics} == expected
+    documented = set(re.findall(r"NBP\d{3}", read(path).cells[0].source))
+    assert documented == {code for code, *_ in expected}
+
+
+def test_hidden_state_in_the_kernel_flags_the_mutation_and_refuses_the_undeclared_read(examples: Path) -> None:
+    nb = execute(examples / "hidden_state.ipynb", allow_errors=True)
+
+    cells = {c.id: c for c in nb.cells}
+    statuses = {name: bundle["status"] for name, bundle in stage_bundles(nb).items()}
+    assert statuses == {"load": "ran", "clean": "ran", "big_orders": "ran", "report": "failed"}
+    clean_text = "".join(o.get("text", "") for o in cells["hidden-clean"].outputs)
+    assert "NBP201" in clean_text and "'raw'" in clean_text
+    (report_error,) = [o for o in cells["hidden-report"].outputs if o["output_type"] == "error"]
+    assert report_error["ename"] == "NameError"
+    assert "--in big sales" in report_error["evalue"]
+    (use_error,) = [o for o in cells["hidden-describe-use"].outputs if o["output_type"] == "error"]
+    assert (use_error["ename"], "'describe'" in use_error["evalue"]) == ("NameError", True)
