@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from nbpipe.analysis.checks_stage import diag
 from nbpipe.analysis.defuse import FunctionInfo
 from nbpipe.analysis.facts import CellFacts, NotebookFacts
-from nbpipe.analysis.scopes import is_builtin
 from nbpipe.model import Diagnostic
 
 
@@ -46,7 +45,7 @@ def _direct(nbf: NotebookFacts, facts: CellFacts, first_bind: dict[str, int]) ->
     reads = facts.reads if facts.role == "stage" else facts.info.reads
     for name, loc in reads.items():
         binder = _later(name, facts.index, first_bind)
-        if binder is None or is_builtin(name):
+        if binder is None:
             continue
         if facts.role == "stage" and name in nbf.stage_binds:
             continue  # NBP101 / NBP107 explain it in stage terms
@@ -63,7 +62,7 @@ def _through_calls(
             continue
         for name, via in _closure(called, functions, facts.index):
             binder = _later(name, facts.index, first_bind)
-            if binder is None or name in facts.info.binds or name in reported or is_builtin(name):
+            if binder is None or name in facts.info.binds or name in reported:
                 continue
             reported.add(name)
             yield _diag(facts, name, binder, loc, f" through {via!r}, called here,")

@@ -88,7 +88,7 @@ def check_inputs(nbf: NotebookFacts) -> Iterator[Diagnostic]:
         header = facts.header
         assert header is not None
         missing = _undeclared_inputs(nbf, facts)
-        fixed = header_line(header, add_in=tuple(missing))
+        fixed = header_line(header, add_in=tuple(missing)) if missing else ""
         for name in missing:
             yield _nbp101(nbf, facts, name, fixed)
 
@@ -136,7 +136,7 @@ def check_outputs(nbf: NotebookFacts) -> Iterator[Diagnostic]:
         header = facts.header
         assert header is not None
         names = wanted.get(header.name, [])
-        fixed = header_line(header, add_out=tuple(names))
+        fixed = header_line(header, add_out=tuple(names)) if names else ""
         for name in names:
             readers = sorted({r.header.name for r in nbf.stages if r is not facts and r.header is not None
                               and (name in r.reads or name in r.header.inputs)})  # fmt: skip
@@ -157,7 +157,7 @@ def check_unprovided(nbf: NotebookFacts) -> Iterator[Diagnostic]:
         assert header is not None
         lost = [n for n in header.inputs if n not in nbf.outputs and n not in nbf.provided]
         lost = [n for n in lost if _producer(nbf, n, facts) is None]  # a local of another stage is NBP102 there
-        fixed = header_line(header, drop_in=tuple(lost))
+        fixed = header_line(header, drop_in=tuple(lost)) if lost else ""
         for name in lost:
             message = f"stage {header.name!r} declares input {name!r}, but no stage outputs it and no parameter or setup cell binds it"  # noqa: E501
             cells = nbf.data_binds.get(name)

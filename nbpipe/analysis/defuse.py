@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from nbpipe.analysis import effects, magics
 from nbpipe.analysis.effects import FileAccess
-from nbpipe.analysis.scopes import Scope, class_scope, comprehension_scope, function_scope, imported_names
+from nbpipe.analysis.scopes import Scope, class_scope, comprehension_scope, function_scope, imported_names, is_builtin
 from nbpipe.source import session_magic
 
 Location = tuple[int, int]  # (1-based line, 0-based column)
@@ -69,14 +69,17 @@ class CellInfo:
     files: list[FileAccess] = field(default_factory=list)
     setup: bool = False  # only imports, defs, classes and constants
     constants: set[str] = field(default_factory=set)  # constants bound by a setup cell
+    outside: dict[str, Location] = field(default_factory=dict)  # reads + deferred reads of names not bound here
 
-    def all_reads(self) -> dict[str, Location]:
-        """Immediate reads plus deferred reads of names the cell does not bind."""
-        merged = dict(self.reads)
+    def finish(self) -> None:
+        """Drop builtins from the reads and compute :attr:`outside` (once, at creation)."""
+        self.reads = {n: loc for n, loc in self.reads.items() if not is_builtin(n)}
+        self.deferred = {n: loc for n, loc in self.deferred.items() if not is_builtin(n)}
+        self.calls = {n: loc for n, loc in self.calls.items() if not is_builtin(n)}
+        self.outside = dict(self.reads)
         for name, loc in self.deferred.items():
-            if name not in self.binds and name not in merged:
-                merged[name] = loc
-        return merged
+            if name not in self.binds:
+                self.outside.setdefault(name, loc)
 
 
 def parse(source: str) -> ast.Module:
@@ -90,6 +93,13 @@ def parse(source: str) -> ast.Module:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # e.g. invalid escape sequences: not ours to report
+            if magics.has_magic(source):
+                fast = magics.fast_transform(source)
+                if fast is not None:
+                    try:
+                        return ast.parse(fast)
+                    except SyntaxError:
+                        pass
             try:
                 return ast.parse(source)
             except SyntaxError:
@@ -117,6 +127,7 @@ def cell_info(source: str) -> CellInfo:
     except RecursionError:
         return CellInfo(error=("the code is nested too deeply to analyse", 1, 0))
     info.setup, info.constants = setup_facts(tree)
+    info.finish()
     return info
 
 

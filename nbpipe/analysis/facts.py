@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from nbpipe.analysis.defuse import CellInfo, Location, cell_info
-from nbpipe.analysis.scopes import is_builtin
 from nbpipe.model import StageHeader
 from nbpipe.notebook import Cell, Notebook
 
@@ -27,7 +26,7 @@ class CellFacts:
     info: CellInfo
     role: str = "exploration"
     header: StageHeader | None = None  # set for stages in the graph (valid, unique name)
-    reads: dict[str, Location] = field(default_factory=dict)  # outside names read, builtins removed
+    reads: dict[str, Location] = field(default_factory=dict)  # outside names read (shared with the cache: read-only)
 
     @property
     def index(self) -> int:
@@ -52,15 +51,15 @@ class NotebookFacts:
     outputs: dict[str, list[str]]  # declared output -> stages declaring it
     stage_binds: dict[str, list[str]]  # name -> stages binding it at their top level
     data_binds: dict[str, list[int]]  # name -> data cells binding it
+    _by_name: dict[str, CellFacts] = field(default_factory=dict)
 
-    @property
-    def provided(self) -> set[str]:
-        """Names every stage may read without declaring them: setup names and parameters."""
-        return self.setup_names | self.params
+    provided: set[str] = field(default_factory=set)  # setup names and parameters: readable without --in
 
     def by_stage(self, name: str) -> CellFacts:
         """The facts of stage ``name``."""
-        return next(f for f in self.stages if f.header is not None and f.header.name == name)
+        if len(self._by_name) != len(self.stages):
+            self._by_name = {f.header.name: f for f in self.stages if f.header is not None}
+        return self._by_name[name]
 
     def functions(self) -> dict[str, tuple[CellFacts, set[str]]]:
         """Setup functions/classes: name -> (defining cell, global names they read)."""
@@ -92,6 +91,7 @@ def build(notebook: Notebook) -> NotebookFacts:
             nbf.outputs.setdefault(name, []).append(facts.header.name)
         for name in facts.info.binds:
             nbf.stage_binds.setdefault(name, []).append(facts.header.name)
+    nbf.provided = nbf.setup_names | nbf.params
     needed = nbf.stage_reads - nbf.provided
     for facts in cells:
         if facts.role == "exploration" and needed.intersection(facts.info.binds):
@@ -104,12 +104,9 @@ def build(notebook: Notebook) -> NotebookFacts:
 def _cell_facts(cell: Cell) -> CellFacts:
     info = cell_info(cell.body if cell.is_stage else cell.source)
     if cell.is_stage:
-        role = "stage"
-        reads = info.all_reads()
-    else:
-        role = "parameters" if cell.is_parameters else "setup" if info.setup and cell.source.strip() else "exploration"
-        reads = info.reads
-    return CellFacts(cell, info, role, reads={n: loc for n, loc in reads.items() if not is_builtin(n)})
+        return CellFacts(cell, info, "stage", reads=info.outside)
+    role = "parameters" if cell.is_parameters else "setup" if info.setup and cell.source.strip() else "exploration"
+    return CellFacts(cell, info, role, reads=info.reads)
 
 
 def _stages(cells: list[CellFacts]) -> tuple[list[CellFacts], list[CellFacts]]:
