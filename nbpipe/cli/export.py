@@ -18,6 +18,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("-o", "--output", metavar="PATH", help="where to write (default: beside the notebook)")
     parser.add_argument("--force", action="store_true", help="export even if `nbpipe check` reports errors")
     parser.add_argument("--standalone", action="store_true", help="(script) no nbpipe import and no cache")
+    parser.add_argument("--retries", type=int, default=0, metavar="N", help="(airflow) retries of each task")
+    parser.add_argument("--store", metavar="URL", help="(airflow) the store URL tasks share (default .nbpipe/)")
     parser.set_defaults(handler=handle)
 
 
@@ -25,6 +27,7 @@ def handle(args: argparse.Namespace) -> int:
     """Export and print the written path."""
     from nbpipe.export import export_notebook
 
-    path = export_notebook(args.notebook, args.to, args.output, force=args.force, standalone=args.standalone)
+    options = {"retries": args.retries, "store": args.store} if args.to == "airflow" else {}
+    path = export_notebook(args.notebook, args.to, args.output, force=args.force, standalone=args.standalone, **options)
     print(f"wrote {path}")
     return 0

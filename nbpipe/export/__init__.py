@@ -61,6 +61,7 @@ def export_notebook(
     output: str | os.PathLike[str] | None = None,
     force: bool = False,
     standalone: bool = False,
+    **options: Any,
 ) -> str:
     """Export a notebook and return the written path.
 
@@ -70,6 +71,7 @@ def export_notebook(
         output: where to write (default: beside the notebook, see :func:`default_output`).
         force: export even if the analyzer reports errors.
         standalone: (script) write code that needs no nbpipe and caches nothing.
+        **options: target-specific options, e.g. ``retries`` and ``store`` for ``airflow``.
 
     Raises:
         ExportError: unknown target, existing non-empty output folder, or untranslatable syntax.
@@ -88,7 +90,7 @@ def export_notebook(
             _reword(exc)
             raise
     path = os.fspath(output) if output is not None else default_output(nb.path, to)
-    return str(exporter(nb, path, standalone=standalone))
+    return str(exporter(nb, path, standalone=standalone, **options))
 
 
 def _reword(exc: Exception) -> None:

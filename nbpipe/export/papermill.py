@@ -79,7 +79,8 @@ def stage_notebook(plan: Plan, stage: StagePlan) -> Any:
     load = "from nbpipe.runtime import script_api as _nbpipe\n"
     if header.inputs:
         names = ", ".join(identifier(i) for i in header.inputs)
-        load += f"{names}{',' if len(header.inputs) == 1 else ''} = _nbpipe.load_inputs(nbpipe_job, {literal(list(header.inputs))})"
+        comma = "," if len(header.inputs) == 1 else ""
+        load += f"{names}{comma} = _nbpipe.load_inputs(nbpipe_job, {literal(list(header.inputs))})"
     cells.append(v4.new_code_cell(load.rstrip(), metadata={"tags": ["nbpipe-inputs"]}))
     cells.append(v4.new_code_cell(stage.body.strip("\n"), metadata={"tags": ["nbpipe-stage"]}))
     pairs = ", ".join(f"{literal(o)}: {identifier(o)}" for o in header.outputs)
