@@ -78,10 +78,20 @@ def cmd_run(magics: Any, args: list[str]) -> None:
     nb = _read(magics, explicit)
     plan = plan_notebook(nb)
     plan.check_names(names, "%nbpipe run")
+    from nbpipe.widgets import StageProgress
+
     _ensure_setup(magics, nb)
-    for name in plan.upstream(names) if names else list(plan.order):
+    selected = plan.upstream(names) if names else list(plan.order)
+    progress = StageProgress(selected)
+    for name in selected:
         stage = plan.stages[name]
-        magics._run_stage(stage.header, "#" + stage.body)
+        progress.update(name, "running")
+        try:
+            record = magics._run_stage(stage.header, "#" + stage.body)
+        except BaseException:
+            progress.update(name, "failed")
+            raise
+        progress.update(name, record.status, record.seconds)
 
 
 def _ensure_setup(magics: Any, nb: Notebook) -> None:
