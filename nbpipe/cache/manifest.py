@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import platform
 import sys
 from dataclasses import dataclass, field
 from typing import Any
@@ -94,6 +93,8 @@ class Manifest:
 
 def versions() -> dict[str, str]:
     """Python, nbpipe, cache format and the versions of the data libraries already imported."""
+    import platform
+
     found = {"python": platform.python_version(), "nbpipe": __version__, "format": str(FORMAT_VERSION)}
     for name in ("numpy", "pandas", "pyarrow"):
         module = sys.modules.get(name)

@@ -25,7 +25,6 @@ import os
 import pickle
 import struct
 import sys
-from importlib import metadata
 from typing import IO, Any, Protocol, Union, runtime_checkable
 
 from nbpipe.errors import CacheError
@@ -232,6 +231,8 @@ def load_plugins() -> None:
     global _plugins_loaded
     if _plugins_loaded:
         return
+    from importlib import metadata  # ~15 ms: only when a plugin is asked for
+
     _plugins_loaded = True
     for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
         loaded = entry.load()
