@@ -38,7 +38,7 @@ import xxhash
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nbpipe.cache import KeyInputs, Store, fingerprint, stage_key  # noqa: E402
+from nbpipe.cache import KeyInputs, Store, fingerprint, stage_key
 
 MB = 1_000_000
 
@@ -66,7 +66,7 @@ def raw_xxh3(buffers: list[np.ndarray]) -> str:
     """One xxh3-128 pass over contiguous buffers: the speed limit of any content hash here."""
     hasher = xxhash.xxh3_128()
     for buffer in buffers:
-        hasher.update(buffer)
+        hasher.update(memoryview(buffer))
     return hasher.hexdigest()
 
 
@@ -103,7 +103,9 @@ class NbpipeStage:
         self.store = Store(root)
 
     def key(self, x: np.ndarray) -> tuple[KeyInputs, str]:
-        inputs = KeyInputs(stage="big", code="y = exp(x) + x", header="big --in x --out y", inputs={"x": fingerprint(x)})
+        inputs = KeyInputs(
+            stage="big", code="y = exp(x) + x", header="big --in x --out y", inputs={"x": fingerprint(x)}
+        )
         return inputs, stage_key(inputs)
 
     def run(self, x: np.ndarray, mmap: bool = False, verify: bool = True) -> np.ndarray:
@@ -179,7 +181,10 @@ def stage_table(r: dict[str, float]) -> str:
         ("hit, memory-mapped", r["nbpipe_mmap_hit"], r["joblib_mmap_hit"], "≤ 0.1×"),
         ("hit, memory-mapped, checksum not verified", r["nbpipe_mmap_hit_unverified"], r["joblib_mmap_hit"], ""),
     ]
-    lines = ["| stage, median seconds | nbpipe | joblib.Memory | ratio | target |", "| --- | ---: | ---: | ---: | --- |"]
+    lines = [
+        "| stage, median seconds | nbpipe | joblib.Memory | ratio | target |",
+        "| --- | ---: | ---: | ---: | --- |",
+    ]
     for label, ours, theirs, target in rows:
         ratio = f"{ours / theirs:.3f}×" if theirs else ""
         theirs_text = f"{theirs:.3f}" if theirs is not None else ""
