@@ -1,0 +1,64 @@
+"""``nbpipe annotate NB.ipynb [-o OUT] [--in-place]``: propose ``%%stage`` headers for a plain notebook."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from nbpipe.errors import NbpipeError, NotebookReadError
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``annotate`` sub-command."""
+    parser = subparsers.add_parser(
+        "annotate",
+        help="propose %%stage headers for a plain notebook",
+        description="Turn data-producing cells into stages with inputs and outputs inferred from the code. "
+        "Writes NB.staged.ipynb (or -o OUT); never overwrites the input without --in-place.",
+    )
+    parser.add_argument("notebook", metavar="NB", help="an .ipynb file")
+    parser.add_argument("-o", "--output", metavar="OUT", help="where to write the result (default: NB.staged.ipynb)")
+    parser.add_argument("--in-place", action="store_true", help="overwrite the input notebook")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Annotate, write the result, check it and print the summary; 1 if the result still has errors."""
+    from nbpipe.analysis import analyze
+    from nbpipe.analysis.annotate import annotate
+    from nbpipe.notebook import read
+
+    source = Path(args.notebook)
+    read(source)  # refuses unreadable or non-Python notebooks with a clear error
+    target = _target(source, args)
+    nb = _load_v4(source)
+    result = annotate(nb)
+    target.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    graph = analyze(target)
+    print(f"{target}: {len(graph.stages)} stages proposed: {' -> '.join(graph.order) or '(none)'}")
+    for d in graph.errors:
+        print(f"  cell {d.cell}: {d.code} {d.message}", file=sys.stderr)
+    return 1 if graph.errors else 0
+
+
+def _target(source: Path, args: argparse.Namespace) -> Path:
+    if args.in_place and args.output:
+        raise NbpipeError("annotate: give either -o OUT or --in-place, not both")
+    if args.in_place:
+        return source
+    target = Path(args.output) if args.output else source.with_name(source.stem + ".staged.ipynb")
+    if target.resolve() == source.resolve():
+        raise NbpipeError(f"annotate: {target} is the input notebook", hint="pass --in-place to overwrite it")
+    return target
+
+
+def _load_v4(path: Path) -> dict[str, Any]:
+    import nbformat
+
+    try:
+        return dict(nbformat.read(str(path), as_version=4))
+    except Exception as exc:  # nbformat raises many types for malformed files
+        raise NotebookReadError(f"{path}: not a valid notebook ({exc})") from exc
