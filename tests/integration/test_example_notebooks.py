@@ -22,6 +22,7 @@ import pytest
 from nbclient import NotebookClient
 
 from nbpipe.analysis import analyze
+from nbpipe.cli import main
 from nbpipe.notebook import read
 from nbpipe.source import source_hash
 
@@ -138,6 +139,23 @@ def test_iris_classifier_second_kernel_restores_every_stage_from_the_cache(examp
     assert float(probe_output(nb)) == direct_iris_accuracy()
     second = assert_bundles(path, nb, IRIS_STAGES, "cached")
     assert {n: b["key"] for n, b in second.items()} == {n: b["key"] for n, b in first.items()}
+
+
+def test_nbpipe_run_after_the_kernel_restores_every_stage_from_the_kernels_cache(
+    examples: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = examples / "iris_classifier.ipynb"
+    kernel = assert_bundles(path, execute(path, "print(repr(accuracy))"), IRIS_STAGES, "ran")
+    monkeypatch.chdir(examples)
+
+    assert main(["run", path.name]) == 0
+
+    (record_path,) = (examples / ".nbpipe" / "runs").glob("*.json")
+    record = json.loads(record_path.read_text(encoding="utf-8"))
+    assert record["status"] == "ok"
+    assert [(s["name"], s["status"], s["key"]) for s in record["stages"]] == [
+        (name, "cached", kernel[name]["key"]) for name in IRIS_STAGES
+    ]
 
 
 def test_sales_etl_writes_the_report_that_pandas_computes(examples: Path) -> None:
