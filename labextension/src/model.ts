@@ -20,7 +20,15 @@ export interface INodeData extends Record<string, unknown> {
   status: StageStatus | null;
   errors: number;
   warnings: number;
+  /** Edges run top to bottom (narrow panel) instead of left to right. */
+  vertical: boolean;
 }
+
+/** Layout direction: left to right, or top to bottom when the panel is narrow. */
+export type Direction = 'LR' | 'TB';
+
+/** Below this panel width (px) the graph is laid out top to bottom, to stay legible. */
+export const VERTICAL_BELOW = 560;
 
 /** A positioned node (the subset of React Flow's `Node` the sidebar fills in). */
 export interface IFlowNode {
@@ -43,9 +51,9 @@ export interface IFlowEdge {
 
 /** Node sizes fed to the layered layout, in pixels. */
 export const NODE_SIZE: Record<NodeKind, { width: number; height: number }> = {
-  stage: { width: 150, height: 46 },
-  param: { width: 96, height: 26 },
-  file: { width: 140, height: 26 }
+  stage: { width: 124, height: 42 },
+  param: { width: 72, height: 22 },
+  file: { width: 112, height: 22 }
 };
 
 /** Human label and CSS modifier of each stage status. */
@@ -96,7 +104,7 @@ export function graphElements(graph: IGraph): { nodes: IFlowNode[]; edges: IFlow
   const edges: IFlowEdge[] = [];
   const add = (kind: NodeKind, id: string, data: Partial<INodeData> & { label: string }): void => {
     if (!nodes.has(id)) {
-      const base = { kind, cell: null, status: null, errors: 0, warnings: 0 };
+      const base = { kind, cell: null, status: null, errors: 0, warnings: 0, vertical: false };
       nodes.set(id, { id, type: kind, position: { x: 0, y: 0 }, data: { ...base, ...data }, ...NODE_SIZE[kind] });
     }
   };
@@ -131,10 +139,10 @@ export function graphElements(graph: IGraph): { nodes: IFlowNode[]; edges: IFlow
   return { nodes: [...nodes.values()], edges };
 }
 
-/** Lay the nodes out left to right in layers (dagre); returns new, positioned nodes. */
-export function layout(nodes: IFlowNode[], edges: IFlowEdge[]): IFlowNode[] {
+/** Lay the nodes out in layers (dagre), left to right by default; returns new, positioned nodes. */
+export function layout(nodes: IFlowNode[], edges: IFlowEdge[], direction: Direction = 'LR'): IFlowNode[] {
   const g = new dagre.graphlib.Graph();
-  g.setGraph({ rankdir: 'LR', nodesep: 18, ranksep: 56, marginx: 8, marginy: 8 });
+  g.setGraph({ rankdir: direction, nodesep: direction === 'LR' ? 16 : 8, ranksep: direction === 'LR' ? 56 : 36, marginx: 4, marginy: 4 });
   g.setDefaultEdgeLabel(() => ({}));
   for (const n of nodes) {
     g.setNode(n.id, { width: n.width, height: n.height });
@@ -146,14 +154,20 @@ export function layout(nodes: IFlowNode[], edges: IFlowEdge[]): IFlowNode[] {
   dagre.layout(g);
   return nodes.map(n => {
     const p = g.node(n.id);
-    return { ...n, position: { x: p.x - n.width / 2, y: p.y - n.height / 2 } };
+    const data = { ...n.data, vertical: direction === 'TB' };
+    return { ...n, data, position: { x: p.x - n.width / 2, y: p.y - n.height / 2 } };
   });
 }
 
 /** Graph JSON v1 → positioned nodes and edges, ready for React Flow. */
-export function buildFlow(graph: IGraph): { nodes: IFlowNode[]; edges: IFlowEdge[] } {
+export function buildFlow(graph: IGraph, direction: Direction = 'LR'): { nodes: IFlowNode[]; edges: IFlowEdge[] } {
   const { nodes, edges } = graphElements(graph);
-  return { nodes: layout(nodes, edges), edges };
+  return { nodes: layout(nodes, edges, direction), edges };
+}
+
+/** The layout direction for a panel `width` pixels wide. */
+export function directionFor(width: number): Direction {
+  return width > 0 && width < VERTICAL_BELOW ? 'TB' : 'LR';
 }
 
 /** One-line summary of the diagnostics ("2 errors, 1 warning" or "no problems"). */

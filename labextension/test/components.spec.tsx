@@ -15,6 +15,7 @@ function view(state: IPipelineState, overrides: Partial<React.ComponentProps<typ
       state={state}
       showGraph={false}
       dark={false}
+      direction="LR"
       selected={null}
       busy={false}
       message={null}

@@ -1,6 +1,7 @@
 import {
   buildFlow,
   chipText,
+  directionFor,
   diagnosticsByStage,
   graphElements,
   nodeId,
@@ -67,6 +68,16 @@ describe('layout', () => {
         expect(apart).toBe(true);
       }
     }
+  });
+
+  it('goes top to bottom in a narrow panel, with handles to match', () => {
+    expect(directionFor(300)).toBe('TB');
+    expect(directionFor(900)).toBe('LR');
+    const { nodes } = buildFlow(irisGraph(), 'TB');
+    const y = (id: string): number => nodes.find(n => n.id === id)!.position.y;
+    expect(y('stage:load')).toBeLessThan(y('stage:split'));
+    expect(y('stage:split')).toBeLessThan(y('stage:train'));
+    expect(nodes.every(n => n.data.vertical)).toBe(true);
   });
 
   it('lays out 100 stages quickly', () => {

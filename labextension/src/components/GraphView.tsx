@@ -5,7 +5,7 @@ import { Background, Controls, Edge, Node, ReactFlow } from '@xyflow/react';
 import '@xyflow/react/dist/style.css';
 import React, { useMemo } from 'react';
 
-import { buildFlow, INodeData } from '../model';
+import { buildFlow, Direction, INodeData } from '../model';
 import { IGraph } from '../tokens';
 import { NODE_TYPES } from './nodes';
 
@@ -13,6 +13,7 @@ import { NODE_TYPES } from './nodes';
 export interface IGraphViewProps {
   graph: IGraph;
   dark: boolean;
+  direction: Direction;
   selected: string | null;
   /** A stage node was activated (click, or Enter on the focused node). */
   onActivate: (stage: string, cell: number) => void;
@@ -20,7 +21,7 @@ export interface IGraphViewProps {
 
 /** The laid-out graph of one notebook. */
 export function GraphView(props: IGraphViewProps): JSX.Element {
-  const { nodes, edges } = useMemo(() => buildFlow(props.graph), [props.graph]);
+  const { nodes, edges } = useMemo(() => buildFlow(props.graph, props.direction), [props.graph, props.direction]);
   const flowNodes: Node[] = useMemo(
     () => nodes.map(n => ({ ...n, selected: n.type === 'stage' && n.data.label === props.selected })),
     [nodes, props.selected]
@@ -40,7 +41,12 @@ export function GraphView(props: IGraphViewProps): JSX.Element {
     activate(flowNodes.find(n => n.id === id));
   };
   return (
-    <div className="jp-nbpipe-graph" onKeyDown={onKeyDown} data-stages={props.graph.stages.length}>
+    <div
+      className={`jp-nbpipe-graph jp-nbpipe-graph-${props.direction}`}
+      onKeyDown={onKeyDown}
+      data-stages={props.graph.stages.length}
+      data-direction={props.direction}
+    >
       <ReactFlow
         nodes={flowNodes}
         edges={flowEdges}
@@ -51,7 +57,8 @@ export function GraphView(props: IGraphViewProps): JSX.Element {
         nodesConnectable={false}
         elementsSelectable={true}
         fitView
-        fitViewOptions={{ padding: 0.15 }}
+        fitViewOptions={{ padding: 0.1, maxZoom: 1.2 }}
+        key={props.direction}
         minZoom={0.1}
         proOptions={{ hideAttribution: true }}
       >

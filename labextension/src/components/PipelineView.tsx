@@ -3,7 +3,7 @@
  */
 import React, { useLayoutEffect } from 'react';
 
-import { IPipelineState, summary } from '../model';
+import { Direction, IPipelineState, summary } from '../model';
 import { ExportTarget, IDiagnostic } from '../tokens';
 import { DiagnosticsList } from './DiagnosticsList';
 import { GraphView } from './GraphView';
@@ -21,6 +21,7 @@ export interface IPipelineViewProps {
   /** Draw the graph (false while the panel is hidden: React Flow cannot measure it). */
   showGraph: boolean;
   dark: boolean;
+  direction: Direction;
   selected: string | null;
   busy: boolean;
   message: IMessage | null;
@@ -95,6 +96,7 @@ export function PipelineView(props: IPipelineViewProps): JSX.Element {
         <GraphView
           graph={graph}
           dark={props.dark}
+          direction={props.direction}
           selected={props.selected}
           onActivate={(stage, cell) => props.onGoToCell(cell, stage)}
         />

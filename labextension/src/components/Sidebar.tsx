@@ -7,11 +7,12 @@ import { IThemeManager, ReactWidget } from '@jupyterlab/apputils';
 import { INotebookTracker, NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
 import { KernelMessage } from '@jupyterlab/services';
 import { Message } from '@lumino/messaging';
+import { Widget } from '@lumino/widgets';
 import React from 'react';
 
 import { analyze, exportNotebook } from '../api';
 import { IMessage, PipelineView } from './PipelineView';
-import { PipelineModel, stageAtCell, summary } from '../model';
+import { Direction, directionFor, PipelineModel, stageAtCell, summary } from '../model';
 import { ExportTarget } from '../tokens';
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -52,13 +53,22 @@ export class PipelineSidebar extends ReactWidget {
     this.update(); // React Flow must mount while visible to measure its box.
   }
 
+  protected onResize(msg: Widget.ResizeMessage): void {
+    super.onResize(msg);
+    if (directionFor(this.node.clientWidth) !== this._direction) {
+      this.update();
+    }
+  }
+
   protected render(): JSX.Element {
+    this._direction = directionFor(this.node.clientWidth);
     const started = performance.now();
     return (
       <PipelineView
         state={this.model.state}
         showGraph={this.isVisible}
         dark={this._isDark()}
+        direction={this._direction}
         selected={this._selected}
         busy={this._busy}
         message={this._message}
@@ -210,6 +220,7 @@ export class PipelineSidebar extends ReactWidget {
     return document.body.dataset.jpThemeLight === 'false';
   }
 
+  private _direction: Direction = 'LR';
   private _panel: NotebookPanel | null = null;
   private _selected: string | null = null;
   private _busy = false;

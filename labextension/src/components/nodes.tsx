@@ -9,6 +9,17 @@ import { INodeData, STATUS_INFO } from '../model';
 
 type Props = NodeProps & { data: INodeData };
 
+/** Target and source handles on the sides that match the layout direction. */
+function Handles({ vertical, children }: { vertical: boolean; children: React.ReactNode }): JSX.Element {
+  return (
+    <>
+      <Handle type="target" position={vertical ? Position.Top : Position.Left} isConnectable={false} />
+      {children}
+      <Handle type="source" position={vertical ? Position.Bottom : Position.Right} isConnectable={false} />
+    </>
+  );
+}
+
 /** A stage: its name, status and a badge per kind of diagnostic. */
 export function StageNode({ data, selected }: Props): JSX.Element {
   const status = data.status ?? 'unknown';
@@ -24,15 +35,15 @@ export function StageNode({ data, selected }: Props): JSX.Element {
   }
   return (
     <div className={classes.join(' ')} title={`${data.label}: ${info.label} (${info.description})`}>
-      <Handle type="target" position={Position.Left} isConnectable={false} />
-      <div className="jp-nbpipe-stage-name">{data.label}</div>
-      <div className="jp-nbpipe-stage-meta">
+      <Handles vertical={data.vertical}>
+        <div className="jp-nbpipe-stage-name">{data.label}</div>
+        <div className="jp-nbpipe-stage-meta">
         <span className="jp-nbpipe-status-dot" aria-hidden="true" />
         <span className="jp-nbpipe-status-label">{info.label}</span>
         {data.errors > 0 && <span className="jp-nbpipe-badge jp-nbpipe-badge-error">{data.errors}</span>}
         {data.warnings > 0 && <span className="jp-nbpipe-badge jp-nbpipe-badge-warning">{data.warnings}</span>}
-      </div>
-      <Handle type="source" position={Position.Right} isConnectable={false} />
+        </div>
+      </Handles>
     </div>
   );
 }
@@ -41,9 +52,7 @@ export function StageNode({ data, selected }: Props): JSX.Element {
 export function ParamNode({ data }: Props): JSX.Element {
   return (
     <div className="jp-nbpipe-node jp-nbpipe-param" title={`parameter ${data.label}`}>
-      <Handle type="target" position={Position.Left} isConnectable={false} />
-      {data.label}
-      <Handle type="source" position={Position.Right} isConnectable={false} />
+      <Handles vertical={data.vertical}>{data.label}</Handles>
     </div>
   );
 }
@@ -52,9 +61,7 @@ export function ParamNode({ data }: Props): JSX.Element {
 export function FileNode({ data }: Props): JSX.Element {
   return (
     <div className="jp-nbpipe-node jp-nbpipe-file" title={`file ${data.label}`}>
-      <Handle type="target" position={Position.Left} isConnectable={false} />
-      {data.label}
-      <Handle type="source" position={Position.Right} isConnectable={false} />
+      <Handles vertical={data.vertical}>{data.label}</Handles>
     </div>
   );
 }
