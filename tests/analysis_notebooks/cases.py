@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (tables of cell sources read best one cell per line)
 """Test notebooks for the analyzer: one that triggers each code, and near misses that must not.
 
 Each entry is a list of cell specs for :func:`tests.analysis_notebooks.build.notebook`.

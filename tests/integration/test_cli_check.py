@@ -124,3 +124,71 @@ def test_check_as_a_process(broken_nb: Path) -> None:
     assert proc.returncode == 1, proc.stderr
     assert "NBP101 error stage 'fit'" in proc.stdout
     assert "\033[" not in proc.stdout  # not a TTY: no colour
+
+
+# -- annotate ------------------------------------------------------------------------------------
+
+
+def _strip_headers(nb: dict) -> dict:
+    for cell in nb["cells"]:
+        source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+        if source.startswith("%%stage"):
+            cell["source"] = source.split("\n", 1)[1]
+    return nb
+
+
+def _plain_notebooks(tmp_path: Path) -> dict[str, tuple[Path, list[str]]]:
+    from tests.analysis_notebooks.plain import PLAIN
+
+    found = {
+        name: (write(tmp_path / f"{name}.ipynb", notebook(*cells)), names) for name, (cells, names) in PLAIN.items()
+    }
+    if (EXAMPLES / "iris_classifier.ipynb").exists():
+        for name, names in (("iris_classifier", ["accuracy"]), ("sales_etl", ["summary"])):
+            nb = _strip_headers(json.loads((EXAMPLES / f"{name}.ipynb").read_text(encoding="utf-8")))
+            found[name] = (write(tmp_path / f"{name}.ipynb", nb), names)
+        (tmp_path / "data").mkdir(exist_ok=True)
+        (tmp_path / "data" / "sales.csv").write_bytes((EXAMPLES / "data" / "sales.csv").read_bytes())
+    return found
+
+
+def test_annotate_never_overwrites_without_in_place(tmp_path: Path) -> None:
+    path = write(tmp_path / "plain.ipynb", notebook("a = list(range(3))", "b = a + [1]", "print(b)"))
+    before = path.read_text(encoding="utf-8")
+    assert main(["annotate", str(path)]) == 0
+    assert path.read_text(encoding="utf-8") == before
+    staged = json.loads((tmp_path / "plain.staged.ipynb").read_text(encoding="utf-8"))
+    sources = [c["source"] for c in staged["cells"]]
+    assert sources[0] == "%load_ext nbpipe"
+    assert sources[1:3] == ["%%stage make_a --out a\na = list(range(3))", "%%stage b --in a\nb = a + [1]"]
+    assert main(["annotate", str(path), "-o", str(path)]) == 1
+    assert main(["annotate", str(path), "--in-place"]) == 0
+    assert path.read_text(encoding="utf-8") != before
+
+
+def test_annotated_notebooks_pass_check(tmp_path: Path) -> None:
+    for path, _ in _plain_notebooks(tmp_path).values():
+        out = path.with_suffix(".staged.ipynb")
+        assert main(["annotate", str(path), "-o", str(out)]) == 0
+        assert main(["check", "--ignore", "NBP2", str(out)]) == 0, out.read_text(encoding="utf-8")
+
+
+def _run_and_print(path: Path, names: list[str], cwd: Path) -> str:
+    import nbclient
+    import nbformat
+
+    nb = nbformat.read(str(path), as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell("\n".join(f"print(repr({n}))" for n in names)))
+    nbclient.NotebookClient(
+        nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}
+    ).execute()
+    return "".join(o.get("text", "") for o in nb.cells[-1].outputs if o.get("output_type") == "stream")
+
+
+def test_annotated_notebooks_compute_the_same_values(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("nbclient")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    for name, (path, names) in _plain_notebooks(tmp_path).items():
+        out = path.with_suffix(".staged.ipynb")
+        assert main(["annotate", str(path), "-o", str(out)]) == 0
+        assert _run_and_print(out, names, tmp_path) == _run_and_print(path, names, tmp_path), name
