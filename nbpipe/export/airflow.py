@@ -104,4 +104,3 @@ with DAG(
 '''
     text = ruff_format(body)
     return lint_waiver(text) + text
-

@@ -1,0 +1,137 @@
+"""DESIGN §1, the promise: every target computes the same stage outputs as the notebook.
+
+For each example notebook, each target runs on its own copy of ``example_notebooks/``
+with its own store (so each target really computes), then the fingerprint of every
+stage output is compared with the kernel's: nbclient kernel (the ``%%stage`` bundles'
+keys looked up in the store), ``nbpipe run``, the exported script, the papermill
+folder, the Airflow DAG (``dag.test()``) and Dask (LocalCluster, 2 worker processes).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from nbpipe.cache.store import Store
+from nbpipe.export import export_notebook
+from nbpipe.export.papermill_run import run_papermill
+from nbpipe.runtime.runner import RunResult, run_notebook
+
+ROOT = Path(__file__).resolve().parents[2]
+STAGE_MIME = "application/vnd.nbpipe.stage+json"
+NOTEBOOKS = ["iris_classifier.ipynb", "sales_etl.ipynb"]
+
+pytestmark = [pytest.mark.slow, pytest.mark.kernel]
+
+
+def copy_examples(tmp_path: Path, target: str) -> Path:
+    """A private copy of example_notebooks/ for one target."""
+    folder = tmp_path / target / "example_notebooks"
+    ignore = shutil.ignore_patterns("output", ".nbpipe", ".ipynb_checkpoints", "__pycache__")
+    shutil.copytree(ROOT / "example_notebooks", folder, ignore=ignore)
+    return folder
+
+
+def record_prints(result: RunResult) -> dict[str, str]:
+    """Output name -> fingerprint from a run's stage records (every stage must have run)."""
+    assert result.status == "ok", [(r.name, r.error) for r in result.failed]
+    assert {r.status for r in result.stages} == {"ran"}
+    return {name: info["fingerprint"] for r in result.stages for name, info in r.outputs.items()}
+
+
+def store_prints(store: Store, stages: list[str]) -> dict[str, str]:
+    """Output name -> fingerprint from each stage's latest entry."""
+    found: dict[str, str] = {}
+    for stage in stages:
+        manifest = store.latest(stage)
+        assert manifest is not None, f"stage {stage!r}: no entry in {store.url}"
+        found.update({n: i.fingerprint for n, i in manifest.outputs.items()})
+    return found
+
+
+def kernel_prints(path: Path, store: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Run the notebook in a real kernel; fingerprints of the entries its stage bundles name."""
+    monkeypatch.setenv("NBPIPE_STORE", str(store))
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    monkeypatch.delenv("NBPIPE_STORE")
+    found: dict[str, str] = {}
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            bundle = output.get("data", {}).get(STAGE_MIME)
+            if bundle:
+                assert bundle["status"] == "ran", bundle
+                manifest = Store(str(store)).lookup(bundle["key"])
+                assert manifest is not None, f"stage {bundle['stage']!r}: key {bundle['key']} not in the store"
+                found.update({n: i.fingerprint for n, i in manifest.outputs.items()})
+    return found
+
+
+@pytest.fixture(scope="module")
+def airflow_dags(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated temporary AIRFLOW_HOME (set before airflow is imported); returns its dags folder."""
+    home = tmp_path_factory.mktemp("airflow_home")
+    (home / "dags").mkdir()
+    os.environ["AIRFLOW_HOME"] = str(home)
+    os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(home / "dags")
+    os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True, timeout=300)
+    return home / "dags"
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_every_target_computes_the_notebooks_outputs(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, airflow_dags: Path
+) -> None:
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    monkeypatch.delenv("NBPIPE_STORE", raising=False)
+    prints: dict[str, dict[str, str]] = {}
+
+    folder = copy_examples(tmp_path, "kernel")
+    prints["kernel"] = kernel_prints(folder / name, tmp_path / "kernel_store", monkeypatch)
+
+    folder = copy_examples(tmp_path, "run")
+    run = run_notebook(folder / name, store=str(tmp_path / "run_store"))
+    prints["run"] = record_prints(run)
+    stages = [r.name for r in run.stages]
+
+    folder = copy_examples(tmp_path, "script")
+    script = export_notebook(folder / name, "script", tmp_path / "script" / "pipeline.py")
+    subprocess.run(
+        [sys.executable, script, "--store", str(tmp_path / "script_store")],
+        check=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, timeout=300,
+    )  # fmt: skip
+    prints["script"] = store_prints(Store(str(tmp_path / "script_store")), stages)
+
+    folder = copy_examples(tmp_path, "papermill")
+    pm = export_notebook(folder / name, "papermill", tmp_path / "papermill" / "pipeline")
+    prints["papermill"] = record_prints(run_papermill(pm, {}, jobs=2, store=str(tmp_path / "papermill_store")))
+
+    folder = copy_examples(tmp_path, "airflow")
+    dag_file = airflow_dags / f"{Path(name).stem}_{os.getpid()}.py"
+    export_notebook(folder / name, "airflow", dag_file, store=str(tmp_path / "airflow_store"))
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(dag_file.stem, dag_file)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert "success" in str(module.dag.test().state).lower()
+    prints["airflow"] = store_prints(Store(str(tmp_path / "airflow_store")), stages)
+
+    folder = copy_examples(tmp_path, "dask")
+    prints["dask"] = record_prints(
+        run_notebook(folder / name, store=str(tmp_path / "dask_store"), executor="dask", jobs=2)
+    )
+
+    reference = prints["kernel"]
+    assert len(reference) >= 5
+    for target, found in prints.items():
+        assert found == reference, f"{target} disagrees with the kernel for {name}"
