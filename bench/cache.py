@@ -50,16 +50,21 @@ def _env(name: str, default: int) -> int:
 REPEATS = _env("NBPIPE_BENCH_REPEATS", 5)
 
 
-def median_time(func: Callable[[], object], repeats: int = REPEATS, setup: Callable[[], object] | None = None) -> float:
-    """Median wall time of ``func`` over ``repeats`` runs (``setup`` runs untimed before each)."""
-    times = []
+Timed = tuple[Callable[[], object], Callable[[], object] | None]  # (function, untimed setup)
+
+
+def medians(contenders: dict[str, Timed], repeats: int = REPEATS) -> dict[str, float]:
+    """Median wall time of each contender, run round-robin so that load from other
+    processes on a shared machine hits every contender alike (setups are untimed)."""
+    times: dict[str, list[float]] = {name: [] for name in contenders}
     for _ in range(repeats):
-        if setup is not None:
-            setup()
-        started = time.perf_counter()
-        func()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+        for name, (func, setup) in contenders.items():
+            if setup is not None:
+                setup()
+            started = time.perf_counter()
+            func()
+            times[name].append(time.perf_counter() - started)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def raw_xxh3(buffers: list[np.ndarray]) -> str:
@@ -74,10 +79,15 @@ def bench_fingerprint(label: str, value: Any, buffers: list[np.ndarray]) -> dict
     import joblib
 
     nbytes = sum(buffer.nbytes for buffer in buffers)
-    ours = median_time(lambda: fingerprint(value))
-    raw = median_time(lambda: raw_xxh3(buffers))
-    sweep = median_time(lambda: [buffer.max() for buffer in buffers])
-    theirs = median_time(lambda: joblib.hash(value), repeats=max(1, min(REPEATS, 3)))
+    fast = medians(
+        {
+            "ours": (lambda: fingerprint(value), None),
+            "raw": (lambda: raw_xxh3(buffers), None),
+            "sweep": (lambda: [buffer.max() for buffer in buffers], None),
+        }
+    )
+    ours, raw, sweep = fast["ours"], fast["raw"], fast["sweep"]
+    theirs = medians({"joblib": (lambda: joblib.hash(value), None)}, repeats=max(1, min(REPEATS, 3)))["joblib"]
     return {
         "value": label,
         "bytes": nbytes,
@@ -127,8 +137,6 @@ def bench_stage(workdir: Path, stage_mb: int) -> dict[str, float]:
     from joblib import Memory
 
     x = np.random.default_rng(0).random(stage_mb * MB // 8)
-    compute_s = median_time(lambda: compute(x))
-
     joblib_dir, joblib_mmap_dir = workdir / "joblib", workdir / "joblib_mmap"
     cached = Memory(joblib_dir, verbose=0).cache(compute)
     cached_mmap = Memory(joblib_mmap_dir, mmap_mode="r", verbose=0).cache(compute)
@@ -137,21 +145,27 @@ def bench_stage(workdir: Path, stage_mb: int) -> dict[str, float]:
     def clear_joblib() -> None:
         shutil.rmtree(joblib_dir, ignore_errors=True)
 
-    results = {
-        "stage_mb": float(stage_mb),
-        "compute": compute_s,
-        "joblib_miss": median_time(lambda: cached(x), setup=clear_joblib),
-        "nbpipe_miss": median_time(lambda: ours.run(x), setup=ours.clear),
-    }
+    results: dict[str, float] = {"stage_mb": float(stage_mb)}
+    results |= medians(
+        {
+            "compute": (lambda: compute(x), None),
+            "joblib_miss": (lambda: cached(x), clear_joblib),
+            "nbpipe_miss": (lambda: ours.run(x), ours.clear),
+        }
+    )
     cached(x)
     cached_mmap(x)
     ours.run(x)
-    results["joblib_hit"] = median_time(lambda: cached(x))
-    results["nbpipe_hit"] = median_time(lambda: ours.run(x))
-    results["joblib_mmap_hit"] = median_time(lambda: cached_mmap(x))
-    results["nbpipe_mmap_hit"] = median_time(lambda: ours.run(x, mmap=True))
-    results["nbpipe_mmap_hit_unverified"] = median_time(lambda: ours.run(x, mmap=True, verify=False))
-    results["fingerprint_input"] = median_time(lambda: fingerprint(x))
+    results |= medians(
+        {
+            "joblib_hit": (lambda: cached(x), None),
+            "nbpipe_hit": (lambda: ours.run(x), None),
+            "joblib_mmap_hit": (lambda: cached_mmap(x), None),
+            "nbpipe_mmap_hit": (lambda: ours.run(x, mmap=True), None),
+            "nbpipe_mmap_hit_unverified": (lambda: ours.run(x, mmap=True, verify=False), None),
+            "fingerprint_input": (lambda: fingerprint(x), None),
+        }
+    )
     assert np.array_equal(ours.run(x), cached(x))  # both caches return the real result
     return results
 
