@@ -47,9 +47,12 @@ def _feed_schema(hasher: Any, schema: pa.Schema) -> None:
 def _feed_chunked(hasher: Any, column: pa.ChunkedArray) -> None:
     feed_tag(hasher, "arrow.ChunkedArray")
     feed_bytes(hasher, str(column.type).encode())
-    hasher.update(struct.pack("<Q", column.num_chunks))
-    for chunk in column.chunks:
-        _feed_chunk(hasher, chunk)
+    # Chunk boundaries are layout, not content: a column split differently (pickling
+    # re-chunks, appending a column splits the index) must hash the same.
+    if column.num_chunks == 1:
+        _feed_chunk(hasher, column.chunk(0))
+    else:
+        _feed_chunk(hasher, column.combine_chunks())
 
 
 def _feed_chunk(hasher: Any, chunk: pa.Array) -> None:
@@ -68,8 +71,9 @@ def _feed_chunk(hasher: Any, chunk: pa.Array) -> None:
         _feed_chunk(hasher, chunk.indices)
         _feed_chunk(hasher, chunk.dictionary)
         return
-    # Any other layout: the offset and every buffer (children included), as they are in memory.
-    hasher.update(struct.pack("<Q", chunk.offset))
+    # Any other layout: compact it first (a slice keeps its parent's buffers and offsets),
+    # then feed every buffer, children included.
+    chunk = pa.concat_arrays([chunk])
     buffers = chunk.buffers()
     if chunk.null_count == 0 and buffers:  # an all-valid bitmap may be present or not: same values
         buffers[0] = None

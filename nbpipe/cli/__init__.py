@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "nbpipe.cli.export",
     "nbpipe.cli.cache",
     "nbpipe.cli.runs",
+    "nbpipe.cli.debug",
 )
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2

@@ -57,3 +57,25 @@ def stage_inputs(
 def record_json(record: dict[str, Any]) -> str:
     """A run record, pretty-printed."""
     return json.dumps(record, indent=2, sort_keys=False)
+
+
+def rerun_stage(nb: Notebook, stage: str, run_id: str | None, store_url: str | None = None) -> dict[str, Any]:
+    """Re-run one stage in this process from the inputs it saw in a run.
+
+    Returns:
+        The stage's outputs.
+
+    Raises:
+        Exception: whatever the stage raised (so a debugger can take over).
+    """
+    from nbpipe.runtime.execute import run_body, setup_namespace
+
+    plan = plan_notebook(nb)
+    values, run = stage_inputs(nb, stage, run_id, store_url)
+    params = {k: v for k, v in values.items() if k in plan.defaults}
+    setup = setup_namespace(plan, params)
+    header = plan.stages[stage].header
+    inputs = {name: values.get(name, setup.get(name)) for name in header.inputs}
+    os.chdir(plan.base_dir)
+    outputs, _ = run_body(plan, plan.stages[stage], {k: v for k, v in setup.items() if k not in inputs}, inputs)
+    return outputs

@@ -210,3 +210,19 @@ def test_cli_process_exit_codes(tmp_path: Path) -> None:
     assert "invalid JSON" in proc.stderr and "Traceback" not in proc.stderr
     proc = subprocess.run([sys.executable, "-m", "nbpipe.cli", "--version"], capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout.startswith("nbpipe ")
+
+
+def test_debug_reruns_a_failed_stage_from_its_stored_inputs(tmp_path: Path, capsys: Any) -> None:
+    nb = write_nb(
+        tmp_path / "g.ipynb",
+        ("limit = 2", "parameters"),
+        "%%stage load --out xs\nxs = [1, 2, 3]",
+        "%%stage check --in xs --out ok\nif len(xs) > limit:\n    raise ValueError(f'too many: {len(xs)}')\nok = True",
+    )
+    assert main(["run", str(nb)]) == 1
+    capsys.readouterr()
+    assert main(["debug", str(nb), "check", "--no-pdb"]) == 1
+    assert "ValueError: too many: 3" in capsys.readouterr().err
+    assert main(["run", str(nb), "-p", "limit=5"]) == 0
+    assert main(["debug", str(nb), "check", "--no-pdb"]) == 0
+    assert "succeeded with its stored inputs" in capsys.readouterr().out
