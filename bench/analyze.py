@@ -1,6 +1,7 @@
 """Benchmark the analyzer against pyflakes on generated data-science notebooks.
 
-For notebooks of 500, 1,000 and 2,000 cells (~50 lines each) it times, in one run:
+For notebooks of 500, 1,000 and 2,000 cells (~45 lines each) it times, in one run
+(medians, contenders interleaved so machine load hits them alike):
 
 - ``nbpipe.analyze`` on a read notebook, cold (per-cell cache cleared);
 - pyflakes checking the same code (all cells as one module, as nbQA does);
@@ -13,9 +14,11 @@ Usage: ``PYTHONPATH=. .venv/bin/python bench/analyze.py [--sizes 500 1000 2000] 
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -23,6 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -65,7 +69,7 @@ class Scaler_{i}:
         return [(x - self.mean_) * self.factor for x in xs]
 '''
 
-STAGE = '''%%stage step_{i} --in {prev} --out frame_{i} stats_{i}
+STAGE = """%%stage step_{i} --in {prev} --out frame_{i} stats_{i}
 # Clean and enrich the frame of the previous step.
 rng = np.random.default_rng(SEED_{s})
 frame = {prev}.copy()
@@ -114,14 +118,14 @@ lookup = {{m: row["sum"] for m, row in monthly.iterrows()}}
 best_month = max(lookup, key=lookup.get) if lookup else None
 stats_{i} = {{"ratio": ratio, "weighted": weighted, "best": best_month, **checks}}
 frame_{i} = frame_sorted.reset_index(drop=True)
-'''
+"""
 
-EXPLORE = '''frame_{prev_i}.head()
+EXPLORE = """frame_{prev_i}.head()
 print(stats_{prev_i}["ratio"], len(frame_{prev_i}))
 fig_rows = [(k, v) for k, v in stats_{prev_i}.items() if isinstance(v, (int, float))]
 for key, value in fig_rows:
     print(f"{{key:>12}}: {{value:10.3f}}")
-'''
+"""
 
 
 def cell_sources(count: int) -> list[str]:
@@ -142,11 +146,11 @@ def cell_sources(count: int) -> list[str]:
     return sources
 
 
-def notebook_json(sources: list[str]) -> dict:
-    cells = [{"cell_type": "code", "metadata": {}, "source": s, "execution_count": None, "outputs": []}
+def notebook_json(sources: list[str]) -> dict[str, Any]:
+    cells: list[dict[str, Any]] = [{"cell_type": "code", "metadata": {}, "source": s, "execution_count": None, "outputs": []}
              for s in sources]  # fmt: skip
-    return {"nbformat": 4, "nbformat_minor": 5, "cells": cells,
-            "metadata": {"kernelspec": {"name": "python3", "language": "python"}, "language_info": {"name": "python"}}}  # fmt: skip
+    metadata = {"kernelspec": {"name": "python3", "language": "python"}, "language_info": {"name": "python"}}
+    return {"nbformat": 4, "nbformat_minor": 5, "cells": cells, "metadata": metadata}
 
 
 def python_module(sources: list[str]) -> str:
@@ -156,13 +160,19 @@ def python_module(sources: list[str]) -> str:
     return "\n\n".join(to_python(split_stage(s)[1]) for s in sources)
 
 
-def best(fn: Callable[[], object], repeat: int) -> float:
-    times = []
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def interleaved(fns: list[Callable[[], object]], repeat: int) -> list[float]:
+    """Median time of each function, run round-robin so that machine load hits each alike."""
+    samples: list[list[float]] = [[] for _ in fns]
     for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+        for fn, times in zip(fns, samples):
+            times.append(timed(fn))
+    return [statistics.median(times) for times in samples]
 
 
 def pyflakes_check(source: str) -> None:
@@ -201,15 +211,16 @@ def measure(size: int, repeat: int, folder: Path) -> dict[str, float]:
 
     graph = analyze(nb)
     assert not graph.errors, graph.errors[:3]
-    t_cold = best(cold, repeat)
-    t_flakes = best(lambda: pyflakes_check(module), repeat)
+    t_cold, t_flakes = interleaved([cold, lambda: pyflakes_check(module)], repeat)
     analyze(nb)  # warm the per-cell cache
     serial = iter(range(10**6))
-    t_warm = best(lambda: analyze(changed(nb, size // 2, next(serial))), max(repeat, 5))
-    t_check = min(run_process([sys.executable, "-m", "nbpipe.cli", "check", str(path)]) for _ in range(repeat))
-    t_flakes_proc = min(
-        run_process([sys.executable, "-m", "pyflakes", str(folder / f"bench_{size}.py")]) for _ in range(repeat)
-    )
+    edits = [changed(nb, size // 2, next(serial)) for _ in range(max(repeat, 9))]
+    t_warm = statistics.median(timed(functools.partial(analyze, edit)) for edit in edits)
+    t_check, t_flakes_proc = interleaved(
+        [lambda: run_process([sys.executable, "-m", "nbpipe.cli", "check", str(path)]),
+         lambda: run_process([sys.executable, "-m", "pyflakes", str(folder / f"bench_{size}.py")])],
+        repeat,
+    )  # fmt: skip
     return {"cells": size, "lines": module.count("\n"), "analyze": t_cold, "pyflakes": t_flakes, "reanalyze": t_warm,
             "check_proc": t_check, "pyflakes_proc": t_flakes_proc}  # fmt: skip
 
