@@ -147,7 +147,7 @@ def cell_sources(count: int) -> list[str]:
 
 
 def notebook_json(sources: list[str]) -> dict[str, Any]:
-    blank = {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": []}
+    blank: dict[str, Any] = {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": []}
     cells: list[dict[str, Any]] = [{**blank, "source": s} for s in sources]
     metadata = {"kernelspec": {"name": "python3", "language": "python"}, "language_info": {"name": "python"}}
     return {"nbformat": 4, "nbformat_minor": 5, "cells": cells, "metadata": metadata}
