@@ -84,7 +84,8 @@ def bench_fingerprint(label: str, value: Any, buffers: list[np.ndarray]) -> dict
             "ours": (lambda: fingerprint(value), None),
             "raw": (lambda: raw_xxh3(buffers), None),
             "sweep": (lambda: [buffer.max() for buffer in buffers], None),
-        }
+        },
+        repeats=5 * REPEATS,  # tens of milliseconds each: more repeats steady the medians on a shared machine
     )
     ours, raw, sweep = fast["ours"], fast["raw"], fast["sweep"]
     theirs = medians({"joblib": (lambda: joblib.hash(value), None)}, repeats=max(1, min(REPEATS, 3)))["joblib"]
