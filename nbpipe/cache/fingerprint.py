@@ -25,6 +25,7 @@ fingerprints. That costs a cache miss, never a wrong hit.
 
 from __future__ import annotations
 
+import io
 import pickle
 import struct
 import sys
@@ -205,7 +206,7 @@ def _feed_pickle(hasher: _Hasher, value: object) -> None:
     """Feed the protocol-5 pickle of ``value``, with its out-of-band buffers as they are."""
     buffers: list[pickle.PickleBuffer] = []
     try:
-        stream = pickle.dumps(value, protocol=5, buffer_callback=buffers.append)
+        stream = _memo_free_dumps(value, buffers)
     except Exception as exc:
         raise _Unpicklable(value, exc) from exc
     _tag(hasher, "pickle")
@@ -219,6 +220,25 @@ def _feed_pickle(hasher: _Hasher, value: object) -> None:
         except BufferError:  # a non-contiguous buffer: pickle would copy it too
             raw = memoryview(bytes(buffer))
         _bytes(hasher, raw)
+
+
+def _memo_free_dumps(value: object, buffers: list[pickle.PickleBuffer]) -> bytes:
+    """Pickle without the memo, so the bytes do not depend on which objects happen to be shared.
+
+    Pickle's memo writes a shared object once and refers back to it; whether two equal
+    objects are the same object differs between a freshly computed value and the same
+    value unpickled in another process, which changed the fingerprint of restored models.
+    Fast mode (no memo) cannot pickle cyclic structures: those fall back to the memo.
+    """
+    stream = io.BytesIO()
+    pickler = pickle.Pickler(stream, protocol=5, buffer_callback=buffers.append)
+    pickler.fast = True  # documented as deprecated, still supported: the only memo-free mode
+    try:
+        pickler.dump(value)
+    except (ValueError, RecursionError):
+        buffers.clear()
+        return pickle.dumps(value, protocol=5, buffer_callback=buffers.append)
+    return stream.getvalue()
 
 
 def _contiguous(buffer: pickle.PickleBuffer) -> bool:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import tracemalloc
+import types
 from pathlib import Path
 
 import numpy as np
@@ -202,3 +203,16 @@ def test_fingerprint_is_deterministic_for_random_nested_containers(value: object
     digest = fingerprint(value)
     assert fingerprint(copy.deepcopy(value)) == digest
     assert fingerprint(_reinsert(value)) == digest
+
+
+def test_shared_and_equal_unshared_objects_fingerprint_alike() -> None:
+    shared = [1, 2, "x" * 40]
+    same_object_twice = types.SimpleNamespace(a=shared, b=shared)
+    equal_copies = types.SimpleNamespace(a=[1, 2, "x" * 40], b=[1, 2, "x" * 40])
+    assert fingerprint(same_object_twice) == fingerprint(equal_copies)
+
+
+def test_cyclic_object_still_fingerprints() -> None:
+    node = types.SimpleNamespace(value=1)
+    node.self = node
+    assert fingerprint(node) == fingerprint(node)
