@@ -22,6 +22,7 @@ from nbpipe.errors import NbpipeError
 from nbpipe.model import STAGE_MIME, StageHeader
 from nbpipe.runtime.kernel import KernelSession, StageRun
 from nbpipe.runtime.namespace import StageNamespace
+from nbpipe.source import source_hash
 
 
 def _stage_arguments(func: Any) -> Any:
@@ -63,10 +64,10 @@ class NbpipeMagics(Magics):
         try:
             record = self.session.run(header, body, self._execute)
         except NbpipeError as exc:
-            self._publish_failed(header)
+            self._publish_failed(header, body)
             raise UsageError(str(exc)) from None
         except BaseException:
-            self._publish_failed(header)
+            self._publish_failed(header, body)
             raise
         self._publish(record)
         return record
@@ -99,9 +100,14 @@ class NbpipeMagics(Magics):
             )
         publish_display_data({STAGE_MIME: record.bundle(), "text/plain": record.summary()})
 
-    def _publish_failed(self, header: StageHeader) -> None:
+    def _publish_failed(self, header: StageHeader, body: str) -> None:
         run = self.session.runs.get(header.name)
-        bundle = StageRun(stage=header.name, status="failed", key=run.key if run else "")
+        bundle = StageRun(
+            stage=header.name,
+            status="failed",
+            key=run.key if run else "",
+            source_hash=source_hash(header.canonical(), body),
+        )
         publish_display_data({STAGE_MIME: bundle.bundle(), "text/plain": bundle.summary()})
 
     @line_magic
