@@ -35,8 +35,8 @@ def _feed_frame(hasher: Any, frame: pd.DataFrame) -> None:
     _feed_index(hasher, frame.columns)
     _feed_index(hasher, frame.index)
     hasher.update(struct.pack("<Q", frame.shape[1]))
-    for position in range(frame.shape[1]):
-        _feed_array(hasher, frame.iloc[:, position].array)
+    for _, column in frame.items():  # positional, so duplicate column names are fine
+        _feed_array(hasher, column.array)
 
 
 def _feed_series(hasher: Any, series: pd.Series) -> None:
