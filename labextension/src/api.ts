@@ -33,15 +33,17 @@ export async function requestAPI<T>(
     throw new NbpipeApiError(0, `cannot reach the Jupyter server: ${String(error)}`);
   }
   const text = await response.text();
-  let data: any = {};
+  let data: unknown = {};
   try {
     data = text ? JSON.parse(text) : {};
   } catch {
     data = { message: text };
   }
   if (!response.ok) {
-    const message = data.message || `nbpipe ${route} failed with HTTP ${response.status}`;
-    throw new NbpipeApiError(response.status, message, data.hint || '');
+    const reply = (data ?? {}) as { message?: unknown; hint?: unknown };
+    const message = typeof reply.message === 'string' && reply.message ? reply.message : '';
+    const hint = typeof reply.hint === 'string' ? reply.hint : '';
+    throw new NbpipeApiError(response.status, message || `nbpipe ${route} failed with HTTP ${response.status}`, hint);
   }
   return data as T;
 }

@@ -71,9 +71,7 @@ export function stageStatus(stage: Pick<IStage, 'status'>): StageStatus {
 }
 
 /** Error and warning counts per stage name. */
-export function diagnosticsByStage(
-  diagnostics: IDiagnostic[]
-): Map<string, { errors: number; warnings: number }> {
+export function diagnosticsByStage(diagnostics: IDiagnostic[]): Map<string, { errors: number; warnings: number }> {
   const counts = new Map<string, { errors: number; warnings: number }>();
   for (const d of diagnostics) {
     if (!d.stage) {
@@ -133,7 +131,12 @@ export function graphElements(graph: IGraph): { nodes: IFlowNode[]; edges: IFlow
     }
     for (const f of stage.file_outputs) {
       add('file', nodeId.file(f), { label: f });
-      edges.push({ id: `${stage.name}->file:${f}`, source: target, target: nodeId.file(f), className: 'jp-nbpipe-edge-aux' });
+      edges.push({
+        id: `${stage.name}->file:${f}`,
+        source: target,
+        target: nodeId.file(f),
+        className: 'jp-nbpipe-edge-aux'
+      });
     }
   }
   return { nodes: [...nodes.values()], edges };
@@ -142,7 +145,13 @@ export function graphElements(graph: IGraph): { nodes: IFlowNode[]; edges: IFlow
 /** Lay the nodes out in layers (dagre), left to right by default; returns new, positioned nodes. */
 export function layout(nodes: IFlowNode[], edges: IFlowEdge[], direction: Direction = 'LR'): IFlowNode[] {
   const g = new dagre.graphlib.Graph();
-  g.setGraph({ rankdir: direction, nodesep: direction === 'LR' ? 16 : 8, ranksep: direction === 'LR' ? 56 : 36, marginx: 4, marginy: 4 });
+  g.setGraph({
+    rankdir: direction,
+    nodesep: direction === 'LR' ? 16 : 8,
+    ranksep: direction === 'LR' ? 56 : 36,
+    marginx: 4,
+    marginy: 4
+  });
   g.setDefaultEdgeLabel(() => ({}));
   for (const n of nodes) {
     g.setNode(n.id, { width: n.width, height: n.height });
@@ -191,6 +200,15 @@ export function chipText(bundle: IStageBundle): string {
     parts.push(bundle.key.slice(0, 8));
   }
   return parts.join(' · ');
+}
+
+/** The message and hint of anything thrown (an `NbpipeApiError` carries a hint). */
+export function describeError(error: unknown): { message: string; hint: string } {
+  const fields = (typeof error === 'object' && error !== null ? error : {}) as { message?: unknown; hint?: unknown };
+  return {
+    message: String(fields.message ?? error),
+    hint: typeof fields.hint === 'string' ? fields.hint : ''
+  };
 }
 
 /** The name of the stage whose cell is `cell`, if any. */
@@ -271,8 +289,8 @@ export class PipelineModel {
     try {
       const graph = await this._analyze(source.path, source.content());
       update = { graph, error: null };
-    } catch (error: any) {
-      update = { error: { message: String(error?.message ?? error), hint: String(error?.hint ?? '') } };
+    } catch (error) {
+      update = { error: describeError(error) };
     }
     if (ticket === this._ticket && source === this._source) {
       this._set({ ...this._state, ...update, loading: false });

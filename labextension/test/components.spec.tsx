@@ -79,10 +79,28 @@ describe('Toolbar', () => {
 
   it('cannot run without a selected stage or while busy', () => {
     const { rerender } = render(
-      <Toolbar stages={['load']} selected={null} busy={false} onSelect={noop} onRun={noop} onExport={noop} onCheck={noop} />
+      <Toolbar
+        stages={['load']}
+        selected={null}
+        busy={false}
+        onSelect={noop}
+        onRun={noop}
+        onExport={noop}
+        onCheck={noop}
+      />
     );
     expect((screen.getByText('Run to here') as HTMLButtonElement).disabled).toBe(true);
-    rerender(<Toolbar stages={['load']} selected="load" busy={true} onSelect={noop} onRun={noop} onExport={noop} onCheck={noop} />);
+    rerender(
+      <Toolbar
+        stages={['load']}
+        selected="load"
+        busy={true}
+        onSelect={noop}
+        onRun={noop}
+        onExport={noop}
+        onCheck={noop}
+      />
+    );
     expect((screen.getByText('Run to here') as HTMLButtonElement).disabled).toBe(true);
   });
 });
@@ -94,7 +112,12 @@ describe('PipelineView', () => {
   });
 
   it('explains how to add a first stage', () => {
-    view({ path: 'a.ipynb', graph: { ...irisGraph(), stages: [], edges: [], diagnostics: [] }, error: null, loading: false });
+    view({
+      path: 'a.ipynb',
+      graph: { ...irisGraph(), stages: [], edges: [], diagnostics: [] },
+      error: null,
+      loading: false
+    });
     expect(screen.getByText('This notebook has no stages yet.')).toBeTruthy();
   });
 

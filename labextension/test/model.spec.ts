@@ -10,7 +10,7 @@ import {
   stageStatus,
   summary
 } from '../src/model';
-import { IGraph } from '../src/tokens';
+import { IGraph, StageStatus } from '../src/tokens';
 import { irisGraph } from './fixtures';
 
 describe('graphElements', () => {
@@ -92,7 +92,7 @@ describe('layout', () => {
 describe('status and text helpers', () => {
   it('maps unknown statuses to unknown', () => {
     expect(stageStatus({ status: 'fresh' })).toBe('fresh');
-    expect(stageStatus({ status: 'bogus' as any })).toBe('unknown');
+    expect(stageStatus({ status: 'bogus' as StageStatus })).toBe('unknown');
   });
 
   it('counts diagnostics per stage, ignoring notebook-level ones', () => {

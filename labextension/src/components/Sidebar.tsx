@@ -12,7 +12,7 @@ import React from 'react';
 
 import { analyze, exportNotebook } from '../api';
 import { IMessage, PipelineView } from './PipelineView';
-import { Direction, directionFor, PipelineModel, stageAtCell, summary } from '../model';
+import { describeError, Direction, directionFor, PipelineModel, stageAtCell, summary } from '../model';
 import { ExportTarget } from '../tokens';
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -196,9 +196,10 @@ export class PipelineSidebar extends ReactWidget {
       const written = await exportNotebook(panel.context.path, to);
       this._busy = false;
       this._say('info', `Exported to ${written}`);
-    } catch (error: any) {
+    } catch (error) {
+      const { message, hint } = describeError(error);
       this._busy = false;
-      this._say('error', [error?.message ?? String(error), error?.hint].filter(Boolean).join(' — '));
+      this._say('error', [message, hint].filter(Boolean).join(' — '));
     }
   }
 

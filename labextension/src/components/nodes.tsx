@@ -38,10 +38,10 @@ export function StageNode({ data, selected }: Props): JSX.Element {
       <Handles vertical={data.vertical}>
         <div className="jp-nbpipe-stage-name">{data.label}</div>
         <div className="jp-nbpipe-stage-meta">
-        <span className="jp-nbpipe-status-dot" aria-hidden="true" />
-        <span className="jp-nbpipe-status-label">{info.label}</span>
-        {data.errors > 0 && <span className="jp-nbpipe-badge jp-nbpipe-badge-error">{data.errors}</span>}
-        {data.warnings > 0 && <span className="jp-nbpipe-badge jp-nbpipe-badge-warning">{data.warnings}</span>}
+          <span className="jp-nbpipe-status-dot" aria-hidden="true" />
+          <span className="jp-nbpipe-status-label">{info.label}</span>
+          {data.errors > 0 && <span className="jp-nbpipe-badge jp-nbpipe-badge-error">{data.errors}</span>}
+          {data.warnings > 0 && <span className="jp-nbpipe-badge jp-nbpipe-badge-warning">{data.warnings}</span>}
         </div>
       </Handles>
     </div>
