@@ -35,8 +35,11 @@ typecheck:
 js-test:
 	cd labextension && PATH="$(CURDIR)/$(BIN):$$PATH" jlpm install --immutable && PATH="$(CURDIR)/$(BIN):$$PATH" jlpm test
 
+# The browser tests drive sync Playwright, whose event loop cannot share a process
+# with pytest-jupyter's: they run in a second pytest process.
 pytest:
-	$(BIN)/pytest
+	$(BIN)/pytest --ignore=tests/ui
+	$(BIN)/pytest tests/ui
 
 clean:
 	rm -rf $(VENV) labextension/node_modules labextension/lib nbpipe/labextension

@@ -99,7 +99,7 @@ def read(path: str | os.PathLike[str], content: dict[str, Any] | str | None = No
             f"{path}: the notebook's kernel language is {language!r}; nbpipe analyses Python notebooks only",
             hint="open a notebook whose kernel is Python",
         )
-    cells = tuple(_cell(i, c) for i, c in enumerate(nb.get("cells", [])))
+    cells = tuple(_cell(i, c) for i, c in enumerate(nb.get("cells", [])) if isinstance(c, dict))
     return Notebook(path=path, cells=cells, language=language, metadata=dict(nb.get("metadata", {})))
 
 
@@ -123,6 +123,10 @@ def _load_json(path: str, content: dict[str, Any] | str | None) -> dict[str, Any
 
 
 def _to_v4(path: str, data: dict[str, Any]) -> dict[str, Any]:
+    if data.get("nbformat") == 4 and isinstance(data.get("cells", []), list):
+        # Already v4: no conversion needed, and nbformat's schema validation would cost
+        # more than the whole analysis of a large notebook. Cells are read defensively.
+        return data
     import nbformat
 
     try:

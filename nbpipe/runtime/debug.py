@@ -71,7 +71,7 @@ def rerun_stage(nb: Notebook, stage: str, run_id: str | None, store_url: str | N
     from nbpipe.runtime.execute import run_body, setup_namespace
 
     plan = plan_notebook(nb)
-    values, run = stage_inputs(nb, stage, run_id, store_url)
+    values, _ = stage_inputs(nb, stage, run_id, store_url)
     params = {k: v for k, v in values.items() if k in plan.defaults}
     setup = setup_namespace(plan, params)
     header = plan.stages[stage].header

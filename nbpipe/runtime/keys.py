@@ -87,6 +87,11 @@ def helper_sources(names: set[str], namespace: Mapping[str, Any]) -> dict[str, s
 
 
 def _source_of(value: object) -> str:
+    if isinstance(value, type):
+        # A class: its name and its methods' sources. inspect.getsource of a class looks
+        # the class up through its module file, which a notebook cell does not have.
+        methods = sorted((k, v) for k, v in vars(value).items() if isinstance(v, types.FunctionType))
+        return "\n".join([f"class {value.__qualname__}", *(_source_of(v) for _, v in methods)])
     try:
         return normalize(inspect.getsource(value))  # type: ignore[arg-type]
     except (OSError, TypeError):
@@ -95,31 +100,43 @@ def _source_of(value: object) -> str:
         return repr(code.co_code) if code is not None else getattr(value, "__qualname__", "?")
 
 
+def setup_parts(header: StageHeader, body: str, namespace: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, Any]]:
+    """The key parts that come from setup cells: (helper sources, parameter/constant values)."""
+    read = names_read(body) - set(header.inputs)
+    return helper_sources(read, namespace), plain_values(read, namespace)
+
+
 def key_inputs(
     header: StageHeader,
     body: str,
-    namespace: Mapping[str, Any],
+    namespace: Mapping[str, Any] | None,
     input_fingerprints: Mapping[str, str],
     base_dir: str | os.PathLike[str],
+    parts: tuple[dict[str, str], dict[str, Any]] | None = None,
 ) -> KeyInputs:
     """Everything a stage's result depends on, from the namespace it runs in.
 
     Args:
         header: the stage header.
         body: the stage body (cell source without the ``%%stage`` line).
-        namespace: setup names and parameters visible to the stage (inputs excluded).
+        namespace: setup names and parameters visible to the stage (inputs excluded);
+            may be None when ``parts`` is given.
         input_fingerprints: fingerprint of each declared input.
         base_dir: directory that relative ``--file-in`` paths are relative to.
+        parts: :func:`setup_parts` computed earlier for the same setup (a memo).
     """
-    read = names_read(body) - set(header.inputs)
+    if parts is None:
+        assert namespace is not None, "key_inputs needs the namespace or precomputed parts"
+        parts = setup_parts(header, body, namespace)
+    helpers, params = parts
     files = {p: _file_hash_or_missing(os.path.join(base_dir, p)) for p in header.file_inputs}
     return KeyInputs(
         stage=header.name,
         code=normalize(body),
         header=header.canonical(),
-        helpers=helper_sources(read, namespace),
+        helpers=helpers,
         inputs=dict(sorted(input_fingerprints.items())),
-        params=plain_values(read, namespace),
+        params=params,
         files=files,
     )
 

@@ -15,17 +15,16 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-from nbpipe.cache.fingerprint import fingerprint
 from nbpipe.cache.keys import KeyInputs, miss_reason, stage_key
 from nbpipe.cache.store import Store
 from nbpipe.errors import CacheError, PipelineError
 from nbpipe.notebook import read
-from nbpipe.runtime.execute import setup_namespace
 from nbpipe.runtime.keys import key_inputs
 from nbpipe.runtime.params import validate
 from nbpipe.runtime.plan import Plan, plan_notebook, refuse_errors
 from nbpipe.runtime.progress import Progress, choose_progress
 from nbpipe.runtime.records import StageRecord, git_commit, new_run_id, now, run_record
+from nbpipe.runtime.setup_memo import SetupMemo
 from nbpipe.runtime.worker import InputRef, StageJob, StageOutcome, run_job
 
 
@@ -144,7 +143,7 @@ class Runner:
         """Run (or, with ``explain``, only explain) the selected stages."""
         os.chdir(self.plan.base_dir)
         self.run_id, self.started = new_run_id(), now()
-        self.setup = setup_namespace(self.plan, self.overrides)
+        self.memo = SetupMemo(self.plan, self.overrides, self.store)
         self.progress.begin(self.plan, self.stages, explain=self.options.explain)
         executor = None if self.options.explain else _executor(self.options)
         try:
@@ -153,6 +152,7 @@ class Runner:
             if executor is not None:
                 executor.close()
             self.progress.end()
+            self.memo.save()
         return self._result()
 
     def _schedule(self, executor: Any) -> None:
@@ -206,17 +206,17 @@ class Runner:
                 if inp not in self.fingerprints:
                     return None  # explain mode: the producer would run, so the key is unknown
                 prints[inp] = self.fingerprints[inp]
-            elif inp in self.setup:
-                prints[inp] = fingerprint(self.setup[inp], inp)
-            else:
-                raise PipelineError(
-                    f"stage {name!r} declares input {inp!r}, "
-                    "which no stage outputs and no setup or parameters cell binds",
-                    hint=f"add {inp!r} to the --out of the stage that computes it",
-                    stage=name,
-                    code="NBP103",
-                )
-        return prints
+        try:
+            _, _, external = self.memo.stage_parts(self.plan.stages[name])
+        except KeyError as exc:
+            inp = exc.args[0]
+            raise PipelineError(
+                f"stage {name!r} declares input {inp!r}, which no stage outputs and no setup or parameters cell binds",
+                hint=f"add {inp!r} to the --out of the stage that computes it",
+                stage=name,
+                code="NBP103",
+            ) from None
+        return {**prints, **external}
 
     def _prepare(self, name: str) -> StageJob | None:
         """Compute the key; restore a hit; return a job for a miss."""
@@ -230,8 +230,8 @@ class Runner:
             self.will_run.add(name)
             self.progress.update(record)
             return None
-        visible = {k: v for k, v in self.setup.items() if k not in stage.header.inputs}
-        parts = key_inputs(stage.header, stage.body, visible, prints, self.plan.base_dir)
+        helpers, params, _ = self.memo.stage_parts(stage)
+        parts = key_inputs(stage.header, stage.body, None, prints, self.plan.base_dir, (helpers, params))
         record.key = stage_key(parts)
         forced = name in self.forced or stage.header.no_cache
         if not forced and self._restore(name, record):
