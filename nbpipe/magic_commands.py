@@ -162,7 +162,7 @@ def cmd_cache(magics: Any, args: list[str]) -> None:
         stage = args[args.index("--stage") + 1] if "--stage" in args else None
         print(f"removed {store.clear(stage)} entries")
     elif action == "gc":
-        from nbpipe.cache.store import parse_size
+        from nbpipe.cache.sizes import parse_size
 
         size = parse_size(args[args.index("--max-size") + 1]) if "--max-size" in args else 0
         print(f"removed {store.gc(size)} entries")
