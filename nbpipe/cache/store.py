@@ -42,6 +42,7 @@ from nbpipe.errors import CacheError
 #: Environment variable naming the store URL for every notebook.
 STORE_ENV = "NBPIPE_STORE"
 DEFAULT_DIR = ".nbpipe"
+_KEY = re.compile(r"[0-9a-f]{8,64}")
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 __all__ = ["DEFAULT_DIR", "STORE_ENV", "CacheWarning", "Store", "human_size", "parse_size"]
 _TMP_MAX_AGE = 3600.0  # seconds after which gc deletes leftovers of killed writers
@@ -109,7 +110,7 @@ class Store:
 
     def entry_dir(self, key: str) -> str:
         """The directory of one entry."""
-        if not re.fullmatch(r"[0-9a-f]{8,64}", key):
+        if not _KEY.fullmatch(key):
             raise CacheError(f"invalid cache key {key!r}", hint="keys are lowercase hex digests")
         return self.fs.join("entries", key[:2], key)
 
@@ -122,6 +123,8 @@ class Store:
         return manifest
 
     def _read_manifest(self, key: str, warn: bool = True) -> Manifest | None:
+        if not _KEY.fullmatch(key):  # not a key nbpipe makes (e.g. "" for an unknown producer): a miss
+            return None
         path = self.fs.join(self.entry_dir(key), "manifest.json")
         try:
             manifest = Manifest.from_dict(json.loads(self.fs.read_bytes(path)))
@@ -210,7 +213,7 @@ class Store:
     def _keys(self) -> Iterator[str]:
         for prefix in sorted(self.fs.listdir(self.fs.join("entries"))):
             for key in sorted(self.fs.listdir(self.fs.join("entries", prefix))):
-                if re.fullmatch(r"[0-9a-f]{8,64}", key):
+                if _KEY.fullmatch(key):
                     yield key
 
     def find(self, prefix: str) -> Manifest:

@@ -228,3 +228,10 @@ def test_manifest_json_is_the_documented_layout(tmp_path: Path) -> None:
     assert set(data["outputs"]["arr"]) == {"serializer", "file", "bytes", "checksum", "fingerprint"}
     pointer = json.loads((tmp_path / "stages" / "prep.json").read_text())
     assert pointer["key"] == key
+
+
+@pytest.mark.parametrize("key", ["", "../../etc", "XYZ", "0" * 100])
+def test_lookup_of_a_malformed_key_is_a_miss_and_save_refuses_it(store: Store, key: str) -> None:
+    assert store.lookup(key) is None
+    with pytest.raises(CacheError, match="invalid cache key"):
+        store.save("prep", key, _inputs(), {"x": 1}, {}, 1.0)
