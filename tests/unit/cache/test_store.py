@@ -235,3 +235,12 @@ def test_lookup_of_a_malformed_key_is_a_miss_and_save_refuses_it(store: Store, k
     assert store.lookup(key) is None
     with pytest.raises(CacheError, match="invalid cache key"):
         store.save("prep", key, _inputs(), {"x": 1}, {}, 1.0)
+
+
+def test_parquet_opt_in_per_output(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    frame = pd.DataFrame({"a": [1, 2], "s": ["x", "y"]})
+    inputs = _inputs()
+    manifest = store.save("prep", stage_key(inputs), inputs, {"df": frame, "raw": frame}, {}, 1.0, {"df": "parquet"})
+    assert {name: info.serializer for name, info in manifest.outputs.items()} == {"df": "parquet", "raw": "pickle5"}
+    pd.testing.assert_frame_equal(store.load(manifest, "df"), frame)  # type: ignore[arg-type]
