@@ -165,7 +165,7 @@ def cmd_cache(magics: Any, args: list[str]) -> None:
         from nbpipe.cache.sizes import parse_size
 
         size = parse_size(args[args.index("--max-size") + 1]) if "--max-size" in args else 0
-        print(f"removed {store.gc(size)} entries")
+        print(f"removed {len(store.gc(size))} entries")
     else:
         raise StageError(f"unknown cache action {action!r}", hint="ls, clear, gc")
 

@@ -182,10 +182,10 @@ class KernelSession:
 
     def _miss_reason(self, header: StageHeader, parts: KeyInputs) -> str:
         try:
-            previous = self.store.latest(header.name)
+            previous = self.store.latest_inputs(header.name)
         except CacheError:
             previous = None
-        return miss_reason(previous.key_inputs if previous else None, parts)
+        return miss_reason(previous, parts)
 
     def _save(self, header: StageHeader, parts: KeyInputs, namespace: StageNamespace, record: StageRun) -> None:
         if header.no_cache:

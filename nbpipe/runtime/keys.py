@@ -138,6 +138,7 @@ def key_inputs(
         inputs=dict(sorted(input_fingerprints.items())),
         params=params,
         files=files,
+        source=body.partition("\n")[2],  # the body's line 1 stands for the header
     )
 
 

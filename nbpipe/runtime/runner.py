@@ -284,10 +284,10 @@ class Runner:
 
     def _reason(self, name: str, parts: KeyInputs) -> str:
         try:
-            previous = self.store.latest(name)
+            previous = self.store.latest_inputs(name)
         except CacheError:
             previous = None
-        return miss_reason(previous.key_inputs if previous is not None else None, parts)
+        return miss_reason(previous, parts)
 
     def _memory_inputs(self, name: str) -> dict[str, Any]:
         return {i: self.values[i] for i in self.plan.stages[name].header.inputs if i in self.values}

@@ -47,7 +47,7 @@ def _would_run(session: KernelSession, header: Any, body: str) -> str:
 
         if session.store.lookup(stage_key(parts)) is not None:
             return "in the cache: running the cell restores it"
-        previous = session.store.latest(header.name)
+        previous = session.store.latest_inputs(header.name)
     except CacheError as exc:
         return f"cannot tell: {exc.message}"
-    return miss_reason(previous.key_inputs if previous else None, parts)
+    return miss_reason(previous, parts)

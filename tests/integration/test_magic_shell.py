@@ -166,3 +166,9 @@ def test_nbpipe_config_and_unknown_subcommand(shell: Any, tmp_path: Any) -> None
     assert (tmp_path / "elsewhere" / "entries").exists()
     result, _ = run(shell, "%nbpipe frobnicate")
     assert "unknown %nbpipe sub-command 'frobnicate'" in str(result.error_in_exec)
+
+
+def test_edited_stage_reruns_saying_which_line_changed(shell: Any) -> None:
+    run(shell, "%%stage s --out a\nx = 1\na = x + 1")
+    _, cap = run(shell, "%%stage s --out a\nx = 1\na = x + 2")
+    assert "code changed (line 3)" in cap.outputs[-1].data["text/plain"]
