@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any
 
 from nbpipe.export.codegen import docstring, identifier, lint_waiver, literal, ruff_format
 from nbpipe.export.translate import ExportError

@@ -21,11 +21,11 @@ from nbpipe.cache.keys import KeyInputs
 from nbpipe.cache.store import Store
 from nbpipe.errors import NotebookReadError
 from nbpipe.export.papermill import MANIFEST
-from nbpipe.runtime.execute import setup_namespace
 from nbpipe.runtime.params import validate
 from nbpipe.runtime.progress import choose_progress
 from nbpipe.runtime.records import new_run_id, now
 from nbpipe.runtime.runner import Runner, RunOptions, RunResult
+from nbpipe.runtime.setup_memo import SetupMemo
 from nbpipe.runtime.worker import StageJob, StageOutcome
 
 
@@ -86,7 +86,7 @@ class _PapermillRunner(Runner):
     def run_folder(self, folder: str, notebooks: dict[str, str]) -> RunResult:
         os.chdir(self.plan.base_dir)
         self.run_id, self.started = new_run_id(), now()
-        self.setup = setup_namespace(self.plan, self.overrides)
+        self.memo = SetupMemo(self.plan, self.overrides, self.store)
         self.progress.begin(self.plan, self.stages)
         executor = PapermillExecutor(folder, notebooks, self.run_id, self.options.jobs, self.plan.base_dir)
         try:
@@ -94,6 +94,7 @@ class _PapermillRunner(Runner):
         finally:
             executor.close()
             self.progress.end()
+            self.memo.save()
         return self._result()
 
 
