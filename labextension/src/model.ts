@@ -40,6 +40,13 @@ export interface IFlowNode {
   height: number;
 }
 
+/** Where the layered layout routes an edge: its bend points and its label's centre. */
+export interface IEdgeRoute extends Record<string, unknown> {
+  points: { x: number; y: number }[];
+  labelX: number | null;
+  labelY: number | null;
+}
+
 /** A drawn edge (the subset of React Flow's `Edge` the sidebar fills in). */
 export interface IFlowEdge {
   id: string;
@@ -47,14 +54,50 @@ export interface IFlowEdge {
   target: string;
   label?: string;
   className: string;
+  /** `layered`: drawn along the layout's route (set by {@link layout}). */
+  type?: 'layered';
+  data?: IEdgeRoute;
 }
+
+/** Smallest font size used inside the graph (node labels, edge labels), in CSS pixels. */
+export const GRAPH_FONT_PX = 11;
+
+/** Labels must never be drawn smaller than this on screen, in pixels. */
+export const MIN_LABEL_PX = 11;
+
+/** The zoom below which the smallest graph label would be drawn under {@link MIN_LABEL_PX}. */
+export const READABLE_ZOOM = MIN_LABEL_PX / GRAPH_FONT_PX;
+
+/** Largest zoom of the first view (small graphs are not blown up beyond this). */
+export const MAX_FIT_ZOOM = 1.25;
+
+/** Edge labels longer than this are shortened with an ellipsis (the full text is the tooltip). */
+export const EDGE_LABEL_CHARS = 24;
+
+/** Approximate width of one character of an edge label, in pixels (11 px UI font). */
+const LABEL_CHAR_PX = 6.6;
 
 /** Node sizes fed to the layered layout, in pixels. */
 export const NODE_SIZE: Record<NodeKind, { width: number; height: number }> = {
-  stage: { width: 124, height: 42 },
-  param: { width: 72, height: 22 },
-  file: { width: 112, height: 22 }
+  stage: { width: 112, height: 40 },
+  param: { width: 96, height: 22 },
+  file: { width: 128, height: 22 }
 };
+
+/**
+ * The size of a node: stages have one size; parameters and files are as wide as
+ * their label (within the {@link NODE_SIZE} width), so the layers stay narrow.
+ */
+export function nodeSize(kind: NodeKind, label: string): { width: number; height: number } {
+  const size = NODE_SIZE[kind];
+  if (kind === 'stage') {
+    return { ...size };
+  }
+  return {
+    width: Math.min(size.width, Math.max(32, Math.ceil(label.length * LABEL_CHAR_PX) + 16)),
+    height: size.height
+  };
+}
 
 /** Human label and CSS modifier of each stage status. */
 export const STATUS_INFO: Record<StageStatus, { label: string; description: string }> = {
@@ -103,7 +146,13 @@ export function graphElements(graph: IGraph): { nodes: IFlowNode[]; edges: IFlow
   const add = (kind: NodeKind, id: string, data: Partial<INodeData> & { label: string }): void => {
     if (!nodes.has(id)) {
       const base = { kind, cell: null, status: null, errors: 0, warnings: 0, vertical: false };
-      nodes.set(id, { id, type: kind, position: { x: 0, y: 0 }, data: { ...base, ...data }, ...NODE_SIZE[kind] });
+      nodes.set(id, {
+        id,
+        type: kind,
+        position: { x: 0, y: 0 },
+        data: { ...base, ...data },
+        ...nodeSize(kind, data.label)
+      });
     }
   };
   for (const stage of graph.stages) {
@@ -142,36 +191,108 @@ export function graphElements(graph: IGraph): { nodes: IFlowNode[]; edges: IFlow
   return { nodes: [...nodes.values()], edges };
 }
 
-/** Lay the nodes out in layers (dagre), left to right by default; returns new, positioned nodes. */
-export function layout(nodes: IFlowNode[], edges: IFlowEdge[], direction: Direction = 'LR'): IFlowNode[] {
+/** The text drawn for an edge label: at most {@link EDGE_LABEL_CHARS} characters. */
+export function shortLabel(label: string): string {
+  return label.length <= EDGE_LABEL_CHARS ? label : `${label.slice(0, EDGE_LABEL_CHARS - 1)}…`;
+}
+
+/** The space an edge label takes in the layout, in pixels. */
+function labelBox(label: string): { width: number; height: number } {
+  return { width: Math.ceil(shortLabel(label).length * LABEL_CHAR_PX) + 8, height: 16 };
+}
+
+/**
+ * Lay the nodes out in layers (dagre), left to right by default or top to bottom.
+ *
+ * Edge labels get their own place in the layout, so they overlap neither nodes nor
+ * each other; each edge is returned with its route (bend points and label centre).
+ */
+export function layout(
+  nodes: IFlowNode[],
+  edges: IFlowEdge[],
+  direction: Direction = 'LR'
+): { nodes: IFlowNode[]; edges: IFlowEdge[] } {
+  const vertical = direction === 'TB';
   const g = new dagre.graphlib.Graph();
   g.setGraph({
     rankdir: direction,
-    nodesep: direction === 'LR' ? 16 : 8,
-    ranksep: direction === 'LR' ? 56 : 36,
-    marginx: 4,
-    marginy: 4
+    nodesep: vertical ? 12 : 16,
+    edgesep: 8,
+    ranksep: vertical ? 20 : 40,
+    marginx: 8,
+    marginy: 8
   });
   g.setDefaultEdgeLabel(() => ({}));
   for (const n of nodes) {
     g.setNode(n.id, { width: n.width, height: n.height });
   }
   for (const e of edges) {
-    // Edge labels get their own space between layers so that they do not overlap nodes.
-    g.setEdge(e.source, e.target, e.label ? { width: Math.min(8 * e.label.length, 120), height: 14 } : {});
+    g.setEdge(e.source, e.target, e.label ? { ...labelBox(e.label), labelpos: 'c' } : {});
   }
   dagre.layout(g);
-  return nodes.map(n => {
+  const placed = nodes.map(n => {
     const p = g.node(n.id);
-    const data = { ...n.data, vertical: direction === 'TB' };
+    const data = { ...n.data, vertical };
     return { ...n, data, position: { x: p.x - n.width / 2, y: p.y - n.height / 2 } };
   });
+  const routed = edges.map(e => {
+    const route = g.edge(e.source, e.target) as { points?: { x: number; y: number }[]; x?: number; y?: number };
+    const data: IEdgeRoute = {
+      points: (route.points ?? []).map(({ x, y }) => ({ x, y })),
+      labelX: e.label && typeof route.x === 'number' ? route.x : null,
+      labelY: e.label && typeof route.y === 'number' ? route.y : null
+    };
+    return { ...e, type: 'layered' as const, data };
+  });
+  return { nodes: placed, edges: routed };
 }
 
 /** Graph JSON v1 → positioned nodes and edges, ready for React Flow. */
 export function buildFlow(graph: IGraph, direction: Direction = 'LR'): { nodes: IFlowNode[]; edges: IFlowEdge[] } {
   const { nodes, edges } = graphElements(graph);
-  return { nodes: layout(nodes, edges, direction), edges };
+  return layout(nodes, edges, direction);
+}
+
+/** A viewport of React Flow: pan (x, y) and zoom. */
+export interface IViewport {
+  x: number;
+  y: number;
+  zoom: number;
+}
+
+/** The extent of some nodes on one axis: start and size, in graph pixels. */
+function extent(nodes: IFlowNode[], axis: 'x' | 'y'): { start: number; size: number } {
+  const dim = axis === 'x' ? 'width' : 'height';
+  const start = Math.min(...nodes.map(n => n.position[axis]));
+  return { start, size: Math.max(...nodes.map(n => n.position[axis] + n[dim])) - start };
+}
+
+/**
+ * The first view of a graph in a `width` × `height` box: the whole graph when it fits
+ * at a readable zoom. Else, at {@link READABLE_ZOOM} so that labels stay legible (the
+ * user pans to the rest), on each axis: the stages centred when they fit, else the
+ * graph's start (top or left) at the box's edge.
+ */
+export function initialViewport(nodes: IFlowNode[], width: number, height: number, padding = 8): IViewport {
+  if (!nodes.length || width <= 0 || height <= 0) {
+    return { x: 0, y: 0, zoom: 1 };
+  }
+  const stages = nodes.filter(n => n.type === 'stage');
+  const focus = stages.length ? stages : nodes;
+  const graph = { x: extent(nodes, 'x'), y: extent(nodes, 'y') };
+  const fit = Math.min((width - 2 * padding) / graph.x.size, (height - 2 * padding) / graph.y.size);
+  const zoom = Math.min(MAX_FIT_ZOOM, Math.max(READABLE_ZOOM, fit));
+  const place = (axis: 'x' | 'y', box: number): number => {
+    const room = box - 2 * padding;
+    const main = extent(focus, axis);
+    for (const part of [graph[axis], main]) {
+      if (part.size * zoom <= room) {
+        return (box - part.size * zoom) / 2 - part.start * zoom;
+      }
+    }
+    return padding - graph[axis].start * zoom;
+  };
+  return { x: place('x', width), y: place('y', height), zoom };
 }
 
 /** The layout direction for a panel `width` pixels wide. */

@@ -1,4 +1,11 @@
 import {
+  EDGE_LABEL_CHARS,
+  GRAPH_FONT_PX,
+  initialViewport,
+  MAX_FIT_ZOOM,
+  MIN_LABEL_PX,
+  READABLE_ZOOM,
+  shortLabel,
   buildFlow,
   chipText,
   directionFor,
@@ -78,6 +85,50 @@ describe('layout', () => {
     expect(y('stage:load')).toBeLessThan(y('stage:split'));
     expect(y('stage:split')).toBeLessThan(y('stage:train'));
     expect(nodes.every(n => n.data.vertical)).toBe(true);
+  });
+
+  it('reserves room for edge labels: no label overlaps a node or another label', () => {
+    for (const direction of ['LR', 'TB'] as const) {
+      const { nodes, edges } = buildFlow(irisGraph(), direction);
+      type Box = { x: number; y: number; w: number; h: number };
+      const boxes: Box[] = nodes.map(n => ({ x: n.position.x, y: n.position.y, w: n.width, h: n.height }));
+      const labels: Box[] = edges
+        .filter(e => e.label)
+        .map(e => {
+          expect(e.type).toBe('layered');
+          const w = shortLabel(e.label!).length * 6; // the 11 px UI font is at most ~6.6 px a character
+          return { x: e.data!.labelX! - w / 2, y: e.data!.labelY! - 6, w, h: 12 };
+        });
+      expect(labels.length).toBeGreaterThan(0);
+      const overlap = (a: Box, b: Box): boolean =>
+        a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
+      labels.forEach((label, i) => {
+        expect(boxes.some(b => overlap(label, b))).toBe(false);
+        expect(labels.some((other, j) => j !== i && overlap(label, other))).toBe(false);
+      });
+    }
+  });
+
+  it('shortens long edge labels', () => {
+    expect(shortLabel('a, b')).toBe('a, b');
+    const long = shortLabel('alpha, beta, gamma, delta, epsilon');
+    expect(long.length).toBe(EDGE_LABEL_CHARS);
+    expect(long.endsWith('…')).toBe(true);
+  });
+
+  it('starts at a readable zoom: whole small graphs, the start of tall ones', () => {
+    const { nodes } = buildFlow(irisGraph(), 'TB');
+    const roomy = initialViewport(nodes, 2000, 2000);
+    expect(roomy.zoom).toBe(MAX_FIT_ZOOM);
+    const narrow = initialViewport(nodes, 300, 200);
+    expect(narrow.zoom).toBe(READABLE_ZOOM);
+    expect(narrow.zoom * GRAPH_FONT_PX).toBeGreaterThanOrEqual(MIN_LABEL_PX);
+    const top = Math.min(...nodes.map(n => n.position.y));
+    expect(narrow.y + top * narrow.zoom).toBe(8); // the first layer is at the top edge, not cut off
+    const tall = chain(40);
+    const view = initialViewport(buildFlow(tall, 'TB').nodes, 300, 400);
+    expect(view.zoom).toBe(READABLE_ZOOM);
+    expect(initialViewport([], 300, 400)).toEqual({ x: 0, y: 0, zoom: 1 });
   });
 
   it('lays out 100 stages quickly', () => {

@@ -1,13 +1,20 @@
 /**
- * The stage graph: React Flow with a layered left-to-right layout, zoom, pan and fit.
+ * The stage graph: React Flow with a layered layout (left to right, or top to bottom
+ * in a narrow panel), zoom, pan and fit. The first view keeps labels readable: when
+ * the whole graph does not fit at a readable zoom, it shows the graph's start and
+ * the user pans (or fits everything with the fit button).
  */
-import { Background, Controls, Edge, Node, ReactFlow } from '@xyflow/react';
+import { Background, ControlButton, Controls, Edge, Node, ReactFlow, ReactFlowInstance } from '@xyflow/react';
 import '@xyflow/react/dist/style.css';
-import React, { useMemo } from 'react';
+import React, { useCallback, useMemo, useRef } from 'react';
 
-import { buildFlow, Direction, INodeData } from '../model';
+import { buildFlow, Direction, IFlowNode, initialViewport, INodeData, MAX_FIT_ZOOM } from '../model';
 import { IGraph } from '../tokens';
+import { EDGE_TYPES } from './edges';
 import { NODE_TYPES } from './nodes';
+
+/** How far out the user may zoom (an overview; labels get small). */
+const MIN_ZOOM = 0.25;
 
 /** Props of {@link GraphView}. */
 export interface IGraphViewProps {
@@ -27,6 +34,14 @@ export function GraphView(props: IGraphViewProps): JSX.Element {
     [nodes, props.selected]
   );
   const flowEdges: Edge[] = edges;
+  const box = useRef<HTMLDivElement>(null);
+  const flow = useRef<ReactFlowInstance | null>(null);
+  const startView = useCallback(() => {
+    const el = box.current;
+    if (flow.current && el) {
+      void flow.current.setViewport(initialViewport(nodes as IFlowNode[], el.clientWidth, el.clientHeight));
+    }
+  }, [nodes]);
   const activate = (node: Node | undefined): void => {
     const data = node?.data as INodeData | undefined;
     if (data?.kind === 'stage' && data.cell !== null) {
@@ -42,6 +57,7 @@ export function GraphView(props: IGraphViewProps): JSX.Element {
   };
   return (
     <div
+      ref={box}
       className={`jp-nbpipe-graph jp-nbpipe-graph-${props.direction}`}
       onKeyDown={onKeyDown}
       data-stages={props.graph.stages.length}
@@ -51,19 +67,32 @@ export function GraphView(props: IGraphViewProps): JSX.Element {
         nodes={flowNodes}
         edges={flowEdges}
         nodeTypes={NODE_TYPES}
+        edgeTypes={EDGE_TYPES}
         colorMode={props.dark ? 'dark' : 'light'}
         onNodeClick={(_, node) => activate(node)}
         nodesDraggable={false}
         nodesConnectable={false}
         elementsSelectable={true}
-        fitView
-        fitViewOptions={{ padding: 0.1, maxZoom: 1.2 }}
+        onInit={instance => {
+          flow.current = instance;
+          startView();
+        }}
         key={props.direction}
-        minZoom={0.1}
+        minZoom={MIN_ZOOM}
+        maxZoom={2}
         proOptions={{ hideAttribution: true }}
       >
         <Background gap={16} size={1} />
-        <Controls showInteractive={false} />
+        <Controls showInteractive={false} fitViewOptions={{ padding: 0.05, maxZoom: MAX_FIT_ZOOM }}>
+          <ControlButton
+            className="jp-nbpipe-start-view"
+            onClick={startView}
+            title="Readable view of the pipeline's start"
+            aria-label="Readable view of the pipeline's start"
+          >
+            1:1
+          </ControlButton>
+        </Controls>
       </ReactFlow>
     </div>
   );
