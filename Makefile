@@ -13,7 +13,7 @@ $(UV):
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24" "uv>=0.4"
 
 $(VENV)/.installed: pyproject.toml constraints.txt labextension/package.json labextension/yarn.lock | $(UV)
-	$(UV) pip install --python $(BIN)/python --constraint constraints.txt --editable ".[test]"
+	$(UV) pip install --python $(BIN)/python --compile-bytecode --constraint constraints.txt --editable ".[test]"
 	touch $@
 
 demo: $(VENV)/.installed

@@ -14,10 +14,20 @@ import functools
 import re
 from typing import Any, Protocol
 
+from nbpipe.source import fast_transform, has_magic
+
+__all__ = ["fast_transform", "has_magic", "is_ipython_call", "transform", "visit_magic"]
+
 #: Line/cell magics whose argument is Python code run in the user namespace.
 _CODE_MAGICS = frozenset({"time", "timeit", "prun", "capture", "debug"})
 #: Magics that change the namespace in ways the analyzer cannot see.
 _DYNAMIC_MAGICS = frozenset({"run", "store", "load", "macro", "recall", "rerun", "aimport"})
+#: Magics that may bind any name at all: later reads could be bound by them (like a star import).
+_WILDCARD_MAGICS = frozenset({"run", "load", "recall", "rerun"})
+#: Magics whose code runs in its own function scope: ``%timeit x = 1`` binds nothing.
+_SCOPED_MAGICS = frozenset({"timeit"})
+#: Top-level definitions of a ``%%cython`` cell (they are bound in the user namespace).
+_CYTHON_DEF = re.compile(r"^(?:def|cpdef|class|cdef\s+class)\s+(?:[\w.\[\]*]+\s+)*?([A-Za-z_]\w*)\s*[(:]", re.MULTILINE)
 _OPTIONS = re.compile(r"^(?:\s*-[a-zA-Z]+(?:\s+(?!-)\S+)?(?=\s))*\s*")
 _BRACES = re.compile(r"\{([^{}]+)\}")
 _DOLLAR = re.compile(r"\$([A-Za-z_]\w*)")
@@ -26,6 +36,7 @@ _IPYTHON_METHODS = frozenset({"run_line_magic", "run_cell_magic", "system", "get
 
 class _Visitor(Protocol):
     info: Any
+    stack: list[Any]
 
     def visit(self, node: ast.AST) -> Any: ...
 
@@ -44,49 +55,6 @@ def _manager() -> Any:
 def transform(source: str) -> str:
     """Plain Python for a cell with IPython syntax (magics, ``!cmd``, ``x?``)."""
     return str(_manager().transform_cell(source))
-
-
-_MAGIC_LINE = re.compile(r"^[ \t]*(?:%|!)", re.MULTILINE)
-_ASSIGNED = re.compile(r"^([ \t]*[A-Za-z_][\w, \t]*=[ \t]*)(%{1,2}|!{1,2})(.*)$")
-_PLAIN = re.compile(r"^([ \t]*)(%{1,2}|!{1,2})(.*)$")
-
-
-def has_magic(source: str) -> bool:
-    """True if some line starts with ``%`` or ``!`` (so the cell is likely IPython syntax)."""
-    return _MAGIC_LINE.search(source) is not None
-
-
-def fast_transform(source: str) -> str | None:
-    """The common IPython forms turned into Python without IPython's tokenizer (it is ~10× slower).
-
-    Handles a leading ``%%magic`` and lines ``%magic …``, ``!cmd``, ``x = %magic …``,
-    ``x = !cmd``, as IPython does. Returns None for anything else (continuation
-    lines, ``?`` help, a ``%%`` that is not first) so the caller falls back to IPython.
-    """
-    stripped = source.lstrip("\n")
-    if stripped.startswith("%%"):
-        first, _, body = stripped.partition("\n")
-        name, _, line = first[2:].partition(" ")
-        lead = "\n" * (len(source) - len(stripped))
-        return f"{lead}get_ipython().run_cell_magic({name!r}, {line.strip()!r}, {body!r})\n"
-    lines = source.split("\n")
-    for number, text in enumerate(lines):
-        match = _ASSIGNED.match(text) or _PLAIN.match(text)
-        if match is None or not _MAGIC_LINE.match(match.group(2)):
-            continue
-        prefix, kind, rest = match.groups()
-        if kind == "%%" or text.rstrip().endswith("\\") or rest.rstrip().endswith("?"):
-            return None
-        lines[number] = prefix + _call(kind, rest, assigned=not prefix.isspace() and prefix != "")
-    return "\n".join(lines)
-
-
-def _call(kind: str, rest: str, *, assigned: bool) -> str:
-    if kind == "%":
-        name, _, arg = rest.partition(" ")
-        return f"get_ipython().run_line_magic({name!r}, {arg.strip()!r})"
-    method = "getoutput" if assigned or kind == "!!" else "system"
-    return f"get_ipython().{method}({rest.strip()!r})"
 
 
 def is_ipython_call(node: ast.Call) -> bool:
@@ -113,10 +81,11 @@ def visit_magic(visitor: _Visitor, node: ast.Call) -> None:
     name = args[0].split()[0] if args[0].split() else ""
     if name in _DYNAMIC_MAGICS:
         visitor.info.dynamic.append((f"%{name}", node.lineno, node.col_offset))
+        _namespace_magic(visitor, name, args[1] if method == "run_line_magic" and len(args) > 1 else "", node)
         return
     if method == "run_line_magic" and len(args) > 1:
         if name in _CODE_MAGICS:
-            _code(visitor, _OPTIONS.sub("", args[1], count=1), node, node.lineno - 1)
+            _code(visitor, _OPTIONS.sub("", args[1], count=1), node, node.lineno - 1, scoped=name in _SCOPED_MAGICS)
         elif name in {"sx", "system"}:
             _interpolated(visitor, args[1], node)
     elif method == "run_cell_magic" and len(args) > 2:
@@ -124,16 +93,37 @@ def visit_magic(visitor: _Visitor, node: ast.Call) -> None:
             words = args[1].split()
             if name == "capture" and words and words[-1].isidentifier():
                 visitor.store(words[-1], node)
-            _code(visitor, args[2], node, node.lineno)
-        elif name == "writefile" and args[1].split():
+            _code(visitor, args[2], node, node.lineno, scoped=name in _SCOPED_MAGICS)
+        elif name == "cython":
+            for match in _CYTHON_DEF.finditer(args[2]):
+                visitor.store(match.group(1), node)
+        elif name in {"writefile", "file"} and args[1].split():
             from nbpipe.analysis.effects import FileAccess
 
             path = args[1].split()[-1]
             visitor.info.files.append(FileAccess(path, "write", node.lineno, node.col_offset, "%%writefile"))
 
 
-def _code(visitor: _Visitor, code: str, node: ast.Call, offset: int) -> None:
+def _namespace_magic(visitor: _Visitor, name: str, line: str, node: ast.Call) -> None:
+    """What ``%store``, ``%aimport`` and the wildcard magics bind, read or hide."""
+    words = line.split()
+    if name in _WILDCARD_MAGICS or (name == "store" and words in (["-r"], ["-a"])):
+        visitor.info.wildcards.append((f"%{name}", node.lineno, node.col_offset))
+    elif name == "store" and words and words[0] == "-r":
+        for word in words[1:]:
+            if word.isidentifier():
+                visitor.store(word, node)  # %store -r a b: restores a and b
+    elif name == "store" and words and not words[0].startswith("-") and words[0].isidentifier():
+        visitor.load(words[0], node)  # %store a: saves a
+    elif name == "aimport":
+        for word in line.replace(",", " ").split():
+            if not word.startswith("-") and word.split(".")[0].isidentifier():
+                visitor.store(word.split(".")[0], node)
+
+
+def _code(visitor: _Visitor, code: str, node: ast.Call, offset: int, *, scoped: bool = False) -> None:
     from nbpipe.analysis.defuse import parse
+    from nbpipe.analysis.scopes import body_scope
 
     try:
         tree = parse(code)
@@ -141,8 +131,14 @@ def _code(visitor: _Visitor, code: str, node: ast.Call, offset: int) -> None:
         return  # the magic itself reports it at run time; nothing to learn here
     if offset > 0:
         ast.increment_lineno(tree, offset)
-    for stmt in tree.body:
-        visitor.visit(stmt)
+    if scoped:  # its names are local to the magic's function: they are neither bound nor read from outside
+        visitor.stack.append(body_scope(tree.body))
+    try:
+        for stmt in tree.body:
+            visitor.visit(stmt)
+    finally:
+        if scoped:
+            visitor.stack.pop()
 
 
 def _interpolated(visitor: _Visitor, command: str, node: ast.Call) -> None:
