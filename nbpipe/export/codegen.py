@@ -39,13 +39,25 @@ def literal(value: Any) -> str:
 
 
 def docstring(text: str, indent: str = "") -> str:
-    """A triple-quoted docstring holding ``text`` verbatim (no escape sequence or quote can break out)."""
-    escaped = text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
-    if escaped.endswith('"'):
-        escaped = escaped[:-1] + '\\"'
+    """A triple-quoted docstring holding ``text`` (no escape sequence or quote can break out).
+
+    Backslashes, double quotes and unprintable characters are escaped, so the literal's value is
+    ``text`` itself, with ``indent`` added at the start of every non-empty line after the first.
+    """
+    escaped = "".join(_escape_char(ch) for ch in text)
     lines = escaped.split("\n")
-    body = "\n".join((indent + line) if line else "" for line in lines[1:])
-    return f'{indent}"""{lines[0]}' + (f"\n{body}\n{indent}" if len(lines) > 1 else "") + '"""'
+    body = "\n".join([lines[0], *((indent + line) if line else "" for line in lines[1:])])
+    return f'{indent}"""{body}"""'
+
+
+def _escape_char(ch: str) -> str:
+    if ch == "\\":
+        return "\\\\"
+    if ch == '"':
+        return '\\"'
+    if ch in "\n\t" or ch.isprintable():
+        return ch
+    return ch.encode("unicode_escape").decode("ascii")
 
 
 def has_multiline_string(source: str) -> bool:

@@ -11,6 +11,7 @@ import os
 from typing import Any
 
 from nbpipe.export.codegen import docstring, identifier, indent_body, lint_waiver, literal, ruff_format
+from nbpipe.export.scoping import module_names, shadowed_globals
 from nbpipe.export.translate import plain_python
 from nbpipe.notebook import Notebook
 from nbpipe.runtime.keys import names_read
@@ -92,14 +93,21 @@ def stage_params(plan: Plan, stage: StagePlan) -> list[str]:
     return [p for p in plan.defaults if p in read]
 
 
+def setup_arguments(plan: Plan, stage: StagePlan, body: str) -> list[str]:
+    """Setup names the stage reads and rebinds: passed in as arguments (see :mod:`nbpipe.export.scoping`)."""
+    setup = module_names([source for _, source in plan.setup] + [plan.parameters_source]) - set(plan.defaults)
+    return shadowed_globals(body, setup, {*stage.header.inputs, *stage_params(plan, stage)})
+
+
 def _stage_function(plan: Plan, stage: StagePlan, standalone: bool) -> str:
     header = stage.header
+    body = plain_python(stage.body, stage.cell, f"stage {stage.name!r}")
     args = [f"{identifier(i)}: Any" for i in header.inputs]
-    params = [f"{identifier(p)}: Any" for p in stage_params(plan, stage)]
+    keywords = stage_params(plan, stage) + setup_arguments(plan, stage, body)
+    params = [f"{identifier(p)}: Any" for p in keywords]
     signature = ", ".join(args + (["*", *params] if params else []))
     summary = f"Stage {stage.name!r} (cell {stage.cell}): {', '.join(header.inputs) or 'no inputs'}"
     summary += f" -> {', '.join(header.outputs) or 'no outputs'}."
-    body = plain_python(stage.body, stage.cell, f"stage {stage.name!r}")
     lines = [f"def stage_{identifier(stage.name)}({signature}) -> dict[str, Any]:", docstring(summary, "    ")]
     lines.append(indent_body(body).rstrip("\n"))
     if standalone:
@@ -173,6 +181,8 @@ def _run_standalone(plan: Plan) -> str:
     for stage in (plan.stages[n] for n in plan.order):
         args = [f"out[{literal(i)}]" if i in plan.producers else identifier(i) for i in stage.header.inputs]
         args += [f"{p}=p[{literal(p)}]" for p in stage_params(plan, stage)]
+        body = plain_python(stage.body, stage.cell, f"stage {stage.name!r}")
+        args += [f"{n}=globals()[{literal(n)}]" for n in setup_arguments(plan, stage, body)]
         lines.append(f"        out.update(stage_{stage.name}({', '.join(args)}))")
     lines += ["    finally:", "        os.chdir(cwd)", "    return out"]
     return "\n".join(lines) + "\n"
