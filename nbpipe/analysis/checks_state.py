@@ -79,25 +79,42 @@ def check_data_cells(nbf: NotebookFacts) -> Iterator[Diagnostic]:
 
 
 def check_execution_order(nbf: NotebookFacts) -> Iterator[Diagnostic]:
-    """NBP203: saved execution counts decrease somewhere in notebook order (one report per notebook)."""
+    """NBP203: saved execution counts decrease somewhere in notebook order (one report per section).
+
+    A cell is out of order when its count is not above the count of the code cell
+    before it. Sections are the stretches between markdown headings: a notebook run
+    out of order in three places gets three reports, not one per cell pair.
+    """
+    sections = _sections(nbf)
     last: tuple[int, CellFacts] | None = None
-    backwards: list[tuple[CellFacts, CellFacts]] = []  # (cell, the earlier cell with a higher count)
+    backwards: dict[int, list[tuple[CellFacts, CellFacts]]] = {}  # section -> (cell, earlier cell, higher count)
     for facts in nbf.cells:
         count = facts.cell.execution_count
         if not isinstance(count, int) or not facts.cell.source.strip():
             continue
         if last is not None and count <= last[0]:
-            backwards.append((facts, last[1]))
+            backwards.setdefault(sections.get(facts.index, 0), []).append((facts, last[1]))
         last = (count, facts)
-    if backwards:
-        cell, before = backwards[0]
-        more = f" ({len(backwards)} cells in all)" if len(backwards) > 1 else ""
+    for pairs in backwards.values():
+        cell, before = pairs[0]
+        more = f" ({len(pairs)} cells in this section)" if len(pairs) > 1 else ""
         message = (
             f"cells were run out of order: cell {cell.index} ran as [{cell.cell.execution_count}], "
             f"before cell {before.index} above it ran as [{before.cell.execution_count}]{more}"
         )
         hint = "restart the kernel and run all cells top to bottom, then save; the saved outputs may not match the code"
         yield diag("NBP203", message, hint, cell, stage=None)
+
+
+def _sections(nbf: NotebookFacts) -> dict[int, int]:
+    """Cell index -> the index of the markdown heading above it (0 before the first heading)."""
+    found: dict[int, int] = {}
+    current = 0
+    for cell in nbf.notebook.cells:
+        if cell.cell_type == "markdown" and cell.source.lstrip().startswith("#"):
+            current = cell.index
+        found[cell.index] = current
+    return found
 
 
 def check_stale(nbf: NotebookFacts, stages: list[Stage]) -> Iterator[Diagnostic]:

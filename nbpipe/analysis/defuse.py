@@ -66,6 +66,7 @@ class CellInfo:
     augmented: dict[str, Location] = field(default_factory=dict)  # `x += …` of an outside name
     dynamic: list[tuple[str, int, int]] = field(default_factory=list)  # globals(), exec, %run, global …
     star_imports: list[tuple[str, int, int]] = field(default_factory=list)  # (module, line, col)
+    wildcards: list[tuple[str, int, int]] = field(default_factory=list)  # %run, %load, %store -r: bind unknown names
     files: list[FileAccess] = field(default_factory=list)
     setup: bool = False  # only imports, defs, classes and constants
     constants: set[str] = field(default_factory=set)  # constants bound by a setup cell

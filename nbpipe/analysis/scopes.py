@@ -62,6 +62,14 @@ def function_scope(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) ->
     return scope
 
 
+def body_scope(body: list[ast.stmt]) -> Scope:
+    """A function-like scope for code a magic runs inside its own function (``%timeit``)."""
+    scope = Scope("function")
+    _collect(body, scope)
+    scope.locals -= scope.globals | scope.nonlocals
+    return scope
+
+
 def class_scope(node: ast.ClassDef) -> Scope:
     """The scope of a class body."""
     scope = Scope("class")

@@ -156,6 +156,31 @@ NEAR_MISSES: dict[str, tuple[list[CellSpec], set[str]]] = {
         ["class C:\n    value = 1\n    other = value + 1", "v = C.other"],
         {"NBP208"},
     ),
+    "a name %run may bind is not NBP208 when a later cell binds it too": (
+        ["%run prepare.py\nprint(table)", "table = {}"],
+        {"NBP208"},
+    ),
+    "a name %store -r restores is bound": (
+        ["%store -r token\nprint(token)", "token = 'x'"],
+        {"NBP208"},
+    ),
+    "names after a star import in the same cell may come from it": (
+        ["from shapes import *\narea = circle(2)", "def circle(r):\n    return r"],
+        {"NBP208"},
+    ),
+    "functions of a %%cython cell are bound": (
+        ["%%cython\ncpdef long twice(long n):\n    return 2 * n", "twice(3)", "def twice(n):\n    return 2 * n"],
+        {"NBP208"},
+    ),
+    "non-Python cell magics are not parsed as Python": (
+        ["%%bash\necho $later {later}", "%%html\n<b>{later}</b>", "%%javascript\nlet v = later;",
+         "%%sql\nselect later from t", "later = 1"],
+        {"NBP208", "NBP001"},
+    ),
+    "help lines and IPython history names are no reads": (
+        ["later?\nlen??", "print(_, __, _2, _i2, Out[2], In[1])", "later = 1\n_ = 2"],
+        {"NBP208"},
+    ),
     "a stage rebinding an input it declared is not NBP102": (
         [SETUP, "%%stage load --out raw\nraw = [1]", "%%stage a --in raw --out b\nraw = raw + [2]\nb = raw",
          "%%stage c --in raw --out d\nd = raw"],

@@ -48,6 +48,14 @@ CASES = {
     "shell interpolation": Case("!ls {folder} $pattern\nout = !pwd", {"out"}, {"folder", "pattern"}),
     "cell magic time": Case("%%time\na = b + 1", {"a"}, {"b"}),
     "capture binds its name": Case("%%capture cap\nprint(v)", {"cap"}, {"v"}),
+    "timeit code runs in its own scope": Case("%%timeit\nacc = 0\nfor i in items:\n    acc += i", set(), {"items"}),
+    "timeit line magic binds nothing": Case("%timeit best = fit(X)", set(), {"fit", "X"}),
+    "store -r binds the names it restores": Case("%store -r df model", {"df", "model"}, set()),
+    "store saves a name it reads": Case("%store result", set(), {"result"}),
+    "aimport binds the module": Case("%aimport pkg.mod", {"pkg"}, set()),
+    "cython cell binds its Python-visible definitions": Case(
+        "%%cython\ndef f(int n):\n    return n\ncpdef double g(double x):\n    return x\ncdef int h():\n    return 0"
+        "\ncdef class K:\n    pass", {"f", "g", "K"}, set()),
     "type annotation without value does not bind": Case("x: int", set(), set()),
     "conditional binding counts": Case("if c:\n    w = 1\nprint(w)", {"w"}, {"c"}),
 }  # fmt: skip
@@ -136,6 +144,11 @@ def test_shadowed_eval_is_not_dynamic() -> None:
 def test_syntax_error_location() -> None:
     info = cell_info("a = 1\nb = (\n")
     assert info.error is not None and info.error[1] == 2
+
+
+@pytest.mark.parametrize("source", ["%run prep.py", "%load snippet.py", "%store -r", "x = 1\n%rerun 3"])
+def test_wildcard_magics(source: str) -> None:
+    assert len(cell_info(source).wildcards) == 1
 
 
 def test_star_import() -> None:
