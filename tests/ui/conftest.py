@@ -67,11 +67,16 @@ def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]
 
 
 def _labextension_data_dir(tmp: Path) -> Path | None:
-    """A data dir holding labextensions/jupyter-nbpipe, or None when it is installed."""
+    """A data dir holding labextensions/jupyter-nbpipe from the checkout, or None to use the installed one.
+
+    The checkout's build (``jlpm build`` writes ``nbpipe/labextension``) wins when present: JUPYTER_PATH
+    comes before ``sys.prefix``, so a stale copy installed by ``pip install .`` cannot hide the code
+    under test.
+    """
     installed = Path(sys.prefix) / "share" / "jupyter" / "labextensions" / "jupyter-nbpipe"
-    if (installed / "package.json").exists():
-        return None
     if not (BUILT / "package.json").exists():
+        if (installed / "package.json").exists():
+            return None
         pytest.fail(f"the labextension is not built: run `cd labextension && jlpm install && jlpm build` ({BUILT})")
     data = tmp / "share" / "jupyter"
     (data / "labextensions").mkdir(parents=True)

@@ -66,6 +66,42 @@ def test_sidebar_shows_one_node_per_stage_and_one_edge_per_dependency(page: Page
     for source, target in edges:
         expect(page.locator(f'{SIDEBAR} .react-flow__edge[data-id="edge:{source}->{target}"]')).to_have_count(1)
     page.screenshot(path=str(artifacts / "sidebar-light.png"))
+    page.locator(SIDEBAR).screenshot(path=str(artifacts / "sidebar-only-light.png"))
+
+
+def _smallest_label_px(page: Page) -> float:
+    """The smallest on-screen font size of the graph's labels: CSS font size times the zoom."""
+    return float(
+        page.evaluate(
+            """sel => {
+                const root = document.querySelector(sel);
+                const zoom = new DOMMatrix(getComputedStyle(root.querySelector('.react-flow__viewport')).transform).a;
+                const labels = root.querySelectorAll(['.jp-nbpipe-stage-name', '.jp-nbpipe-stage-meta',
+                  '.jp-nbpipe-param', '.jp-nbpipe-file', '.react-flow__edge-text'].join(', '));
+                return Math.min(...[...labels].map(l => parseFloat(getComputedStyle(l).fontSize) * zoom));
+            }""",
+            SIDEBAR,
+        )
+    )
+
+
+def test_graph_is_readable_at_the_default_sidebar_width(page: Page, lab: Lab, artifacts: Path) -> None:
+    name = _copy(lab, "readable.ipynb")
+    _open(page, lab, name)
+    graph = page.locator(f"{SIDEBAR} .jp-nbpipe-graph")
+    expect(graph).to_have_attribute("data-direction", "TB")  # narrow panel: top to bottom
+    expect(page.locator(f"{SIDEBAR} .react-flow__edge-text").first).to_be_visible()
+    page.wait_for_timeout(300)
+    assert page.locator(SIDEBAR).bounding_box()["width"] >= 300  # type: ignore[index]
+    assert _smallest_label_px(page) >= 11
+    box = graph.bounding_box()
+    assert box is not None
+    for node in page.locator(f"{SIDEBAR} .react-flow__node-stage").all():  # every stage in view, none cut off
+        b = node.bounding_box()
+        assert b is not None
+        assert box["x"] <= b["x"] and b["x"] + b["width"] <= box["x"] + box["width"], node.get_attribute("data-id")
+        assert box["y"] <= b["y"], node.get_attribute("data-id")
+    page.locator(SIDEBAR).screenshot(path=str(artifacts / "sidebar-default-width-light.png"))
 
 
 def test_undeclared_read_shows_nbp101_and_click_selects_the_cell(page: Page, lab: Lab, artifacts: Path) -> None:
@@ -115,17 +151,69 @@ def test_running_a_stage_turns_it_fresh_and_renders_the_chip(page: Page, lab: La
     page.screenshot(path=str(artifacts / "sidebar-ran-load.png"))
 
 
-def test_export_reports_the_written_file_or_why_not(page: Page, lab: Lab) -> None:
+def test_export_writes_a_script(page: Page, lab: Lab) -> None:
     name = _copy(lab, "export.ipynb")
     _open(page, lab, name)
+    page.locator(f"{SIDEBAR} .jp-nbpipe-export-target").select_option("script")
     page.locator(f"{SIDEBAR} .jp-nbpipe-export").click()
     message = page.locator(f"{SIDEBAR} .jp-nbpipe-message-line")
-    # The written path when the exporter is installed, else the server's 501 message.
-    outcome = re.compile(r"^(Exported to \S+\.py|export to 'script' is not available)")
-    expect(message).to_have_text(outcome, timeout=30_000)
-    if message.inner_text().startswith("Exported to "):
-        written = message.inner_text().removeprefix("Exported to ").strip()
-        assert (lab.root / written).is_file()
+    expect(message).to_have_text(re.compile(r"^Exported to \S+\.py$"), timeout=30_000)
+    written = Path(message.inner_text().removeprefix("Exported to ").strip())
+    script = written if written.is_absolute() else lab.root / written
+    assert script.is_file(), script
+    text = script.read_text()
+    compile(text, str(script), "exec")  # a Python script, not a notebook
+    for stage in _expected(lab.root / name)[0]:
+        assert stage in text, f"stage {stage} missing from {script}"
+
+
+def _node_status(page: Page, stage: str) -> str:
+    return (
+        page.locator(f'{SIDEBAR} .react-flow__node[data-id="stage:{stage}"] .jp-nbpipe-stage').get_attribute("class")
+        or ""
+    )
+
+
+def test_run_to_here_runs_the_stage_and_its_upstream_in_the_kernel(page: Page, lab: Lab, artifacts: Path) -> None:
+    name = _copy(lab, "runto.ipynb")
+    stages, edges = _expected(lab.root / name)
+    target = "evaluate"
+    upstream = {target}
+    while True:  # everything `evaluate` depends on, from the headers
+        more = {s for s, t in edges if t in upstream} - upstream
+        if not more:
+            break
+        upstream |= more
+    assert len(upstream) > 1 and upstream <= set(stages), upstream  # a downstream stage
+    _open(page, lab, name)
+    expect(page.get_by_text("Python 3 (ipykernel) | Idle")).to_be_visible(timeout=60_000)  # kernel ready
+    for stage in upstream:
+        assert "jp-nbpipe-status-fresh" not in _node_status(page, stage)
+    # Select the stage with the keyboard: focus its node and press Enter, as a keyboard user would.
+    page.locator(f'{SIDEBAR} .react-flow__node[data-id="stage:{target}"]').focus()
+    page.keyboard.press("Enter")
+    expect(page.locator(f"{SIDEBAR} .jp-nbpipe-stage-select")).to_have_value(target)
+    page.locator(f"{SIDEBAR} .jp-nbpipe-run").click()
+    message = page.locator(f"{SIDEBAR} .jp-nbpipe-message-line")
+    try:
+        expect(message).to_have_text(f"{target} done.", timeout=120_000)
+        for stage in upstream:
+            fresh = page.locator(f'{SIDEBAR} .react-flow__node[data-id="stage:{stage}"] .jp-nbpipe-status-fresh')
+            expect(fresh).to_have_count(1, timeout=5_000)
+        # Each stage cell shows its status chip, as if it had been run by hand.
+        expect(page.locator(".jp-NotebookPanel:visible .jp-nbpipe-chip")).to_have_count(len(upstream))
+    finally:
+        page.locator(SIDEBAR).screenshot(path=str(artifacts / "sidebar-run-to-evaluate.png"))
+
+
+def test_layout_restorer_keeps_the_sidebar_open_across_a_reload(page: Page, lab: Lab) -> None:
+    name = _copy(lab, "restore.ipynb")
+    _open(page, lab, name)
+    page.wait_for_timeout(1_500)  # Lab saves the workspace after a short debounce
+    page.goto(f"{lab.url}lab/tree/{name}?token={lab.token}")
+    tab = page.locator('li.lm-TabBar-tab[data-id="nbpipe-pipeline"]')
+    expect(tab).to_have_class(re.compile(r"\blm-mod-current\b"), timeout=30_000)
+    expect(page.locator(f"{SIDEBAR} .react-flow__node-stage").first).to_be_visible(timeout=15_000)
 
 
 def _contrast(page: Page, selector: str) -> float:
@@ -172,5 +260,6 @@ def test_dark_theme_stays_readable(page: Page, lab: Lab, artifacts: Path) -> Non
         if page.locator(selector).count():
             assert _contrast(page, selector) >= 4.5, selector
     page.screenshot(path=str(artifacts / "sidebar-dark.png"))
+    page.locator(SIDEBAR).screenshot(path=str(artifacts / "sidebar-default-width-dark.png"))
     _theme(page, "JupyterLab Light")
     expect(page.locator('body[data-jp-theme-light="true"]')).to_have_count(1, timeout=10_000)

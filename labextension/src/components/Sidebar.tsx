@@ -4,6 +4,7 @@
  */
 import { JupyterFrontEnd } from '@jupyterlab/application';
 import { IThemeManager, ReactWidget } from '@jupyterlab/apputils';
+import { ICodeCellModel } from '@jupyterlab/cells';
 import { INotebookTracker, NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
 import { KernelMessage } from '@jupyterlab/services';
 import { Message } from '@lumino/messaging';
@@ -13,7 +14,7 @@ import React from 'react';
 import { analyze, exportNotebook } from '../api';
 import { IMessage, PipelineView } from './PipelineView';
 import { describeError, Direction, directionFor, PipelineModel, stageAtCell, summary } from '../model';
-import { ExportTarget } from '../tokens';
+import { ExportTarget, IStageBundle, STAGE_MIME } from '../tokens';
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -170,6 +171,8 @@ export class PipelineSidebar extends ReactWidget {
     future.onIOPub = (msg: KernelMessage.IIOPubMessage) => {
       if (KernelMessage.isErrorMsg(msg)) {
         failure = `${msg.content.ename}: ${msg.content.evalue}`;
+      } else if (KernelMessage.isDisplayDataMsg(msg) && msg.content.data[STAGE_MIME]) {
+        this._recordStage(msg.content.data);
       }
     };
     try {
@@ -180,6 +183,28 @@ export class PipelineSidebar extends ReactWidget {
     this._busy = false;
     this._say(failure ? 'error' : 'info', failure ? `${stage} failed: ${failure}` : `${stage} done.`);
     await this.model.refresh();
+  }
+
+  /**
+   * Put a stage's display bundle from a run into its cell's outputs, as if the cell
+   * had run: the status chip shows there, and the analysis sees the stage fresh.
+   */
+  private _recordStage(data: KernelMessage.IDisplayDataMsg['content']['data']): void {
+    const bundle = data[STAGE_MIME] as unknown as IStageBundle;
+    const stage = this.model.state.graph?.stages.find(s => s.name === bundle.stage);
+    const cell = stage && stage.cell !== null ? this._panel?.model?.cells.get(stage.cell) : undefined;
+    if (!cell || cell.type !== 'code') {
+      return;
+    }
+    const outputs = (cell as ICodeCellModel).outputs;
+    const output = { output_type: 'display_data', data, metadata: {} };
+    for (let i = 0; i < outputs.length; i++) {
+      if (outputs.get(i).data[STAGE_MIME]) {
+        outputs.set(i, output);
+        return;
+      }
+    }
+    outputs.add(output);
   }
 
   private async _export(to: ExportTarget): Promise<void> {
