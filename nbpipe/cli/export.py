@@ -20,6 +20,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--standalone", action="store_true", help="(script) no nbpipe import and no cache")
     parser.add_argument("--retries", type=int, default=0, metavar="N", help="(airflow) retries of each task")
     parser.add_argument("--store", metavar="URL", help="(airflow) the store URL tasks share (default .nbpipe/)")
+    parser.add_argument("--dag-id", metavar="ID", help="(airflow) the DAG id (default: nbpipe_ + notebook name)")
     parser.set_defaults(handler=handle)
 
 
@@ -27,7 +28,7 @@ def handle(args: argparse.Namespace) -> int:
     """Export and print the written path."""
     from nbpipe.export import export_notebook
 
-    options = {"retries": args.retries, "store": args.store} if args.to == "airflow" else {}
+    options = {"retries": args.retries, "store": args.store, "dag_id": args.dag_id} if args.to == "airflow" else {}
     path = export_notebook(args.notebook, args.to, args.output, force=args.force, standalone=args.standalone, **options)
     print(f"wrote {path}")
     return 0

@@ -19,7 +19,12 @@ from nbpipe.runtime.plan import Plan, plan_notebook
 
 
 def export_airflow(
-    nb: Notebook, output: str, standalone: bool = False, retries: int = 0, store: str | None = None
+    nb: Notebook,
+    output: str,
+    standalone: bool = False,
+    retries: int = 0,
+    store: str | None = None,
+    dag_id: str | None = None,
 ) -> str:
     """Write the DAG file for ``nb`` to ``output`` and return the path.
 
@@ -29,23 +34,29 @@ def export_airflow(
         standalone: not supported for Airflow.
         retries: Airflow retries of each task.
         store: the store URL tasks share (default: the notebook's ``.nbpipe/``; ``NBPIPE_STORE`` overrides).
+        dag_id: the DAG id (default: ``nbpipe_`` plus the notebook's stem); must be unique in the dags folder.
     """
     if standalone:
         raise ExportError("--standalone applies to --to script only", hint="drop --standalone")
     plan = plan_notebook(nb)
-    text = render(plan, retries, store or os.path.join(plan.base_dir, ".nbpipe"))
+    if dag_id is not None and not re.fullmatch(r"[A-Za-z0-9_.-]+", dag_id):
+        raise ExportError(
+            f"--dag-id {dag_id!r}: Airflow DAG ids are letters, digits, '_', '.' and '-'", hint="rename it"
+        )
+    text = render(plan, retries, store or os.path.join(plan.base_dir, ".nbpipe"), dag_id or default_dag_id(plan))
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     with open(output, "w", encoding="utf-8") as handle:
         handle.write(text)
     return output
 
 
-def dag_id(plan: Plan) -> str:
+def default_dag_id(plan: Plan) -> str:
     """``nbpipe_`` plus the notebook's file stem with non-identifier characters replaced."""
     stem = os.path.splitext(os.path.basename(plan.notebook))[0]
     return "nbpipe_" + re.sub(r"[^A-Za-z0-9_]", "_", stem)
 
 
-def render(plan: Plan, retries: int, store: str) -> str:
+def render(plan: Plan, retries: int, store: str, dag_id: str) -> str:
     """The formatted DAG file text."""
     from nbpipe.runtime.script_api import plan_to_data
 
@@ -62,6 +73,7 @@ def render(plan: Plan, retries: int, store: str) -> str:
 from __future__ import annotations
 
 import datetime
+import json as _json
 import os
 from typing import Any
 
@@ -91,7 +103,7 @@ def stage_task(stage: str) -> Any:
 
 
 with DAG(
-    dag_id={literal(dag_id(plan))},
+    dag_id={literal(dag_id)},
     schedule=None,
     start_date=datetime.datetime(2024, 1, 1),
     catchup=False,

@@ -28,14 +28,17 @@ def identifier(name: str) -> str:
 
 
 def literal(value: Any) -> str:
-    """Python source that evaluates to ``value``: a pretty literal, else ``json.loads(<repr>)``."""
+    """Python source that evaluates to ``value``: a pretty literal, else ``_json.loads(<repr>)``.
+
+    Generated files that embed such values import ``json as _json``.
+    """
     text = pprint.pformat(value, width=1 << 20, sort_dicts=False)
     try:
         if ast.literal_eval(text) == value:
             return text
     except (ValueError, SyntaxError, MemoryError, RecursionError):
         pass
-    return f"json.loads({json.dumps(value)!r})"
+    return f"_json.loads({json.dumps(value)!r})"
 
 
 def docstring(text: str, indent: str = "") -> str:
@@ -98,7 +101,7 @@ def indent_body(source: str, prefix: str = "    ") -> str:
 
 
 #: Lint rules generated code may trip by construction (notebook cells pasted at module level).
-WAIVABLE = ("E402", "E501", "F401", "F841", "I001")
+WAIVABLE = ("E402", "E501", "F401", "F811", "F841", "I001")
 
 
 _JSON_STDIN = ("--output-format", "json", "--exit-zero", "--stdin-filename", "generated.py", "-")

@@ -155,8 +155,8 @@ class PapermillExecutor:
             "outcome": result_path,
         }
         papermill.execute_notebook(
-            os.path.join(self.folder, name),
-            os.path.join(self.run_dir, name),
+            _literal_path(os.path.join(self.folder, name)),
+            _literal_path(os.path.join(self.run_dir, name)),
             parameters={**job.overrides, "nbpipe_job": json.dumps(payload)},
             cwd=self.cwd,
             kernel_name="python3",
@@ -168,6 +168,11 @@ class PapermillExecutor:
         outcome.finished = float(result["finished"])
         outcome.seconds = outcome.finished - outcome.started
         outcome.fingerprints, outcome.sizes, outcome.saved = result["fingerprints"], result["sizes"], result["saved"]
+
+
+def _literal_path(path: str) -> str:
+    """``path`` protected from papermill's ``str.format`` of paths with the parameters (braces doubled)."""
+    return path.replace("{", "{{").replace("}", "}}")
 
 
 def _describe(exc: BaseException) -> tuple[str, str | None]:

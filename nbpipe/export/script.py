@@ -12,30 +12,48 @@ from typing import Any
 
 from nbpipe.export.codegen import docstring, identifier, indent_body, lint_waiver, literal, ruff_format
 from nbpipe.export.scoping import module_names, shadowed_globals
-from nbpipe.export.translate import plain_python
+from nbpipe.export.translate import ExportError, plain_python
 from nbpipe.notebook import Notebook
 from nbpipe.runtime.keys import names_read
 from nbpipe.runtime.plan import Plan, StagePlan, plan_notebook
 
 #: Names the generator adds to the script's module namespace (never part of a stage key).
-GENERATED = ("annotations", "argparse", "json", "os", "sys", "Any", "_nbpipe", "PIPELINE", "STAGES", "BASE_DIR")
-GENERATED_FUNCS = ("run", "main", "_run", "GENERATED")
+GENERATED = (
+    "annotations",
+    "_argparse",
+    "_json",
+    "_os",
+    "_sys",
+    "_nbpipe",
+    "PIPELINE",
+    "PARAMETERS",
+    "STAGES",
+    "BASE_DIR",
+)
+GENERATED_FUNCS = ("run", "main", "_run", "_value", "GENERATED")
 
 
 def export_script(nb: Notebook, output: str, standalone: bool = False) -> str:
     """Write the script for ``nb`` to ``output`` and return the path."""
     plan = plan_notebook(nb)
     source = render(plan, nb, output, standalone)
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     with open(output, "w", encoding="utf-8") as handle:
         handle.write(source)
     return output
 
 
 def render(plan: Plan, nb: Notebook, output: str, standalone: bool) -> str:
-    """The formatted script text."""
+    """The formatted script text.
+
+    Raises:
+        ExportError: a setup cell binds a name the script itself defines (``run``, ``main``…).
+    """
+    setup_names = module_names([source for _, source in plan.setup] + [plan.parameters_source])
+    _refuse_clashes(plan, setup_names)
     parts = [
         _module_doc(plan, output, standalone),
-        _imports(standalone),
+        _imports(standalone, "Any" not in setup_names),
         _setup(plan),
         _parameters(plan),
         *(_stage_function(plan, s, standalone) for s in (plan.stages[n] for n in plan.order)),
@@ -64,9 +82,21 @@ def _module_doc(plan: Plan, output: str, standalone: bool) -> str:
     return docstring("\n".join(lines) + "\n")
 
 
-def _imports(standalone: bool) -> str:
-    common = "from __future__ import annotations\n\nimport argparse\nimport json\nimport os\nimport sys\n"
-    common += "from typing import Any\n"
+def _refuse_clashes(plan: Plan, setup_names: set[str]) -> None:
+    reserved = {*GENERATED, *GENERATED_FUNCS, *(f"stage_{n}" for n in plan.order)}
+    clashes = sorted(setup_names & reserved)
+    if clashes:
+        raise ExportError(
+            f"the setup cells bind {', '.join(repr(c) for c in clashes)}, which the exported script defines itself",
+            hint="rename it in the notebook (names reserved by the script: run, main, PIPELINE, STAGES, stage_<name>…)",
+        )
+
+
+def _imports(standalone: bool, typing_any: bool) -> str:
+    # The script's own modules get private names, so setup cells may import json, os… themselves.
+    common = "from __future__ import annotations\n\nimport argparse as _argparse\nimport json as _json\n"
+    common += "import os as _os\nimport sys as _sys\n"
+    common += "from typing import Any\n" if typing_any else ""
     if not standalone:
         common += "\nfrom nbpipe.runtime import script_api as _nbpipe\n"
     return common
@@ -131,7 +161,7 @@ def _data(plan: Plan, output: str, standalone: bool) -> str:
     folder = os.path.relpath(plan.base_dir, os.path.dirname(os.path.abspath(output)))
     lines = [
         "# The notebook's folder: the working directory of the stages (relative --file-in paths).",
-        f"BASE_DIR = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), {literal(folder)}))",
+        f"BASE_DIR = _os.path.normpath(_os.path.join(_os.path.dirname(_os.path.abspath(__file__)), {literal(folder)}))",
         "STAGES = {" + ", ".join(f"{literal(n)}: stage_{n}" for n in plan.order) + "}",
     ]
     if standalone:
@@ -174,8 +204,8 @@ def _run_standalone(plan: Plan) -> str:
         "    p = {**PARAMETERS, **params}",
         "    globals().update(p)  # setup helpers read parameters as globals, as in the notebook",
         "    out: dict[str, Any] = {}",
-        "    cwd = os.getcwd()",
-        "    os.chdir(BASE_DIR)",
+        "    cwd = _os.getcwd()",
+        "    _os.chdir(BASE_DIR)",
         "    try:",
     ]
     for stage in (plan.stages[n] for n in plan.order):
@@ -184,7 +214,7 @@ def _run_standalone(plan: Plan) -> str:
         body = plain_python(stage.body, stage.cell, f"stage {stage.name!r}")
         args += [f"{n}=globals()[{literal(n)}]" for n in setup_arguments(plan, stage, body)]
         lines.append(f"        out.update(stage_{stage.name}({', '.join(args)}))")
-    lines += ["    finally:", "        os.chdir(cwd)", "    return out"]
+    lines += ["    finally:", "        _os.chdir(cwd)", "    return out"]
     return "\n".join(lines) + "\n"
 
 
@@ -197,14 +227,14 @@ def _main_cached() -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    _sys.exit(main())
 '''
 
 
 def _main_standalone() -> str:
     return '''def _value(text: str) -> Any:
     try:
-        return json.loads(text)
+        return _json.loads(text)
     except ValueError:
         return text
 
@@ -212,10 +242,10 @@ def _main_standalone() -> str:
 def main(argv: list[str] | None = None) -> int:
     """The command line: python THIS_FILE [-p NAME=VALUE ...]."""
     listing = "\\n".join(f"  {n}: {type(v).__name__} = {v!r}" for n, v in PARAMETERS.items())
-    parser = argparse.ArgumentParser(
+    parser = _argparse.ArgumentParser(
         description=(__doc__ or "").split("\\n")[0],
         epilog="parameters:\\n" + (listing or "  none"),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-p", "--parameter", action="append", default=[], metavar="NAME=VALUE", help="a parameter")
     args = parser.parse_args(argv)
@@ -231,5 +261,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    _sys.exit(main())
 '''

@@ -1,7 +1,8 @@
 """The exported Airflow DAG runs with ``dag.test()`` (Airflow 3, SQLite, no scheduler) and fills the store.
 
-A module fixture makes a temporary ``AIRFLOW_HOME`` and sets it in ``os.environ``
-before airflow is first imported, then migrates the SQLite database once (STACK P10).
+A session fixture makes a temporary ``AIRFLOW_HOME`` and sets it in ``os.environ``
+before airflow is first imported, then migrates the SQLite database once per test
+process (STACK P10): airflow reads its home once, so every module must share it.
 """
 
 from __future__ import annotations
@@ -22,9 +23,19 @@ from nbpipe.runtime.runner import run_notebook
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def airflow_dags(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A migrated temporary AIRFLOW_HOME; returns its dags folder."""
+    """One migrated AIRFLOW_HOME per test process, shared by every module (airflow reads it once)."""
+    home = os.environ.get("AIRFLOW_HOME", "")
+    if not home or not (Path(home) / ".nbpipe-test-migrated").exists():
+        home = str(tmp_path_factory.mktemp("airflow_home"))
+        (Path(home) / "dags").mkdir()
+        os.environ["AIRFLOW_HOME"] = home
+        os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(home) / "dags")
+        os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+        subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True, timeout=300)
+        (Path(home) / ".nbpipe-test-migrated").touch()
+    return Path(home) / "dags"
     home = tmp_path_factory.mktemp("airflow_home")
     dags = home / "dags"
     dags.mkdir()
@@ -59,11 +70,14 @@ def test_iris_dag_runs_every_stage_and_matches_nbpipe_run(
 ) -> None:
     notebook = examples / "iris_classifier.ipynb"
     store = tmp_path / "airflow_store"
-    dag_file = airflow_dags / "iris_dag.py"
-    export_notebook(notebook, "airflow", dag_file, store=str(store), retries=1)
+    dag_file = airflow_dags / "test_airflow_iris.py"
+    export_notebook(notebook, "airflow", dag_file, store=str(store), retries=1, dag_id="nbpipe_test_airflow_iris")
     monkeypatch.delenv("NBPIPE_STORE", raising=False)
-
-    dagrun = run_dag(dag_file)
+    text = dag_file.read_text()
+    try:
+        dagrun = run_dag(dag_file)
+    finally:
+        dag_file.unlink()  # one DAG file per test in the shared dags folder: ids never collide
 
     assert str(dagrun.state) in ("success", "DagRunState.SUCCESS")
     stages = ["load", "split", "scale", "train", "evaluate"]
@@ -73,4 +87,4 @@ def test_iris_dag_runs_every_stage_and_matches_nbpipe_run(
     assert got == want
     records = Store(str(store)).records()
     assert {r["target"] for r in records} == {"airflow"}
-    assert "retries=RETRIES" in dag_file.read_text() and "RETRIES = 1" in dag_file.read_text()
+    assert "retries=RETRIES" in text and "RETRIES = 1" in text

@@ -13,7 +13,9 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
@@ -75,8 +77,39 @@ def kernel_prints(path: Path, store: Path, monkeypatch: pytest.MonkeyPatch) -> d
 
 
 @pytest.fixture(scope="module")
+def dask_address() -> Iterator[str]:
+    """One LocalCluster (2 worker processes) for the module."""
+    from distributed import LocalCluster
+
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    yield str(cluster.scheduler_address)
+    cluster.close()
+
+
+def load_dag(path: Path) -> Any:
+    """Import a DAG file; returns its ``dag``."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.dag
+
+
+@pytest.fixture(scope="session")
 def airflow_dags(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A migrated temporary AIRFLOW_HOME (set before airflow is imported); returns its dags folder."""
+    """One migrated AIRFLOW_HOME per test process, shared by every module (airflow reads it once)."""
+    home = os.environ.get("AIRFLOW_HOME", "")
+    if not home or not (Path(home) / ".nbpipe-test-migrated").exists():
+        home = str(tmp_path_factory.mktemp("airflow_home"))
+        (Path(home) / "dags").mkdir()
+        os.environ["AIRFLOW_HOME"] = home
+        os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(home) / "dags")
+        os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+        subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True, timeout=300)
+        (Path(home) / ".nbpipe-test-migrated").touch()
+    return Path(home) / "dags"
     home = tmp_path_factory.mktemp("airflow_home")
     (home / "dags").mkdir()
     os.environ["AIRFLOW_HOME"] = str(home)
@@ -88,7 +121,7 @@ def airflow_dags(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_every_target_computes_the_notebooks_outputs(
-    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, airflow_dags: Path
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, airflow_dags: Path, dask_address: str
 ) -> None:
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
     monkeypatch.delenv("NBPIPE_STORE", raising=False)
@@ -115,20 +148,18 @@ def test_every_target_computes_the_notebooks_outputs(
     prints["papermill"] = record_prints(run_papermill(pm, {}, jobs=2, store=str(tmp_path / "papermill_store")))
 
     folder = copy_examples(tmp_path, "airflow")
-    dag_file = airflow_dags / f"{Path(name).stem}_{os.getpid()}.py"
-    export_notebook(folder / name, "airflow", dag_file, store=str(tmp_path / "airflow_store"))
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(dag_file.stem, dag_file)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    assert "success" in str(module.dag.test().state).lower()
+    dag_file = airflow_dags / f"equivalence_{Path(name).stem}.py"
+    store = str(tmp_path / "airflow_store")
+    export_notebook(folder / name, "airflow", dag_file, store=store, dag_id=f"nbpipe_equivalence_{Path(name).stem}")
+    try:
+        assert "success" in str(load_dag(dag_file).test().state).lower()
+    finally:
+        dag_file.unlink()  # one DAG file per test in the shared dags folder: ids never collide
     prints["airflow"] = store_prints(Store(str(tmp_path / "airflow_store")), stages)
 
     folder = copy_examples(tmp_path, "dask")
     prints["dask"] = record_prints(
-        run_notebook(folder / name, store=str(tmp_path / "dask_store"), executor="dask", jobs=2)
+        run_notebook(folder / name, store=str(tmp_path / "dask_store"), executor="dask", address=dask_address)
     )
 
     reference = prints["kernel"]

@@ -27,7 +27,7 @@ HOSTILE = [
 
 
 def evaluate(source: str) -> Any:
-    return eval(source, {"json": json})
+    return eval(source, {"_json": json})
 
 
 @pytest.mark.parametrize("value", [*HOSTILE, {"k": HOSTILE}, [1.5, None, True, ("a", b"\x00")], float("inf")])
