@@ -33,7 +33,7 @@ typecheck:
 	$(BIN)/mypy
 
 js-test:
-	cd labextension && PATH="$(CURDIR)/$(BIN):$$PATH" jlpm install --immutable && PATH="$(CURDIR)/$(BIN):$$PATH" jlpm test
+	cd labextension && PATH="$(CURDIR)/$(BIN):$$PATH" jlpm install --immutable && PATH="$(CURDIR)/$(BIN):$$PATH" jlpm lint:check && PATH="$(CURDIR)/$(BIN):$$PATH" jlpm test
 
 # The browser tests drive sync Playwright, whose event loop cannot share a process
 # with pytest-jupyter's: they run in a second pytest process.
