@@ -102,6 +102,7 @@ class KernelSession:
         record = StageRun(stage=header.name, status="ran", source_hash=source_hash(header.canonical(), body))
         parts = key_inputs(header, body, setup, before, os.getcwd())
         record.key = stage_key(parts)
+        shared = {n: fingerprint(v, n) for n, v in parts.params.items() if isinstance(v, (list, dict, set))}
         if not header.no_cache and self._restore(header, record):
             return self._finish(header, record)
         record.reason = "--no-cache" if header.no_cache else self._miss_reason(header, parts)
@@ -116,6 +117,7 @@ class KernelSession:
         self._check_outputs(header, bound)
         run_checks(header, namespace)
         record.mutated = [n for n in header.inputs if _changed(namespace.get(n), before[n], n)]
+        record.mutated += [n for n, fp in shared.items() if _changed(setup[n], fp, n)]
         self._publish(header, namespace, bound)
         self._save(header, parts, namespace, record)
         return self._finish(header, record)

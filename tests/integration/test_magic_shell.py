@@ -86,6 +86,9 @@ def test_in_place_mutation_of_an_input_warns_nbp201(shell: Any) -> None:
     assert "NBP201 warning: stage 'srt' changed its input 'xs' in place" in cap.stdout
     _, cap = run(shell, "%%stage ok --in xs --out m\nm = sorted(xs)")
     assert "NBP201" not in cap.stdout
+    run(shell, "SEEN = []")
+    _, cap = run(shell, "%%stage grow --out k\nSEEN.append(1)\nk = len(SEEN)")
+    assert "NBP201 warning: stage 'grow' changed the setup object 'SEEN' in place" in cap.stdout
 
 
 def test_ipython_features_work_inside_a_stage(shell: Any) -> None:
