@@ -132,7 +132,11 @@ def main() -> None:
             f"{ours:.2f} s vs {papermill:.2f} s = {papermill / ours:.1f}× faster",
             "≥ 5×",
         ),
-        ("iris: cached re-run vs first run", f"{cached:.2f} s vs {first:.2f} s = {first / cached:.1f}× faster", "≥ 10×"),
+        (
+            "iris: cached re-run vs first run",
+            f"{cached:.2f} s vs {first:.2f} s = {first / cached:.1f}× faster",
+            "≥ 10×",
+        ),
     ]
     print(f"plain cell {plain * 1000:.3f} ms; process medians of {REPEATS}\n")
     print("| measure | result | goal |\n| --- | --- | --- |")
