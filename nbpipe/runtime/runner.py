@@ -77,6 +77,21 @@ class RunResult:
         """The stages that failed."""
         return [s for s in self.stages if s.status == "failed"]
 
+    def summary(self) -> str:
+        """One line: run id, status and how many stages ran, were cached, failed, skipped."""
+        counts = {s: sum(1 for r in self.stages if r.status == s) for s in ("ran", "cached", "failed", "skipped")}
+        done = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+        return f"run {self.run_id}: {self.status} ({done})"
+
+    def failures(self) -> str:
+        """Each failed stage with its error and the traceback from its own cell."""
+        parts = []
+        for record in self.failed:
+            parts.append(f"\nstage {record.name!r} failed: {record.error}")
+            if record.traceback:
+                parts.append(record.traceback.rstrip())
+        return "\n".join(parts)
+
 
 def run_notebook(notebook: str | os.PathLike[str], options: RunOptions | None = None, **kwargs: Any) -> RunResult:
     """Run a notebook's pipeline.
