@@ -14,6 +14,7 @@ $(UV):
 
 $(VENV)/.installed: pyproject.toml constraints.txt labextension/package.json labextension/yarn.lock | $(UV)
 	$(UV) pip install --python $(BIN)/python --compile-bytecode --constraint constraints.txt --editable ".[test]"
+	$(BIN)/python -m compileall -q nbpipe >/dev/null  # bytecode even where PYTHONDONTWRITEBYTECODE is set
 	touch $@
 
 demo: $(VENV)/.installed
