@@ -8,9 +8,6 @@ process (STACK P10): airflow reads its home once, so every module must share it.
 from __future__ import annotations
 
 import importlib.util
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,29 +18,6 @@ from nbpipe.export import export_notebook
 from nbpipe.runtime.runner import run_notebook
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="session")
-def airflow_dags(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One migrated AIRFLOW_HOME per test process, shared by every module (airflow reads it once)."""
-    home = os.environ.get("AIRFLOW_HOME", "")
-    if not home or not (Path(home) / ".nbpipe-test-migrated").exists():
-        home = str(tmp_path_factory.mktemp("airflow_home"))
-        (Path(home) / "dags").mkdir()
-        os.environ["AIRFLOW_HOME"] = home
-        os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(home) / "dags")
-        os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
-        subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True, timeout=300)
-        (Path(home) / ".nbpipe-test-migrated").touch()
-    return Path(home) / "dags"
-    home = tmp_path_factory.mktemp("airflow_home")
-    dags = home / "dags"
-    dags.mkdir()
-    os.environ["AIRFLOW_HOME"] = str(home)
-    os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(dags)
-    os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
-    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True, timeout=300)
-    return dags
 
 
 def run_dag(path: Path, params: dict[str, Any] | None = None) -> Any:

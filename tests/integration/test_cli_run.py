@@ -9,23 +9,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
 
 from nbpipe.cli import main
+from tests.notebooks import write_nb
 
 pytestmark = pytest.mark.usefixtures("kernel_env")
-
-
-def write_nb(path: Path, *cells: tuple[str, str] | str) -> Path:
-    made = []
-    for cell in cells:
-        source, tag = (cell, None) if isinstance(cell, str) else cell
-        made.append(nbformat.v4.new_code_cell(source, metadata={"tags": [tag]} if tag else {}))
-    nb = nbformat.v4.new_notebook(cells=made)
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, path)
-    return path
 
 
 def record(folder: Path) -> dict[str, Any]:

@@ -97,28 +97,6 @@ def load_dag(path: Path) -> Any:
     return module.dag
 
 
-@pytest.fixture(scope="session")
-def airflow_dags(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One migrated AIRFLOW_HOME per test process, shared by every module (airflow reads it once)."""
-    home = os.environ.get("AIRFLOW_HOME", "")
-    if not home or not (Path(home) / ".nbpipe-test-migrated").exists():
-        home = str(tmp_path_factory.mktemp("airflow_home"))
-        (Path(home) / "dags").mkdir()
-        os.environ["AIRFLOW_HOME"] = home
-        os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(home) / "dags")
-        os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
-        subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True, timeout=300)
-        (Path(home) / ".nbpipe-test-migrated").touch()
-    return Path(home) / "dags"
-    home = tmp_path_factory.mktemp("airflow_home")
-    (home / "dags").mkdir()
-    os.environ["AIRFLOW_HOME"] = str(home)
-    os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(home / "dags")
-    os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
-    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True, timeout=300)
-    return home / "dags"
-
-
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_every_target_computes_the_notebooks_outputs(
     name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, airflow_dags: Path, dask_address: str

@@ -155,18 +155,3 @@ def test_airflow_dag_keeps_hostile_values_as_data(hostile: Path, tmp_path: Path,
     assert "success" in str(dagrun.state).lower()
     assert echoed(hostile) == expect(OVERRIDE)
     no_pwned(tmp_path)
-
-
-@pytest.fixture(scope="session")
-def airflow_dags(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One migrated AIRFLOW_HOME per test process, shared by every module (airflow reads it once)."""
-    home = os.environ.get("AIRFLOW_HOME", "")
-    if not home or not (Path(home) / ".nbpipe-test-migrated").exists():
-        home = str(tmp_path_factory.mktemp("airflow_home"))
-        (Path(home) / "dags").mkdir()
-        os.environ["AIRFLOW_HOME"] = home
-        os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(home) / "dags")
-        os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
-        subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True, timeout=300)
-        (Path(home) / ".nbpipe-test-migrated").touch()
-    return Path(home) / "dags"
