@@ -87,16 +87,12 @@ def test_unreadable_inputs_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[
 
 
 def test_examples() -> None:
-    if not (EXAMPLES / "hidden_state.ipynb").exists():
-        pytest.skip("example notebooks not built")
     assert main(["check", str(EXAMPLES / "iris_classifier.ipynb"), str(EXAMPLES / "sales_etl.ipynb")]) == 0
     assert main(["check", str(EXAMPLES / "hidden_state.ipynb")]) == 1
 
 
 def test_hidden_state_flags_every_hazard(capsys: pytest.CaptureFixture[str]) -> None:
     path = EXAMPLES / "hidden_state.ipynb"
-    if not path.exists():
-        pytest.skip("example notebooks not built")
     main(["check", "--format", "json", str(path)])
     found = {d["code"] for d in json.loads(capsys.readouterr().out)["diagnostics"]}
     assert {"NBP101", "NBP201", "NBP202", "NBP203", "NBP208", "NBP206"} <= found
@@ -186,7 +182,6 @@ def _run_and_print(path: Path, names: list[str], cwd: Path) -> str:
 
 
 def test_annotated_notebooks_compute_the_same_values(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    pytest.importorskip("nbclient")
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     for name, (path, names) in _plain_notebooks(tmp_path).items():
         out = path.with_suffix(".staged.ipynb")
