@@ -89,11 +89,19 @@ class Store:
 
     Args:
         url: a directory path, ``file://`` URL or any fsspec URL (``s3://bucket/x``).
+        scope: the notebook the per-stage pointers belong to (its file stem), so that two
+            notebooks sharing a store and a stage name keep separate miss reasons.
+            Entries themselves are shared: keys are content addresses.
     """
 
-    def __init__(self, url: str | os.PathLike[str]) -> None:
+    def __init__(self, url: str | os.PathLike[str], scope: str = "") -> None:
         self.url = os.fspath(url)
+        self.scope = _scope_name(scope) if scope else ""
         self.fs: LocalFS | RemoteFS = open_fs(url)
+
+    def _pointer(self, stage: str) -> str:
+        name = f"{_safe_name(stage)}.json"
+        return self.fs.join("stages", self.scope, name) if self.scope else self.fs.join("stages", name)
 
     def __repr__(self) -> str:
         return f"Store({self.url!r})"
@@ -200,7 +208,7 @@ class Store:
 
     def _read_pointer(self, stage: str) -> dict[str, Any] | None:
         try:
-            data = json.loads(self.fs.read_bytes(self.fs.join("stages", f"{_safe_name(stage)}.json")))
+            data = json.loads(self.fs.read_bytes(self._pointer(stage)))
         except (OSError, ValueError):
             return None
         return data if isinstance(data, dict) else None
@@ -351,7 +359,7 @@ class Store:
 
     def _write_pointer(self, stage: str, key: str, key_inputs: KeyInputs) -> None:
         data = {"stage": stage, "key": key, "updated": _now(), "key_inputs": key_inputs.to_dict()}
-        self._write_json(self.fs.join("stages", f"{_safe_name(stage)}.json"), data)
+        self._write_json(self._pointer(stage), data)
 
     def _write_json(self, path: str, data: Any) -> None:
         directory = path.rsplit("/", 1)[0] if not self.fs.local else os.path.dirname(path)
@@ -386,7 +394,7 @@ class Store:
         if stage is None:
             self.fs.rmtree(self.fs.join("stages"))
         else:
-            self.fs.remove(self.fs.join("stages", f"{_safe_name(stage)}.json"))
+            self.fs.remove(self._pointer(stage))
         return removed
 
     def gc(self, max_bytes: int) -> list[str]:
@@ -464,6 +472,15 @@ class Store:
             raise CacheError(f"{problem} match {run_id!r} in {self.url}", hint="see `nbpipe runs ls`")
         data: dict[str, Any] = json.loads(self.fs.read_bytes(self.fs.join("runs", f"{matches[0]}.json")))
         return data
+
+
+def _scope_name(scope: str) -> str:
+    """A file-name-safe, collision-resistant form of a notebook name."""
+    import re
+
+    import xxhash
+
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", scope)[:60] + "-" + xxhash.xxh3_64_hexdigest(scope.encode())[:8]
 
 
 def _safe_name(stage: str) -> str:

@@ -59,7 +59,9 @@ def run_papermill(folder: str, params: dict[str, Any], jobs: int = 1, store: str
     options = RunOptions(params=params, jobs=max(1, jobs), store=url, target="papermill")
     cwd = os.getcwd()
     try:
-        runner = _PapermillRunner(plan, options, overrides, Store(url), choose_progress())
+        runner = _PapermillRunner(
+            plan, options, overrides, Store(url, scope=os.path.basename(plan.notebook)), choose_progress()
+        )
         return runner.run_folder(os.path.abspath(folder), manifest["notebooks"])
     finally:
         os.chdir(cwd)
@@ -146,6 +148,7 @@ class PapermillExecutor:
         payload = {
             "stage": job.stage,
             "store": job.store,
+            "scope": os.path.basename(job.plan.notebook),
             "key": job.key,
             "key_inputs": KeyInputs.to_dict(job.key_inputs),
             "header": job.plan.stages[job.stage].header.canonical(),

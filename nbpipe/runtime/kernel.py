@@ -75,15 +75,28 @@ class KernelSession:
     def store(self) -> Store:
         """The artifact store: configured URL, else ``.nbpipe/`` in the working directory."""
         if self._store is None:
-            self._store = Store(self.store_url or os.path.join(os.getcwd(), ".nbpipe"))
+            scope = os.path.basename(self.notebook_path() or "")
+            self._store = Store(self.store_url or os.path.join(os.getcwd(), ".nbpipe"), scope=scope)
         return self._store
+
+    def notebook_path(self) -> str | None:
+        """The notebook this kernel runs, if known: configured, or told by the front end."""
+        for candidate in (
+            self.notebook,
+            self.user_ns.get("__session__"),
+            os.environ.get("JPY_SESSION_NAME"),
+            self.user_ns.get("__vsc_ipynb_file__"),
+        ):
+            if candidate and str(candidate).endswith(".ipynb"):
+                return str(candidate)
+        return None
 
     def configure(self, key: str, value: str) -> None:
         """``%nbpipe config KEY=VALUE``: ``store`` or ``notebook``."""
         if key == "store":
             self.store_url, self._store = value, None
         elif key == "notebook":
-            self.notebook = value
+            self.notebook, self._store = value, None
         else:
             raise StageError(f"unknown setting {key!r}", hint="settings: store=URL, notebook=PATH")
 

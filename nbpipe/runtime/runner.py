@@ -114,7 +114,10 @@ def run_notebook(notebook: str | os.PathLike[str], options: RunOptions | None = 
         refuse_errors(nb)
     plan = plan_notebook(nb)
     overrides = validate(options.params, plan.defaults, plan.notebook)
-    store = Store(options.store or os.environ.get("NBPIPE_STORE") or os.path.join(plan.base_dir, ".nbpipe"))
+    store = Store(
+        options.store or os.environ.get("NBPIPE_STORE") or os.path.join(plan.base_dir, ".nbpipe"),
+        scope=os.path.basename(plan.notebook),
+    )
     cwd = os.getcwd()
     try:
         return Runner(plan, options, overrides, store, choose_progress()).run()

@@ -130,7 +130,7 @@ def run_script(
     namespace.update(overrides)
     saved = {name: module_globals[name] for name in overrides if name in module_globals}
     module_globals.update(overrides)  # setup helpers read parameters as globals, as in the notebook
-    state = ScriptRun(plan, Store(url), namespace)
+    state = ScriptRun(plan, Store(url, scope=os.path.basename(plan.notebook)), namespace)
     cwd, run_id, started = os.getcwd(), new_run_id(), now()
     selected = plan.upstream(list(only)) if only else list(plan.order)
     os.chdir(plan.base_dir)
@@ -228,7 +228,7 @@ def run_stage_task(
     options = RunOptions(params=dict(overrides), only=[stage], store=store, retries=retries, target=target)
     cwd = os.getcwd()
     try:
-        result = Runner(plan, options, overrides, Store(store), Progress()).run()
+        result = Runner(plan, options, overrides, Store(store, scope=os.path.basename(plan.notebook)), Progress()).run()
     finally:
         os.chdir(cwd)
     record = next(r for r in result.stages if r.name == stage)
@@ -326,7 +326,8 @@ def save_outputs(job_json: str, outputs: Mapping[str, Any], namespace: Mapping[s
     outcome: dict[str, Any] = {"fingerprints": prints, "sizes": {}, "saved": False, "finished": time.time()}
     if job["save"]:
         inputs = KeyInputs.from_dict(job["key_inputs"])
-        manifest = Store(job["store"]).save(job["stage"], job["key"], inputs, outputs, prints, seconds)
+        store = Store(job["store"], scope=job.get("scope", ""))
+        manifest = store.save(job["stage"], job["key"], inputs, outputs, prints, seconds)
         outcome.update(saved=True, sizes={n: info.bytes for n, info in manifest.outputs.items()})
     with open(job["outcome"], "w", encoding="utf-8") as handle:
         json.dump(outcome, handle)

@@ -8,6 +8,7 @@ store (or are handed over in memory in-process); outputs are saved to the store.
 from __future__ import annotations
 
 import json
+import os
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -134,7 +135,7 @@ def _save(job: StageJob, outputs: dict[str, Any], outcome: StageOutcome) -> None
     if not job.save:
         return
     try:
-        manifest = Store(job.store).save(
+        manifest = Store(job.store, scope=os.path.basename(job.plan.notebook)).save(
             job.stage, job.key, job.key_inputs, outputs, outcome.fingerprints, outcome.seconds
         )
     except CacheError as exc:

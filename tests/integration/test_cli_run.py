@@ -216,3 +216,12 @@ def test_debug_reruns_a_failed_stage_from_its_stored_inputs(tmp_path: Path, caps
     assert main(["run", str(nb), "-p", "limit=5"]) == 0
     assert main(["debug", str(nb), "check", "--no-pdb"]) == 0
     assert "succeeded with its stored inputs" in capsys.readouterr().out
+
+
+def test_two_notebooks_sharing_a_folder_keep_their_own_miss_reasons(tmp_path: Path, capsys: Any) -> None:
+    first = write_nb(tmp_path / "a.ipynb", "%%stage load --out xs\nxs = [1]")
+    second = write_nb(tmp_path / "b.ipynb", "%%stage load --out xs\nxs = [2]")
+    main(["run", str(first)])
+    capsys.readouterr()
+    main(["run", str(second)])
+    assert "(never run)" in capsys.readouterr().out  # not "code changed": that was the other notebook's load
