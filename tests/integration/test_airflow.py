@@ -55,7 +55,7 @@ def test_iris_dag_runs_every_stage_and_matches_nbpipe_run(
 
     assert str(dagrun.state) in ("success", "DagRunState.SUCCESS")
     stages = ["load", "split", "scale", "train", "evaluate"]
-    got = dag_fingerprints(Store(str(store)), stages)
+    got = dag_fingerprints(Store(str(store), scope="iris_classifier.ipynb"), stages)
     local = run_notebook(notebook, store=str(tmp_path / "local_store"))
     want = {name: info["fingerprint"] for r in local.stages for name, info in r.outputs.items()}
     assert got == want

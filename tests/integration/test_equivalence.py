@@ -119,7 +119,7 @@ def test_every_target_computes_the_notebooks_outputs(
         [sys.executable, script, "--store", str(tmp_path / "script_store")],
         check=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, timeout=300,
     )  # fmt: skip
-    prints["script"] = store_prints(Store(str(tmp_path / "script_store")), stages)
+    prints["script"] = store_prints(Store(str(tmp_path / "script_store"), scope=name), stages)
 
     folder = copy_examples(tmp_path, "papermill")
     pm = export_notebook(folder / name, "papermill", tmp_path / "papermill" / "pipeline")
@@ -133,7 +133,7 @@ def test_every_target_computes_the_notebooks_outputs(
         assert "success" in str(load_dag(dag_file).test().state).lower()
     finally:
         dag_file.unlink()  # one DAG file per test in the shared dags folder: ids never collide
-    prints["airflow"] = store_prints(Store(str(tmp_path / "airflow_store")), stages)
+    prints["airflow"] = store_prints(Store(str(tmp_path / "airflow_store"), scope=name), stages)
 
     folder = copy_examples(tmp_path, "dask")
     prints["dask"] = record_prints(
