@@ -72,12 +72,16 @@ def _map(handle: IO[bytes]) -> memoryview:
 
 
 def read_into_buffer(handle: IO[bytes], size: int) -> memoryview:
-    """Read ``size`` bytes into a fresh writable buffer (NumPy-allocated when available, so not zero-filled)."""
-    try:
-        import numpy
+    """Read ``size`` bytes into a fresh writable buffer.
 
-        view = memoryview(numpy.empty(size, dtype=numpy.uint8))  # type: ignore[arg-type]
-    except ImportError:
+    NumPy allocates it (not zero-filled) when NumPy is already imported, which it is
+    whenever large arrays are about; importing it just for a buffer would cost more
+    than zero-filling a small payload (a fully cached run loads only the setup memo).
+    """
+    numpy = sys.modules.get("numpy")
+    if numpy is not None and size >= 1 << 20:
+        view = memoryview(numpy.empty(size, dtype=numpy.uint8))
+    else:
         view = memoryview(bytearray(size))
     done = 0
     while done < size:
