@@ -8,9 +8,12 @@ tracebacks show the cell's own lines and ``inspect.getsource`` finds setup helpe
 from __future__ import annotations
 
 import builtins
+import contextlib
+import json
 import linecache
+import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from nbpipe.errors import StageError
@@ -36,12 +39,52 @@ def exec_cell(source: str, filename: str, namespace: dict[str, Any]) -> None:
 def setup_namespace(plan: Plan, overrides: Mapping[str, Any]) -> dict[str, Any]:
     """Run the setup cells and the parameters cell, then apply parameter overrides."""
     namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
-    for index, source in plan.setup:
-        exec_cell(source, cell_filename(plan.notebook, index), namespace)
-    if plan.parameters_source:
-        exec_cell(plan.parameters_source, cell_filename(plan.notebook, -1), namespace)
+    with as_main(namespace):
+        for index, source in plan.setup:
+            exec_cell(source, cell_filename(plan.notebook, index), namespace)
+        if plan.parameters_source:
+            exec_cell(plan.parameters_source, cell_filename(plan.notebook, -1), namespace)
     namespace.update(overrides)
     return namespace
+
+
+_SETUP_CACHE: dict[str, dict[str, Any]] = {}
+
+
+def cached_setup(plan: Plan, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """The setup namespace of a plan, built once per process and parameter set.
+
+    The coordinator (for keys) and in-process stage jobs share it, so setup cells run
+    once per process, as they run once per kernel.
+    """
+    token = json.dumps([plan.notebook, plan.setup, plan.parameters_source, repr(sorted(overrides.items()))])
+    if token not in _SETUP_CACHE:
+        _SETUP_CACHE.clear()
+        _SETUP_CACHE[token] = setup_namespace(plan, overrides)
+    return _SETUP_CACHE[token]
+
+
+class _MainModule:
+    """A module-like object whose attributes are a namespace (what IPython does for its user module)."""
+
+
+@contextlib.contextmanager
+def as_main(namespace: dict[str, Any]) -> Iterator[None]:
+    """Make ``namespace`` the ``__main__`` module while setup and stages run.
+
+    Classes and functions defined in setup cells belong to ``__main__``, as in the
+    kernel, so pickle finds them by reference: a stage output that is an instance of a
+    setup class can be stored, fingerprinted and restored identically by every target.
+    """
+    module = _MainModule()
+    module.__dict__ = namespace
+    previous = sys.modules.get("__main__")
+    sys.modules["__main__"] = module  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        if previous is not None:
+            sys.modules["__main__"] = previous
 
 
 def ownership_of(plan: Plan) -> Ownership:

@@ -19,7 +19,7 @@ from nbpipe.cache.fingerprint import fingerprint
 from nbpipe.cache.keys import KeyInputs
 from nbpipe.cache.store import Store
 from nbpipe.errors import CacheError
-from nbpipe.runtime.execute import setup_namespace
+from nbpipe.runtime.execute import as_main, cached_setup
 from nbpipe.runtime.keys import setup_parts
 from nbpipe.runtime.plan import Plan, StagePlan
 from nbpipe.source import digest, normalize
@@ -50,7 +50,7 @@ class SetupMemo:
     def namespace(self) -> dict[str, Any]:
         """The setup namespace; the setup and parameters cells run on first access."""
         if self._namespace is None:
-            self._namespace = setup_namespace(self.plan, self.overrides)
+            self._namespace = cached_setup(self.plan, self.overrides)
         return self._namespace
 
     @property
@@ -78,7 +78,8 @@ class SetupMemo:
         missing = [i for i in external if i not in self.namespace]
         if missing:
             raise KeyError(missing[0])
-        prints = {i: fingerprint(self.namespace[i], i) for i in external}
+        with as_main(self.namespace):
+            prints = {i: fingerprint(self.namespace[i], i) for i in external}
         return helpers, params, prints
 
     def _load(self) -> dict[str, Parts]:

@@ -7,7 +7,6 @@ store (or are handed over in memory in-process); outputs are saved to the store.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 import traceback
@@ -18,7 +17,7 @@ from nbpipe.cache.fingerprint import fingerprint
 from nbpipe.cache.keys import KeyInputs
 from nbpipe.cache.store import Store
 from nbpipe.errors import CacheError, NbpipeError
-from nbpipe.runtime.execute import cell_filename, run_body, setup_namespace
+from nbpipe.runtime.execute import as_main, cached_setup, cell_filename, run_body
 from nbpipe.runtime.plan import Plan
 
 
@@ -63,18 +62,6 @@ class StageOutcome:
     finished: float = 0.0
 
 
-_SETUP_CACHE: dict[str, dict[str, Any]] = {}
-
-
-def _setup_for(job: StageJob) -> dict[str, Any]:
-    """The setup namespace of a job's plan, built once per process and parameter set."""
-    token = json.dumps([job.plan.notebook, job.plan.setup, job.plan.parameters_source, repr(job.overrides)])
-    if token not in _SETUP_CACHE:
-        _SETUP_CACHE.clear()
-        _SETUP_CACHE[token] = setup_namespace(job.plan, job.overrides)
-    return _SETUP_CACHE[token]
-
-
 def run_job(job: StageJob, values: dict[str, Any] | None = None) -> tuple[StageOutcome, dict[str, Any]]:
     """Run one stage with retries; returns the outcome and the output values.
 
@@ -89,20 +76,22 @@ def run_job(job: StageJob, values: dict[str, Any] | None = None) -> tuple[StageO
     for attempt in range(job.retries + 1):
         outcome.attempts = attempt + 1
         try:
-            outputs = _attempt(job, values or {}, outcome)
+            setup = cached_setup(job.plan, job.overrides)
+            with as_main(setup):  # setup classes pickle as __main__.X, as in the kernel
+                outputs = _attempt(job, setup, values or {}, outcome)
+                outcome.status, outcome.error, outcome.traceback = "ran", None, None
+                _save(job, outputs, outcome)
         except Exception as exc:  # the user's code may raise anything
+            outcome.status = "failed"
             outcome.error = _describe(exc)
             outcome.traceback = _user_traceback(exc, job)
             continue
-        outcome.status, outcome.error, outcome.traceback = "ran", None, None
-        _save(job, outputs, outcome)
         return outcome, outputs
     return outcome, {}
 
 
-def _attempt(job: StageJob, values: dict[str, Any], outcome: StageOutcome) -> dict[str, Any]:
+def _attempt(job: StageJob, setup: dict[str, Any], values: dict[str, Any], outcome: StageOutcome) -> dict[str, Any]:
     stage = job.plan.stages[job.stage]
-    setup = _setup_for(job)
     store = Store(job.store)
     inputs: dict[str, Any] = {}
     for name in stage.header.inputs:

@@ -73,3 +73,24 @@ def test_kernel_loads_the_inputs_a_failed_batch_stage_saw(tmp_path: Path) -> Non
     NotebookClient(debug, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     assert "loaded xs for stage 'ratio'" in debug.cells[2].outputs[0]["text"]
     assert debug.cells[3].outputs[0]["text"].strip() == "[5, 0]"
+
+
+def test_instances_of_setup_classes_are_shared_both_ways(tmp_path: Path) -> None:
+    """A setup class pickles as __main__.X in the kernel; batch runs must make it the same."""
+    from tests.notebooks import write_nb
+
+    path = write_nb(
+        tmp_path / "cls.ipynb",
+        "%load_ext nbpipe",
+        "from dataclasses import dataclass\n\n\n@dataclass\nclass Point:\n    x: int\n    y: int",
+        "%%stage make --out p\np = Point(1, 2)",
+        "%%stage use --in p --out s\ns = p.x + p.y",
+    )
+    assert main(["run", str(path), "--jobs", "2"]) == 0
+    nb = kernel_run(path, "print(s, type(p).__name__)")
+    assert statuses(nb) == {"make": "cached", "use": "cached"}
+    assert nb.cells[-1].outputs[0]["text"].strip() == "3 Point"
+    (tmp_path / ".nbpipe").rename(tmp_path / "old")
+    kernel_run(path)
+    assert main(["run", str(path)]) == 0
+    assert {s["status"] for s in last_record(tmp_path)["stages"]} == {"cached"}
