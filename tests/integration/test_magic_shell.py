@@ -175,3 +175,21 @@ def test_edited_stage_reruns_saying_which_line_changed(shell: Any) -> None:
     run(shell, "%%stage s --out a\nx = 1\na = x + 1")
     _, cap = run(shell, "%%stage s --out a\nx = 1\na = x + 2")
     assert "code changed (line 3)" in cap.outputs[-1].data["text/plain"]
+
+
+def test_graph_check_and_cache_subcommands(shell: Any, tmp_path: Any) -> None:
+    from tests.notebooks import write_nb
+
+    path = write_nb(tmp_path / "g.ipynb", "%%stage load --out xs\nxs = [1]", "%%stage use --in xs --out n\nn = len(xs)")
+    view = shell.run_line_magic("nbpipe", f"graph {path}")
+    assert "load -> use (xs)" in repr(view) and "<svg" in view._repr_html_()
+    with capture_output() as cap:
+        errors = shell.run_line_magic("nbpipe", f"check {path}")
+    assert errors == 0 and "0 error(s)" in cap.stdout
+    run(shell, "%%stage load --out xs\nxs = [1]")
+    with capture_output() as cap:
+        shell.run_line_magic("nbpipe", "cache ls")
+    assert "load" in cap.stdout
+    with capture_output() as cap:
+        shell.run_line_magic("nbpipe", "cache clear --stage load")
+    assert "removed 1 entries" in cap.stdout
