@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from nbpipe.runtime.params import parse_overrides, read_params_file
+from nbpipe.runtime.params import add_parameter_option, parse_overrides, read_params_file
 
 
 def register(subparsers: Any) -> None:
@@ -17,15 +17,7 @@ def register(subparsers: Any) -> None:
         description="Run a notebook's stages in dependency order; unchanged stages are restored from the cache.",
     )
     parser.add_argument("notebook", help="the .ipynb file (or a folder exported with --to papermill)")
-    parser.add_argument(
-        "-p",
-        "--parameter",
-        nargs="+",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="override a parameter: -p C 0.5 or -p C=0.5 (YAML-typed)",
-    )
+    add_parameter_option(parser)
     parser.add_argument("--params-file", metavar="FILE", help="YAML file of parameter overrides")
     parser.add_argument(
         "--only", nargs="+", default=[], metavar="STAGE", help="run only these stages (upstream from cache)"

@@ -87,3 +87,16 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
             hint=f"pass a {expected.__name__}, e.g. -p {name}={default!r}",
         )
     return value
+
+
+def add_parameter_option(parser: Any) -> None:
+    """The ``-p/--parameter`` option, as ``nbpipe run`` and exported scripts spell it."""
+    parser.add_argument(
+        "-p",
+        "--parameter",
+        nargs="+",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a parameter: -p C=0.5 or -p C 0.5 (YAML-typed)",
+    )

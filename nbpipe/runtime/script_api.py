@@ -22,7 +22,7 @@ from nbpipe.errors import PipelineError, StageError
 from nbpipe.header import parse_header
 from nbpipe.runtime.checks import run_checks
 from nbpipe.runtime.keys import key_inputs
-from nbpipe.runtime.params import validate
+from nbpipe.runtime.params import add_parameter_option, validate
 from nbpipe.runtime.plan import Plan, StagePlan
 from nbpipe.runtime.records import StageRecord, new_run_id, now, run_record
 
@@ -253,15 +253,7 @@ def script_parser(doc: str | None, data: Mapping[str, Any]) -> Any:
         epilog="parameters:\n" + listing + "\n\nstages: " + " ".join(data["order"]),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "-p",
-        "--parameter",
-        nargs="+",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="override a parameter: -p C=0.5 or -p C 0.5 (YAML-typed)",
-    )
+    add_parameter_option(parser)
     parser.add_argument(
         "--only", nargs="+", default=[], metavar="STAGE", help="run only these stages (upstream cached)"
     )
