@@ -12,11 +12,17 @@ from nbpipe.notebook import Notebook
 from nbpipe.runtime.plan import plan_notebook
 
 
-def find_record(store: Store, run_id: str | None) -> dict[str, Any]:
-    """The run record ``run_id``, or the latest one."""
+def find_record(store: Store, run_id: str | None, notebook: str | None = None) -> dict[str, Any]:
+    """The run record ``run_id``, or the latest one (of ``notebook``, when given)."""
     records = store.records()
+    if notebook is not None:
+        name = os.path.basename(notebook)
+        records = [r for r in records if os.path.basename(str(r.get("notebook", ""))) == name]
     if not records:
-        raise PipelineError(f"no run records in the store {store.url}", hint="run the pipeline first: nbpipe run NB")
+        where = f" of {notebook}" if notebook else ""
+        raise PipelineError(
+            f"no run records{where} in the store {store.url}", hint="run the pipeline first: nbpipe run NB"
+        )
     if run_id is None:
         return records[-1]
     for record in records:
@@ -36,7 +42,7 @@ def stage_inputs(
     plan = plan_notebook(nb)
     plan.check_names([stage], "inputs")
     store = Store(store_url or os.environ.get("NBPIPE_STORE") or os.path.join(plan.base_dir, ".nbpipe"))
-    record = find_record(store, run_id)
+    record = find_record(store, run_id, nb.path)
     keys = {s["name"]: s["key"] for s in record["stages"]}
     values: dict[str, Any] = dict(record.get("params", {}))
     for name in plan.stages[stage].header.inputs:
