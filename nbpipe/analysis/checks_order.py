@@ -14,6 +14,7 @@ twenty). A star import or a magic that can bind any name (``%run``, ``%load``,
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import repeat
 
 from nbpipe.analysis.checks_stage import diag
 from nbpipe.analysis.defuse import FunctionInfo
@@ -28,17 +29,20 @@ def check_top_to_bottom(nbf: NotebookFacts) -> Iterator[Diagnostic]:
     """NBP208 for every code cell, in notebook order: each name once, at its first read."""
     first_bind: dict[str, int] = {}
     functions: dict[str, tuple[int, FunctionInfo]] = {}
-    for facts in nbf.cells:
-        for name in facts.info.binds:
-            first_bind.setdefault(name, facts.index)
-        for name, fn in facts.info.functions.items():
-            functions.setdefault(name, (facts.index, fn))
+    for facts in reversed(nbf.cells):  # bottom up, so that the first binder is written last
+        index = facts.index
+        first_bind.update(zip(facts.info.binds, repeat(index)))
+        if facts.info.functions:
+            functions.update((name, (index, fn)) for name, fn in facts.info.functions.items())
     first: dict[str, tuple[CellFacts, _Read]] = {}
     readers: dict[str, int] = {}  # name -> number of cells reading it before its binder
+    bound: set[str] = set()  # names bound by this cell or one above it
+    closures = _Closures(functions, set(first_bind))
     for facts in nbf.cells:
+        bound.update(facts.info.binds)
         unknown_from = _unknown_from(facts)
         names = set()
-        for read in (*_direct(nbf, facts, first_bind), *_through_calls(facts, first_bind, functions)):
+        for read in (*_direct(nbf, facts, first_bind, bound), *_through_calls(facts, first_bind, bound, closures)):
             if read[2][0] > unknown_from or read[0] in names:
                 continue  # after a star import or %run on an earlier line: the name may come from it
             names.add(read[0])
@@ -52,55 +56,90 @@ def check_top_to_bottom(nbf: NotebookFacts) -> Iterator[Diagnostic]:
 
 def _unknown_from(facts: CellFacts) -> int:
     """The first line of the cell after which any name may be bound (star import, %run, …)."""
+    if not facts.info.star_imports and not facts.info.wildcards:
+        return _NEVER
     lines = [line for _, line, _ in (*facts.info.star_imports, *facts.info.wildcards)]
     return min(lines, default=_NEVER)
 
 
-def _later(name: str, index: int, first_bind: dict[str, int]) -> int | None:
-    """The cell that first binds ``name`` if that is after cell ``index``, else None."""
-    binder = first_bind.get(name)
-    return binder if binder is not None and binder > index else None
-
-
-def _direct(nbf: NotebookFacts, facts: CellFacts, first_bind: dict[str, int]) -> Iterator[_Read]:
+def _direct(nbf: NotebookFacts, facts: CellFacts, first_bind: dict[str, int], bound: set[str]) -> Iterator[_Read]:
+    """Reads of names that a later cell binds first (``bound``: names bound up to this cell)."""
     reads = facts.reads if facts.role == "stage" else facts.info.reads
+    if bound.issuperset(reads):
+        return  # the common case: every name it reads is bound by now
+    later = (reads.keys() & first_bind.keys()) - bound
     for name, loc in reads.items():
-        binder = _later(name, facts.index, first_bind)
-        if binder is None:
+        if name not in later:
             continue
         if facts.role == "stage" and name in nbf.stage_binds:
             continue  # NBP101 / NBP107 explain it in stage terms
-        yield name, binder, loc, ""
+        yield name, first_bind[name], loc, ""
 
 
 def _through_calls(
-    facts: CellFacts, first_bind: dict[str, int], functions: dict[str, tuple[int, FunctionInfo]]
+    facts: CellFacts, first_bind: dict[str, int], bound: set[str], closures: _Closures
 ) -> Iterator[_Read]:
     reported: set[str] = set()
     for called, loc in facts.info.calls.items():
-        definer = functions.get(called)
+        definer = closures.functions.get(called)
         if definer is None or definer[0] > facts.index:
             continue
-        for name, via in _closure(called, functions, facts.index):
-            binder = _later(name, facts.index, first_bind)
-            if binder is None or name in facts.info.binds or name in reported:
+        found, names = closures.get(called, facts.index)
+        if bound.issuperset(names):
+            continue  # every name the call reads that some cell binds is bound by now
+        for name, via in found:
+            if name in bound or name not in first_bind or name in facts.info.binds or name in reported:
                 continue
             reported.add(name)
-            yield name, binder, loc, f" through {via!r}, called here,"
+            yield name, first_bind[name], loc, f" through {via!r}, called here,"
 
 
-def _closure(start: str, functions: dict[str, tuple[int, FunctionInfo]], index: int) -> list[tuple[str, str]]:
-    """Global names read by ``start`` and the functions it reaches: (name, function reading it)."""
+class _Closures:
+    """The global names read by a function and the functions it reaches, memoised per index range.
+
+    What a call reaches from cell ``index`` depends on ``index`` only through which
+    functions are defined at or above it: the walk is the same for every index from
+    the latest function it followed up to (not including) the first it had to skip.
+    """
+
+    def __init__(self, functions: dict[str, tuple[int, FunctionInfo]], bindable: set[str]) -> None:
+        self.functions = functions
+        self.bindable = bindable  # names some cell binds: the only ones NBP208 can report
+        self._memo: dict[str, tuple[int, int, list[tuple[str, str]], set[str]]] = {}
+
+    def get(self, start: str, index: int) -> tuple[list[tuple[str, str]], set[str]]:
+        """(name, function reading it) pairs of the walk from ``start``, and those names some cell binds."""
+        memo = self._memo.get(start)
+        if memo is not None and memo[0] <= index < memo[1]:
+            return memo[2], memo[3]
+        found, low, high = _closure(start, self.functions, index)
+        self._memo[start] = (low, high, found, {n for n, _ in found} & self.bindable)
+        return found, self._memo[start][3]
+
+
+def _closure(
+    start: str, functions: dict[str, tuple[int, FunctionInfo]], index: int
+) -> tuple[list[tuple[str, str]], int, int]:
+    """Global names read by ``start`` and the functions it reaches: (name, function reading it).
+
+    Also the range of cell indices for which the walk is the same: from the latest
+    definition it followed to the earliest one it skipped for being below ``index``.
+    """
     found: list[tuple[str, str]] = []
     seen, todo = {start}, [start]
+    low, high = functions[start][0], _NEVER
     while todo:
         current = todo.pop()
         for name in functions[current][1].reads:
             found.append((name, current))
-            if name in functions and name not in seen and functions[name][0] <= index:
-                seen.add(name)
-                todo.append(name)
-    return found
+            if name in functions and name not in seen:
+                if functions[name][0] <= index:
+                    seen.add(name)
+                    todo.append(name)
+                    low = max(low, functions[name][0])
+                else:
+                    high = min(high, functions[name][0])
+    return found, low, high
 
 
 def _diag(facts: CellFacts, name: str, binder: int, loc: tuple[int, int], via: str, readers: int) -> Diagnostic:

@@ -178,12 +178,13 @@ def _file_diag(facts: CellFacts, path: str, mode: str, call: str, loc: tuple[int
 
 def check_hidden_globals(nbf: NotebookFacts) -> Iterator[Diagnostic]:
     """NBP207: a setup function reads a global that a stage or a data cell binds."""
-    hidden = (set(nbf.stage_binds) | set(nbf.data_binds)) - nbf.provided
+    provided, data = nbf.provided, nbf.data_binds
     for facts in nbf.cells:
         if facts.role != "setup":
             continue
         for fn in facts.info.functions.values():
-            names = [n for n in fn.reads if n in hidden and n not in facts.info.binds]
+            names = [n for n in fn.reads if n not in provided and n not in facts.info.binds
+                     and (n in data or n in nbf.stage_binds)]  # fmt: skip
             if names:
                 yield _nbp207(nbf, facts, fn, names)
 

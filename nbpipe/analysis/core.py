@@ -17,7 +17,7 @@ from typing import Any
 from nbpipe.analysis import checks_order, checks_stage, checks_state, facts, graph
 from nbpipe.analysis.defuse import IGNORE_COMMENT, parse
 from nbpipe.model import Diagnostic, Graph
-from nbpipe.notebook import Notebook, read
+from nbpipe.notebook import Cell, Notebook, read
 from nbpipe.source import normalize
 
 
@@ -95,14 +95,21 @@ def ignored_codes(source: str) -> set[str] | None:
 
 
 def _unsilenced(nb: Notebook, found: Iterable[Diagnostic]) -> list[Diagnostic]:
-    silenced = {c.index: codes for c in nb.cells if c.is_code and (codes := ignored_codes(c.source))}
     kept = []
     for d in found:
-        codes = silenced.get(d.cell) if d.cell is not None else None
+        cell = _cell_at(nb, d.cell) if d.cell is not None else None
+        codes = ignored_codes(cell.source) if cell is not None and cell.is_code else None
         if codes and ("*" in codes or d.code in codes):
             continue
         kept.append(d)
     return kept
+
+
+def _cell_at(nb: Notebook, index: int) -> Cell | None:
+    """The cell with ``index``: usually at that position (``read`` numbers cells in order)."""
+    if 0 <= index < len(nb.cells) and nb.cells[index].index == index:
+        return nb.cells[index]
+    return next((c for c in nb.cells if c.index == index), None)
 
 
 def setup_sources(notebook: Notebook) -> dict[str, str]:

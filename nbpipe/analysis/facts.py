@@ -11,6 +11,7 @@ This is the one place that decides a cell's role (DESIGN §2):
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from nbpipe.analysis.defuse import CellInfo, Location, cell_info
@@ -49,7 +50,7 @@ class NotebookFacts:
     params: set[str]  # names bound by the parameters cell
     stage_reads: set[str]  # names some stage reads from outside
     outputs: dict[str, list[str]]  # declared output -> stages declaring it
-    stage_binds: dict[str, list[str]]  # name -> stages binding it at their top level
+    stage_binds: StageBinders  # name -> stages binding it at their top level
     data_binds: dict[str, list[int]]  # name -> data cells binding it
     _by_name: dict[str, CellFacts] = field(default_factory=dict)
 
@@ -71,11 +72,55 @@ class NotebookFacts:
         return found
 
 
+class StageBinders(Mapping[str, list[str]]):
+    """Name -> the stages binding it at their top level, in notebook order.
+
+    Most analyses only ask about a few names, so the full index (one entry per name
+    any stage binds) is built on first need: asking whether a name is bound scans
+    the stages until that has happened for many names.
+    """
+
+    _SCANS = 32  # membership questions answered by scanning before the full index is built
+
+    def __init__(self, stages: list[CellFacts]) -> None:
+        self._stages = stages
+        self._index: dict[str, list[str]] | None = None
+        self._scanned: dict[str, bool] = {}
+
+    def _full(self) -> dict[str, list[str]]:
+        if self._index is None:
+            index: dict[str, list[str]] = {}
+            for facts in self._stages:
+                stage = facts.header.name  # type: ignore[union-attr]
+                for name in facts.info.binds:
+                    index.setdefault(name, []).append(stage)
+            self._index = index
+        return self._index
+
+    def __contains__(self, name: object) -> bool:
+        if self._index is not None or len(self._scanned) >= self._SCANS:
+            return name in self._full()
+        found = self._scanned.get(name)  # type: ignore[call-overload]
+        if found is None:
+            found = self._scanned[name] = any(name in f.info.binds for f in self._stages)  # type: ignore[index]
+        return found
+
+    def __getitem__(self, name: str) -> list[str]:
+        return self._full()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._full())
+
+    def __len__(self) -> int:
+        return len(self._full())
+
+
 def build(notebook: Notebook) -> NotebookFacts:
     """Compute cell roles and the binder maps of a notebook."""
     cells = [_cell_facts(c) for c in notebook.cells if c.is_code]
     stages, duplicates = _stages(cells)
-    nbf = NotebookFacts(notebook, cells, stages, duplicates, set(), set(), set(), set(), set(), set(), {}, {}, {})
+    binders = StageBinders(stages)
+    nbf = NotebookFacts(notebook, cells, stages, duplicates, set(), set(), set(), set(), set(), set(), {}, binders, {})
     for facts in cells:
         if facts.role == "setup":
             nbf.setup_names.update(facts.info.binds)
@@ -89,8 +134,6 @@ def build(notebook: Notebook) -> NotebookFacts:
         nbf.stage_reads.update(facts.reads)
         for name in facts.header.outputs:
             nbf.outputs.setdefault(name, []).append(facts.header.name)
-        for name in facts.info.binds:
-            nbf.stage_binds.setdefault(name, []).append(facts.header.name)
     nbf.provided = nbf.setup_names | nbf.params
     needed = nbf.stage_reads - nbf.provided
     for facts in cells:

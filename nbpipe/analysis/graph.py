@@ -19,12 +19,12 @@ from nbpipe.source import source_hash
 
 def build_stages(nbf: NotebookFacts) -> list[Stage]:
     """A Stage per stage cell in the graph, with params, helpers, constants and status."""
-    functions = nbf.functions()
+    helpers_of = _Helpers(nbf.functions())
     stages = []
     for facts in nbf.stages:
         header = facts.header
         assert header is not None
-        helpers, reads = _helpers(set(facts.reads), functions)
+        helpers, reads = helpers_of.reached(facts.reads)
         stages.append(
             Stage(
                 name=header.name,
@@ -43,7 +43,29 @@ def build_stages(nbf: NotebookFacts) -> list[Stage]:
     return stages
 
 
-def _helpers(reads: set[str], functions: dict[str, tuple[CellFacts, set[str]]]) -> tuple[set[str], set[str]]:
+class _Helpers:
+    """Setup functions reached from a stage's reads, with each function's own closure computed once."""
+
+    def __init__(self, functions: dict[str, tuple[CellFacts, set[str]]]) -> None:
+        self.functions = functions
+        self._closure: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
+
+    def reached(self, reads: dict[str, Any]) -> tuple[set[str], set[str]]:
+        """Setup functions reached from ``reads`` (transitively) and every name read on the way."""
+        helpers: set[str] = set()
+        seen_reads = set(reads)
+        for name in reads.keys() & self.functions.keys():
+            found = self._closure.get(name)
+            if found is None:
+                found = self._closure[name] = _helpers({name}, self.functions)
+            helpers |= found[0]
+            seen_reads |= found[1]
+        return helpers, seen_reads
+
+
+def _helpers(
+    reads: set[str], functions: dict[str, tuple[CellFacts, set[str]]]
+) -> tuple[frozenset[str], frozenset[str]]:
     """Setup functions reached from ``reads`` (transitively) and every name read on the way."""
     helpers: set[str] = set()
     todo = [n for n in reads if n in functions]
@@ -56,7 +78,7 @@ def _helpers(reads: set[str], functions: dict[str, tuple[CellFacts, set[str]]]) 
         inner = functions[name][1]
         seen_reads |= inner
         todo.extend(n for n in inner if n in functions and n not in helpers)
-    return helpers, seen_reads
+    return frozenset(helpers), frozenset(seen_reads)
 
 
 def bundle(facts: CellFacts) -> dict[str, Any] | None:
