@@ -6,6 +6,8 @@
 import dagre from '@dagrejs/dagre';
 import { ISignal, Signal } from '@lumino/signaling';
 
+import { columnLayout } from './column';
+
 import { IDiagnostic, IGraph, IStage, IStageBundle, StageStatus } from './tokens';
 
 /** Kinds of graph node drawn by the sidebar. */
@@ -56,6 +58,9 @@ export interface IFlowEdge {
   className: string;
   /** `layered`: drawn along the layout's route (set by {@link layout}). */
   type?: 'layered';
+  /** Handle ids when the edge leaves or enters a node by a side (narrow layout). */
+  sourceHandle?: string;
+  targetHandle?: string;
   data?: IEdgeRoute;
 }
 
@@ -81,7 +86,7 @@ const LABEL_CHAR_PX = 6.6;
 export const NODE_SIZE: Record<NodeKind, { width: number; height: number }> = {
   stage: { width: 112, height: 40 },
   param: { width: 96, height: 22 },
-  file: { width: 128, height: 22 }
+  file: { width: 96, height: 22 }
 };
 
 /**
@@ -93,10 +98,16 @@ export function nodeSize(kind: NodeKind, label: string): { width: number; height
   if (kind === 'stage') {
     return { ...size };
   }
+  const text = kind === 'file' ? fileName(label) : label;
   return {
-    width: Math.min(size.width, Math.max(32, Math.ceil(label.length * LABEL_CHAR_PX) + 16)),
+    width: Math.min(size.width, Math.max(32, Math.ceil(text.length * LABEL_CHAR_PX) + 16)),
     height: size.height
   };
+}
+
+/** The name a file chip shows: the last part of its path (the full path is its tooltip). */
+export function fileName(path: string): string {
+  return path.split('/').filter(Boolean).pop() ?? path;
 }
 
 /** Human label and CSS modifier of each stage status. */
@@ -197,7 +208,7 @@ export function shortLabel(label: string): string {
 }
 
 /** The space an edge label takes in the layout, in pixels. */
-function labelBox(label: string): { width: number; height: number } {
+export function labelBox(label: string): { width: number; height: number } {
   return { width: Math.ceil(shortLabel(label).length * LABEL_CHAR_PX) + 8, height: 16 };
 }
 
@@ -247,9 +258,16 @@ export function layout(
   return { nodes: placed, edges: routed };
 }
 
-/** Graph JSON v1 → positioned nodes and edges, ready for React Flow. */
+/**
+ * Graph JSON v1 → positioned nodes and edges, ready for React Flow: layered left to
+ * right (dagre), or in a centred column with chips beside it for a narrow panel.
+ */
 export function buildFlow(graph: IGraph, direction: Direction = 'LR'): { nodes: IFlowNode[]; edges: IFlowEdge[] } {
   const { nodes, edges } = graphElements(graph);
+  if (direction === 'TB') {
+    const order = [...graph.order, ...graph.stages.map(s => s.name)].map(nodeId.stage);
+    return columnLayout(nodes, edges, order);
+  }
   return layout(nodes, edges, direction);
 }
 
@@ -260,37 +278,76 @@ export interface IViewport {
   zoom: number;
 }
 
-/** The extent of some nodes on one axis: start and size, in graph pixels. */
-function extent(nodes: IFlowNode[], axis: 'x' | 'y'): { start: number; size: number } {
+/** A box in graph pixels. */
+type Box = { x: number; y: number; width: number; height: number };
+
+/** The boxes a graph draws: its nodes and its edge labels. */
+function drawnBoxes(nodes: IFlowNode[], edges: IFlowEdge[]): Box[] {
+  const boxes: Box[] = nodes.map(n => ({ ...n.position, width: n.width, height: n.height }));
+  for (const e of edges) {
+    for (const p of e.data?.points ?? []) {
+      boxes.push({ ...p, width: 0, height: 0 });
+    }
+    if (e.label && e.data && e.data.labelX !== null && e.data.labelY !== null) {
+      const { width, height } = labelBox(e.label);
+      boxes.push({ x: e.data.labelX - width / 2, y: e.data.labelY - height / 2, width, height });
+    }
+  }
+  return boxes;
+}
+
+/** The extent of some boxes on one axis: start and size, in graph pixels. */
+function extent(boxes: Box[], axis: 'x' | 'y'): { start: number; size: number } {
   const dim = axis === 'x' ? 'width' : 'height';
-  const start = Math.min(...nodes.map(n => n.position[axis]));
-  return { start, size: Math.max(...nodes.map(n => n.position[axis] + n[dim])) - start };
+  const start = Math.min(...boxes.map(b => b[axis]));
+  return { start, size: Math.max(...boxes.map(b => b[axis] + b[dim])) - start };
 }
 
 /**
- * The first view of a graph in a `width` × `height` box: the whole graph when it fits
- * at a readable zoom. Else, at {@link READABLE_ZOOM} so that labels stay legible (the
- * user pans to the rest), on each axis: the stages centred when they fit, else the
- * graph's start (top or left) at the box's edge.
+ * The first view of a graph in a `width` × `height` box: the whole graph (nodes, edge
+ * routes and labels) when it fits at a readable zoom, placed so that the stages are
+ * centred as far as the graph allows. Else, at {@link READABLE_ZOOM} so that labels
+ * stay legible (the user pans to the rest), on each axis: the stages centred when they
+ * fit, else the graph's start (top or left) at the box's edge.
  */
-export function initialViewport(nodes: IFlowNode[], width: number, height: number, padding = 8): IViewport {
+export function initialViewport(
+  nodes: IFlowNode[],
+  width: number,
+  height: number,
+  padding = 8,
+  edges: IFlowEdge[] = []
+): IViewport {
   if (!nodes.length || width <= 0 || height <= 0) {
     return { x: 0, y: 0, zoom: 1 };
   }
   const stages = nodes.filter(n => n.type === 'stage');
-  const focus = stages.length ? stages : nodes;
-  const graph = { x: extent(nodes, 'x'), y: extent(nodes, 'y') };
-  const fit = Math.min((width - 2 * padding) / graph.x.size, (height - 2 * padding) / graph.y.size);
-  const zoom = Math.min(MAX_FIT_ZOOM, Math.max(READABLE_ZOOM, fit));
+  const focus = drawnBoxes(stages.length ? stages : nodes, []);
+  const all = drawnBoxes(nodes, edges);
+  const graph = { x: extent(all, 'x'), y: extent(all, 'y') };
+  const tall = (height - 2 * padding) / graph.y.size;
+  const fit = Math.min((width - 2 * padding) / graph.x.size, tall);
+  // The zoom at which the stages can sit in the middle with the whole graph in view.
+  const mid = extent(focus, 'x');
+  const centre = mid.start + mid.size / 2;
+  const half = Math.max(centre - graph.x.start, graph.x.start + graph.x.size - centre);
+  const centredFit = Math.min((width - 2 * padding) / (2 * half), tall);
+  // Else the readable zoom, as close to centred as the graph allows (rather than filling the box off-centre).
+  const best = centredFit >= READABLE_ZOOM ? centredFit : Math.min(fit, READABLE_ZOOM);
+  const zoom = Math.min(MAX_FIT_ZOOM, Math.max(READABLE_ZOOM, best));
   const place = (axis: 'x' | 'y', box: number): number => {
     const room = box - 2 * padding;
+    const whole = graph[axis];
     const main = extent(focus, axis);
-    for (const part of [graph[axis], main]) {
-      if (part.size * zoom <= room) {
-        return (box - part.size * zoom) / 2 - part.start * zoom;
-      }
+    const centred = (box - main.size * zoom) / 2 - main.start * zoom;
+    if (whole.size * zoom <= room) {
+      const low = padding - whole.start * zoom;
+      const high = box - padding - (whole.start + whole.size) * zoom;
+      return Math.min(high, Math.max(low, centred));
     }
-    return padding - graph[axis].start * zoom;
+    if (main.size * zoom <= room) {
+      return centred;
+    }
+    return padding - whole.start * zoom;
   };
   return { x: place('x', width), y: place('y', height), zoom };
 }

@@ -7,8 +7,10 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pytest
 from playwright.sync_api import Page, expect
 
+from nbpipe import analyze
 from nbpipe.notebook import read
 
 if TYPE_CHECKING:
@@ -85,23 +87,48 @@ def _smallest_label_px(page: Page) -> float:
     )
 
 
-def test_graph_is_readable_at_the_default_sidebar_width(page: Page, lab: Lab, artifacts: Path) -> None:
-    name = _copy(lab, "readable.ipynb")
+def _inside(box: dict[str, float], b: dict[str, float] | None) -> bool:
+    return b is not None and (
+        box["x"] <= b["x"] and b["x"] + b["width"] <= box["x"] + box["width"]
+        and box["y"] <= b["y"] and b["y"] + b["height"] <= box["y"] + box["height"]
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("notebook", [IRIS, "sales_etl.ipynb"])
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_graph_is_readable_at_the_default_sidebar_width(
+    page: Page, lab: Lab, artifacts: Path, notebook: str, theme: str
+) -> None:
+    stem = notebook.removesuffix(".ipynb")
+    name = f"readable-{stem}-{theme}.ipynb"
+    shutil.copy(lab.root / notebook, lab.root / name)
+    params = {p for s in analyze(lab.root / name).to_dict()["stages"] for p in s["params"]}
+    assert params  # both notebooks have parameters: the chips are part of the check
     _open(page, lab, name)
+    if theme == "dark":
+        _theme(page, "JupyterLab Dark")
+        expect(page.locator('body[data-jp-theme-light="false"]')).to_have_count(1, timeout=10_000)
     graph = page.locator(f"{SIDEBAR} .jp-nbpipe-graph")
-    expect(graph).to_have_attribute("data-direction", "TB")  # narrow panel: top to bottom
+    expect(graph).to_have_attribute("data-direction", "TB")  # narrow panel: stages in a column
     expect(page.locator(f"{SIDEBAR} .react-flow__edge-text").first).to_be_visible()
-    page.wait_for_timeout(300)
+    page.wait_for_timeout(500)
+    shot = "sidebar-default-width" if notebook == IRIS else f"sidebar-default-width-{stem}"
+    page.locator(SIDEBAR).screenshot(path=str(artifacts / f"{shot}-{theme}.png"))
     assert page.locator(SIDEBAR).bounding_box()["width"] >= 300  # type: ignore[index]
     assert _smallest_label_px(page) >= 11
     box = graph.bounding_box()
     assert box is not None
-    for node in page.locator(f"{SIDEBAR} .react-flow__node-stage").all():  # every stage in view, none cut off
-        b = node.bounding_box()
-        assert b is not None
-        assert box["x"] <= b["x"] and b["x"] + b["width"] <= box["x"] + box["width"], node.get_attribute("data-id")
-        assert box["y"] <= b["y"], node.get_attribute("data-id")
-    page.locator(SIDEBAR).screenshot(path=str(artifacts / "sidebar-default-width-light.png"))
+    stages = page.locator(f"{SIDEBAR} .react-flow__node-stage").all()
+    chips = page.locator(f"{SIDEBAR} .react-flow__node-param").all()
+    assert sorted(c.get_attribute("data-id") or "" for c in chips) == sorted(f"param:{p}" for p in params)
+    for node in stages + chips:  # the whole first view: every stage and parameter in the box, none cut off
+        assert _inside(box, node.bounding_box()), node.get_attribute("data-id")
+    boxes = [b for b in (n.bounding_box() for n in stages) if b]
+    left, right = min(b["x"] for b in boxes), max(b["x"] + b["width"] for b in boxes)
+    assert abs((left + right) / 2 - (box["x"] + box["width"] / 2)) <= 6  # the stage column is centred
+    if theme == "dark":
+        _theme(page, "JupyterLab Light")
+        expect(page.locator('body[data-jp-theme-light="true"]')).to_have_count(1, timeout=10_000)
 
 
 def test_undeclared_read_shows_nbp101_and_click_selects_the_cell(page: Page, lab: Lab, artifacts: Path) -> None:
@@ -260,6 +287,5 @@ def test_dark_theme_stays_readable(page: Page, lab: Lab, artifacts: Path) -> Non
         if page.locator(selector).count():
             assert _contrast(page, selector) >= 4.5, selector
     page.screenshot(path=str(artifacts / "sidebar-dark.png"))
-    page.locator(SIDEBAR).screenshot(path=str(artifacts / "sidebar-default-width-dark.png"))
     _theme(page, "JupyterLab Light")
     expect(page.locator('body[data-jp-theme-light="true"]')).to_have_count(1, timeout=10_000)

@@ -1,6 +1,7 @@
 /**
- * The stage graph: React Flow with a layered layout (left to right, or top to bottom
- * in a narrow panel), zoom, pan and fit. The first view keeps labels readable: when
+ * The stage graph: React Flow with a layered layout (left to right, or a centred
+ * column of stages with parameter and file chips beside it in a narrow panel), zoom,
+ * pan and fit. The first view keeps labels readable: when
  * the whole graph does not fit at a readable zoom, it shows the graph's start and
  * the user pans (or fits everything with the fit button).
  */
@@ -8,10 +9,13 @@ import { Background, ControlButton, Controls, Edge, Node, ReactFlow, ReactFlowIn
 import '@xyflow/react/dist/style.css';
 import React, { useCallback, useMemo, useRef } from 'react';
 
-import { buildFlow, Direction, IFlowNode, initialViewport, INodeData, MAX_FIT_ZOOM } from '../model';
+import { buildFlow, Direction, IFlowEdge, IFlowNode, initialViewport, INodeData, MAX_FIT_ZOOM } from '../model';
 import { IGraph } from '../tokens';
 import { EDGE_TYPES } from './edges';
 import { NODE_TYPES } from './nodes';
+
+/** Height of the control bar along the top: the first view starts below it. */
+const CONTROLS_PX = 34;
 
 /** How far out the user may zoom (an overview; labels get small). */
 const MIN_ZOOM = 0.25;
@@ -39,9 +43,11 @@ export function GraphView(props: IGraphViewProps): JSX.Element {
   const startView = useCallback(() => {
     const el = box.current;
     if (flow.current && el) {
-      void flow.current.setViewport(initialViewport(nodes as IFlowNode[], el.clientWidth, el.clientHeight));
+      const height = el.clientHeight - CONTROLS_PX;
+      const view = initialViewport(nodes as IFlowNode[], el.clientWidth, height, 8, edges as IFlowEdge[]);
+      void flow.current.setViewport({ ...view, y: view.y + CONTROLS_PX });
     }
-  }, [nodes]);
+  }, [nodes, edges]);
   const activate = (node: Node | undefined): void => {
     const data = node?.data as INodeData | undefined;
     if (data?.kind === 'stage' && data.cell !== null) {
@@ -83,7 +89,12 @@ export function GraphView(props: IGraphViewProps): JSX.Element {
         proOptions={{ hideAttribution: true }}
       >
         <Background gap={16} size={1} />
-        <Controls showInteractive={false} fitViewOptions={{ padding: 0.05, maxZoom: MAX_FIT_ZOOM }}>
+        <Controls
+          position="top-left"
+          orientation="horizontal"
+          showInteractive={false}
+          fitViewOptions={{ padding: 0.05, maxZoom: MAX_FIT_ZOOM }}
+        >
           <ControlButton
             className="jp-nbpipe-start-view"
             onClick={startView}

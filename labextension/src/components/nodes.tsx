@@ -5,20 +5,34 @@
 import { Handle, NodeProps, Position } from '@xyflow/react';
 import React from 'react';
 
-import { INodeData, STATUS_INFO } from '../model';
+import { fileName, INodeData, STATUS_INFO } from '../model';
 
 type Props = NodeProps & { data: INodeData };
 
-/** Target and source handles on the sides that match the layout direction. */
+/**
+ * Target and source handles on the sides that match the layout direction (the first
+ * of each type is the default), plus side handles for the narrow layout's lanes and chips.
+ */
 function Handles({ vertical, children }: { vertical: boolean; children: React.ReactNode }): JSX.Element {
   return (
     <>
       <Handle type="target" position={vertical ? Position.Top : Position.Left} isConnectable={false} />
       {children}
       <Handle type="source" position={vertical ? Position.Bottom : Position.Right} isConnectable={false} />
+      {vertical &&
+        SIDES.map(([id, type, position]) => (
+          <Handle key={id} id={id} type={type} position={position} isConnectable={false} />
+        ))}
     </>
   );
 }
+
+const SIDES: [string, 'source' | 'target', Position][] = [
+  ['left-in', 'target', Position.Left],
+  ['right-in', 'target', Position.Right],
+  ['left-out', 'source', Position.Left],
+  ['right-out', 'source', Position.Right]
+];
 
 /** A stage: its name, status and a badge per kind of diagnostic. */
 export function StageNode({ data, selected }: Props): JSX.Element {
@@ -61,7 +75,7 @@ export function ParamNode({ data }: Props): JSX.Element {
 export function FileNode({ data }: Props): JSX.Element {
   return (
     <div className="jp-nbpipe-node jp-nbpipe-file" title={`file ${data.label}`}>
-      <Handles vertical={data.vertical}>{data.label}</Handles>
+      <Handles vertical={data.vertical}>{fileName(data.label)}</Handles>
     </div>
   );
 }

@@ -1,0 +1,68 @@
+import { buildFlow, initialViewport, READABLE_ZOOM } from '../src/model';
+import { IGraph, IStage } from '../src/tokens';
+import { irisGraph } from './fixtures';
+
+type Spec = [name: string, inputs: string[], outputs: string[], params?: string[], files?: [string[], string[]]];
+
+/** A graph like the server's for stages given as [name, inputs, outputs, params, [file ins, file outs]]. */
+export function graphOf(specs: Spec[]): IGraph {
+  const stages: IStage[] = specs.map(([name, inputs, outputs, params = [], files = [[], []]], cell) => ({
+    name,
+    cell,
+    inputs,
+    outputs,
+    params,
+    file_inputs: files[0],
+    file_outputs: files[1],
+    status: 'never-run'
+  }));
+  const producer = new Map(stages.flatMap(s => s.outputs.map(o => [o, s.name] as const)));
+  const edges = new Map<string, { source: string; target: string; names: string[] }>();
+  for (const s of stages) {
+    for (const i of s.inputs) {
+      const source = producer.get(i)!;
+      const key = `${source}->${s.name}`;
+      const e = edges.get(key) ?? { source, target: s.name, names: [] };
+      e.names.push(i);
+      edges.set(key, e);
+    }
+  }
+  return { ...irisGraph(), stages, edges: [...edges.values()], order: stages.map(s => s.name), diagnostics: [] };
+}
+
+export const IRIS = graphOf([
+  ['load', [], ['X', 'y']],
+  ['split', ['X', 'y'], ['X_train', 'X_test', 'y_train', 'y_test'], ['seed', 'test_size']],
+  ['scale', ['X_train', 'X_test'], ['X_train_s', 'X_test_s']],
+  ['train', ['X_train_s', 'y_train'], ['model'], ['C', 'seed']],
+  ['evaluate', ['model', 'X_test_s', 'y_test'], ['accuracy']]
+]);
+
+export const SALES = graphOf([
+  ['load', [], ['raw'], [], [['data/sales.csv'], []]],
+  ['clean', ['raw'], ['sales'], ['min_units']],
+  ['by_region', ['sales'], ['region_totals']],
+  ['by_month', ['sales'], ['monthly']],
+  ['report', ['region_totals', 'monthly'], ['summary'], ['currency'], [[], ['output/report.csv']]]
+]);
+
+describe('column layout (narrow panel)', () => {
+  it.each([
+    ['iris', IRIS],
+    ['sales', SALES]
+  ])('%s: fits a 300 px panel at a readable zoom with the stages centred', (_, graph) => {
+    const { nodes, edges } = buildFlow(graph, 'TB');
+    const width = 302; // the graph box's client width at the sidebar's 320 px default
+    const view = initialViewport(nodes, width, 460, 8, edges);
+    expect(view.zoom).toBeGreaterThanOrEqual(READABLE_ZOOM);
+    const screen = (x: number): number => view.x + x * view.zoom;
+    for (const n of nodes) {
+      expect(screen(n.position.x)).toBeGreaterThanOrEqual(0);
+      expect(screen(n.position.x + n.width)).toBeLessThanOrEqual(width);
+    }
+    const stages = nodes.filter(n => n.type === 'stage');
+    const left = Math.min(...stages.map(n => screen(n.position.x)));
+    const right = Math.max(...stages.map(n => screen(n.position.x + n.width)));
+    expect(Math.abs((left + right) / 2 - width / 2)).toBeLessThanOrEqual(4);
+  });
+});
