@@ -3,9 +3,9 @@
 For notebooks of 500, 1,000 and 2,000 cells (~45 lines each) it times, in one run
 (medians, contenders interleaved so machine load hits them alike):
 
-- ``nbpipe.analyze`` on a read notebook, cold (per-cell cache cleared);
+- ``nbpipe.analyze`` on a read notebook, cold (every analysis cache cleared);
 - pyflakes checking the same code (all cells as one module, as nbQA does);
-- re-analysis after one cell changed (the sidebar's case; per-cell cache warm);
+- re-analysis after one cell changed (the sidebar's case; caches warm);
 - ``nbpipe check`` and ``python -m pyflakes`` as processes (start-up included).
 
 Usage: ``PYTHONPATH=. .venv/bin/python bench/analyze.py [--sizes 500 1000 2000] [--repeat 3]``
@@ -31,8 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from nbpipe.analysis import analyze  # noqa: E402
-from nbpipe.analysis.defuse import cell_info  # noqa: E402
+from nbpipe.analysis import analyze, clear_caches  # noqa: E402
 from nbpipe.notebook import Notebook, read  # noqa: E402
 
 SETUP = '''import numpy as np
@@ -206,7 +205,7 @@ def measure(size: int, repeat: int, folder: Path) -> dict[str, float]:
     nb = read(path)
 
     def cold() -> None:
-        cell_info.cache_clear()
+        clear_caches()
         analyze(nb)
 
     graph = analyze(nb)

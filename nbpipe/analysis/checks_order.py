@@ -42,7 +42,8 @@ def check_top_to_bottom(nbf: NotebookFacts) -> Iterator[Diagnostic]:
         bound.update(facts.info.binds)
         unknown_from = _unknown_from(facts)
         names = set()
-        for read in (*_direct(nbf, facts, first_bind, bound), *_through_calls(facts, first_bind, bound, closures)):
+        calls = () if closures.all_bound(bound) else _through_calls(facts, first_bind, bound, closures)
+        for read in (*_direct(nbf, facts, first_bind, bound), *calls):
             if read[2][0] > unknown_from or read[0] in names:
                 continue  # after a star import or %run on an earlier line: the name may come from it
             names.add(read[0])
@@ -105,7 +106,15 @@ class _Closures:
     def __init__(self, functions: dict[str, tuple[int, FunctionInfo]], bindable: set[str]) -> None:
         self.functions = functions
         self.bindable = bindable  # names some cell binds: the only ones NBP208 can report
+        self._read: set[str] = set().union(*(fn.reads for _, fn in functions.values())) & bindable
+        self._all_bound = not self._read
         self._memo: dict[str, tuple[int, int, list[tuple[str, str]], set[str]]] = {}
+
+    def all_bound(self, bound: set[str]) -> bool:
+        """Whether ``bound`` holds every bindable name any function reads (then no call can be reported)."""
+        if not self._all_bound:
+            self._all_bound = bound.issuperset(self._read)  # bound only grows as the walk goes down
+        return self._all_bound
 
     def get(self, start: str, index: int) -> tuple[list[tuple[str, str]], set[str]]:
         """(name, function reading it) pairs of the walk from ``start``, and those names some cell binds."""

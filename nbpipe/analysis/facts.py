@@ -19,7 +19,7 @@ from nbpipe.model import StageHeader
 from nbpipe.notebook import Cell, Notebook
 
 
-@dataclass
+@dataclass(slots=True)
 class CellFacts:
     """One code cell with its def/use and role."""
 
@@ -28,11 +28,7 @@ class CellFacts:
     role: str = "exploration"
     header: StageHeader | None = None  # set for stages in the graph (valid, unique name)
     reads: dict[str, Location] = field(default_factory=dict)  # outside names read (shared with the cache: read-only)
-
-    @property
-    def index(self) -> int:
-        """The 0-based cell index."""
-        return self.cell.index
+    index: int = field(kw_only=True)  # ``cell.index``, the 0-based cell index (a field: every check reads it often)
 
 
 @dataclass
@@ -145,11 +141,12 @@ def build(notebook: Notebook) -> NotebookFacts:
 
 
 def _cell_facts(cell: Cell) -> CellFacts:
-    info = cell_info(cell.body if cell.is_stage else cell.source)
     if cell.is_stage:
-        return CellFacts(cell, info, "stage", reads=info.outside)
+        info = cell_info(cell.body)
+        return CellFacts(cell, info, "stage", None, info.outside, index=cell.index)
+    info = cell_info(cell.source)
     role = "parameters" if cell.is_parameters else "setup" if info.setup and cell.source.strip() else "exploration"
-    return CellFacts(cell, info, role, reads=info.reads)
+    return CellFacts(cell, info, role, None, info.reads, index=cell.index)
 
 
 def _stages(cells: list[CellFacts]) -> tuple[list[CellFacts], list[CellFacts]]:

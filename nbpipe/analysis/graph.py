@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 from nbpipe.analysis.facts import CellFacts, NotebookFacts
-from nbpipe.model import STAGE_MIME, Edge, Stage
+from nbpipe.model import STAGE_MIME, Edge, Stage, StageHeader
 from nbpipe.source import source_hash
 
 
@@ -24,43 +24,54 @@ def build_stages(nbf: NotebookFacts) -> list[Stage]:
     for facts in nbf.stages:
         header = facts.header
         assert header is not None
-        helpers, reads = helpers_of.reached(facts.reads)
-        stages.append(
-            Stage(
-                name=header.name,
-                cell=facts.index,
-                inputs=header.inputs,
-                outputs=header.outputs,
-                file_inputs=header.file_inputs,
-                file_outputs=header.file_outputs,
-                params=tuple(sorted(reads & nbf.params)),
-                helpers=tuple(sorted(helpers)),
-                constants=tuple(sorted(reads & nbf.setup_constants)),
-                status=status(facts),
-                header=header,
-            )
-        )
+        helpers, inner = helpers_of.reached(facts.reads)
+        params = facts.reads.keys() & nbf.params
+        constants = facts.reads.keys() & nbf.setup_constants
+        if inner:
+            params |= inner & nbf.params
+            constants |= inner & nbf.setup_constants
+        key = (header, facts.index, _sorted(params), helpers, _sorted(constants), status(facts))
+        stage = _STAGES.get(key)
+        if stage is None:
+            stage = _STAGES[key] = Stage(key[0].name, key[1], header.inputs, header.outputs, header.file_inputs,
+                                         header.file_outputs, key[2], key[3], key[4], key[5], header)  # fmt: skip
+        stages.append(stage)
+    if len(_STAGES) > _STAGES_KEPT:
+        _STAGES.clear()
     return stages
 
 
+# Stages are immutable and cost microseconds to build: re-analysis reuses the unchanged ones.
+_STAGES: dict[tuple[StageHeader, int, tuple[str, ...], tuple[str, ...], tuple[str, ...], str], Stage] = {}
+_STAGES_KEPT = 1 << 16
+
+
+def clear_caches() -> None:
+    """Forget the memoised stages, edges and orders."""
+    _STAGES.clear()
+    _EDGES.clear()
+    _ORDERS.clear()
+
+
+def _sorted(names: set[str]) -> tuple[str, ...]:
+    return tuple(sorted(names)) if names else ()
+
+
 class _Helpers:
-    """Setup functions reached from a stage's reads, with each function's own closure computed once."""
+    """Setup functions reached from a stage's reads, each set of called functions walked once."""
 
     def __init__(self, functions: dict[str, tuple[CellFacts, set[str]]]) -> None:
         self.functions = functions
-        self._closure: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
+        self._closure: dict[frozenset[str], tuple[tuple[str, ...], frozenset[str]]] = {}
 
-    def reached(self, reads: dict[str, Any]) -> tuple[set[str], set[str]]:
-        """Setup functions reached from ``reads`` (transitively) and every name read on the way."""
-        helpers: set[str] = set()
-        seen_reads = set(reads)
-        for name in reads.keys() & self.functions.keys():
-            found = self._closure.get(name)
-            if found is None:
-                found = self._closure[name] = _helpers({name}, self.functions)
-            helpers |= found[0]
-            seen_reads |= found[1]
-        return helpers, seen_reads
+    def reached(self, reads: dict[str, Any]) -> tuple[tuple[str, ...], frozenset[str]]:
+        """Setup functions reached from ``reads`` (transitively, sorted) and the names they read."""
+        called = frozenset(reads.keys() & self.functions.keys())
+        found = self._closure.get(called)
+        if found is None:
+            helpers, inner = _helpers(set(called), self.functions)
+            found = self._closure[called] = (_sorted(set(helpers)), inner)
+        return found
 
 
 def _helpers(
@@ -117,14 +128,43 @@ def build_edges(nbf: NotebookFacts) -> list[Edge]:
             for producer in nbf.outputs.get(name, []):
                 if producer != facts.header.name:
                     labels.setdefault((producer, facts.header.name), []).append(name)
-    return [Edge(src, dst, tuple(names)) for (src, dst), names in labels.items()]
+    edges = []
+    for (src, dst), names in labels.items():
+        key = (src, dst, tuple(names))
+        edge = _EDGES.get(key)
+        if edge is None:
+            edge = _EDGES[key] = Edge(*key)
+        edges.append(edge)
+    if len(_EDGES) > _STAGES_KEPT:
+        _EDGES.clear()
+    return edges
+
+
+_EDGES: dict[tuple[str, str, tuple[str, ...]], Edge] = {}  # immutable too: reused like the stages
 
 
 def order(stages: list[Stage], edges: list[Edge]) -> tuple[list[str], list[str] | None]:
     """(topological order with ties broken by notebook order, a cycle or None).
 
-    The order is empty when the graph has a cycle.
+    The order is empty when the graph has a cycle. Results are memoised by the
+    stages' names and cells and the edges' ends: re-analysis after an edit inside a
+    stage's body finds them unchanged.
     """
+    key = (tuple([(s.name, s.cell) for s in stages]), tuple([(e.source, e.target) for e in edges]))
+    found = _ORDERS.get(key)
+    if found is None:
+        if len(_ORDERS) >= _ORDERS_KEPT:
+            _ORDERS.pop(next(iter(_ORDERS)))
+        found = _ORDERS[key] = _order(stages, edges)
+    result, cycle = found
+    return list(result), None if cycle is None else list(cycle)
+
+
+_ORDERS: dict[tuple[tuple[tuple[str, int], ...], tuple[tuple[str, str], ...]], tuple[list[str], list[str] | None]] = {}
+_ORDERS_KEPT = 8
+
+
+def _order(stages: list[Stage], edges: list[Edge]) -> tuple[list[str], list[str] | None]:
     position = {s.name: s.cell for s in stages}
     sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
     for stage in stages:

@@ -1,0 +1,143 @@
+"""Re-analysis with warm caches gives exactly what a cold analysis gives, edit after edit.
+
+The analyzer memoises per-cell def/use, stages, edges and topological orders across
+calls. These tests edit notebooks (one cell at a time, as the sidebar does, and
+also inserting and deleting cells) and compare each warm result with the result
+of :func:`analyze` after :func:`clear_caches`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nbpipe.analysis import analyze, clear_caches
+from nbpipe.model import Graph
+from nbpipe.notebook import Cell, Notebook, read
+from nbpipe.source import split_stage
+from tests.analysis_notebooks.build import CellSpec, notebook
+from tests.analysis_notebooks.cases import CLEAN, NEAR_MISSES, TRIGGERS
+from tests.analysis_notebooks.plain import PLAIN
+
+BASES: list[list[CellSpec]] = [
+    *TRIGGERS.values(),
+    *CLEAN.values(),
+    *(cells for cells, _ in NEAR_MISSES.values()),
+    *(cells for cells, _ in PLAIN.values()),
+]
+
+#: Snippets chosen to move names between cells, roles and stages.
+SNIPPETS = [
+    "later = 1",
+    "print(later)",
+    "raw = 5",
+    "raw.append(1)",
+    "n = 11",
+    "import numpy as np",
+    "SCALE = 3",
+    "def helper(xs):\n    return [x * late_global for x in xs]",
+    "late_global = 2",
+    "out = helper([1])",
+    "from os.path import *",
+    "%run other.py",
+    "x = (1,",
+    "df = pd.read_csv('data/in.csv')",
+    "%%stage extra --in raw --out raw2\nraw2 = raw",
+    "%%stage load --out raw\nraw = [1, 2]",
+    "%%stage load --in raw --out total\ntotal = sum(raw) + SCALE",
+    "%%stage report --in total\nprint(total, later)",
+    "%%stage bad name\nx = 1",
+    "",
+]
+
+
+def _with_source(cell: Cell, source: str) -> Cell:
+    """``cell`` with a new source, its header and body re-read the way ``read`` does."""
+    fresh = read("edit.ipynb", notebook(source)).cells[0]
+    return replace(cell, cell_type="code", source=source, header=fresh.header,
+                   header_error=fresh.header_error, body=fresh.body)  # fmt: skip
+
+
+def _renumbered(nb: Notebook, cells: list[Cell]) -> Notebook:
+    return replace(nb, cells=tuple(replace(c, index=i) if c.index != i else c for i, c in enumerate(cells)))
+
+
+def edit(nb: Notebook, op: str, where: int, snippet: str) -> Notebook:
+    """One edit: append a line to a cell, replace its source, insert or delete a cell, or re-run it."""
+    cells = list(nb.cells)
+    if not cells:
+        op = "insert"
+    at = where % max(len(cells), 1)
+    if op == "append":
+        cells[at] = _with_source(cells[at], (cells[at].source + "\n" + snippet).strip("\n"))
+    elif op == "replace":
+        cells[at] = _with_source(cells[at], snippet)
+    elif op == "insert":
+        cells.insert(at, _with_source(read("new.ipynb", notebook("")).cells[0], snippet))
+    elif op == "delete":
+        del cells[at]
+    else:  # "run": a new execution count
+        cells[at] = replace(cells[at], execution_count=where % 7 if cells[at].is_code else None)
+    return _renumbered(nb, cells)
+
+
+def cold(nb: Notebook) -> Graph:
+    clear_caches()
+    return analyze(nb)
+
+
+def assert_warm_equals_cold(nb: Notebook) -> None:
+    warm = analyze(nb)
+    assert warm == cold(nb)
+
+
+def test_edit_keeps_header_and_body_consistent() -> None:
+    nb = read("t.ipynb", notebook("a = 1"))
+    edited = edit(nb, "replace", 0, "%%stage s --out a\na = 1")
+    assert edited.cells[0].header is not None and edited.cells[0].header.name == "s"
+    assert edited.cells[0].body == split_stage(edited.cells[0].source)[1]
+
+
+def test_every_test_notebook_edited_one_cell_at_a_time() -> None:
+    for cells in BASES:
+        nb = read("t.ipynb", notebook(*cells))
+        assert_warm_equals_cold(nb)
+        for step, snippet in enumerate(SNIPPETS):
+            nb = edit(nb, ("append", "replace", "insert", "delete", "run")[step % 5], step * 3, snippet)
+            assert_warm_equals_cold(nb)
+
+
+def test_a_large_notebook_edited_in_the_middle() -> None:
+    """Many stages, helpers and setup cells: the memoised stages and orders are really reused."""
+    cells: list[CellSpec] = []
+    for part in (*CLEAN.values(), *(c for c, _ in PLAIN.values()), *TRIGGERS.values()):
+        cells.extend(part)
+    nb = read("big.ipynb", notebook(*cells))
+    analyze(nb)
+    middle = len(nb.cells) // 2
+    for step, snippet in enumerate(SNIPPETS):
+        nb = edit(nb, "append", middle + step % 3, snippet)
+        assert_warm_equals_cold(nb)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    base=st.sampled_from(BASES),
+    edits=st.lists(
+        st.tuples(
+            st.sampled_from(["append", "replace", "insert", "delete", "run"]),
+            st.integers(min_value=0, max_value=50),
+            st.sampled_from(SNIPPETS),
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+)
+def test_random_edits(base: list[CellSpec], edits: list[tuple[str, int, str]]) -> None:
+    nb = read("t.ipynb", notebook(*base))
+    analyze(nb)
+    for op, where, snippet in edits:
+        nb = edit(nb, op, where, snippet)
+        assert_warm_equals_cold(nb)
