@@ -39,7 +39,15 @@ def check_top_to_bottom(nbf: NotebookFacts) -> Iterator[Diagnostic]:
     bound: set[str] = set()  # names bound by this cell or one above it
     closures = _Closures(functions, set(first_bind))
     for facts in nbf.cells:
-        bound.update(facts.info.binds)
+        info = facts.info
+        bound.update(info.binds)
+        if (
+            bound.issuperset(facts.reads if facts.role == "stage" else info.reads)
+            and (not info.calls or closures.all_bound(bound))
+            and not info.star_imports
+            and not info.wildcards
+        ):
+            continue  # the common case: nothing it reads, itself or through a call, is bound further down
         unknown_from = _unknown_from(facts)
         names = set()
         calls = () if closures.all_bound(bound) else _through_calls(facts, first_bind, bound, closures)
