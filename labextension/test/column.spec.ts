@@ -1,4 +1,5 @@
-import { buildFlow, initialViewport, READABLE_ZOOM } from '../src/model';
+import { buildFlow, READABLE_ZOOM } from '../src/model';
+import { initialViewport } from '../src/viewport';
 import { IGraph, IStage } from '../src/tokens';
 import { irisGraph } from './fixtures';
 
@@ -64,5 +65,44 @@ describe('column layout (narrow panel)', () => {
     const left = Math.min(...stages.map(n => screen(n.position.x)));
     const right = Math.max(...stages.map(n => screen(n.position.x + n.width)));
     expect(Math.abs((left + right) / 2 - width / 2)).toBeLessThanOrEqual(4);
+  });
+});
+
+describe('column layout routes', () => {
+  it.each([
+    ['iris', IRIS],
+    ['sales', SALES]
+  ])('%s: no parameter or file edge runs through a stage', (_, graph) => {
+    const { nodes, edges } = buildFlow(graph, 'TB');
+    const stages = nodes.filter(n => n.type === 'stage');
+    const inside = (p: { x: number; y: number }): boolean =>
+      stages.some(
+        s => s.position.x < p.x && p.x < s.position.x + s.width && s.position.y < p.y && p.y < s.position.y + s.height
+      );
+    const aux = edges.filter(e => e.className === 'jp-nbpipe-edge-aux');
+    expect(aux.length).toBeGreaterThan(0);
+    for (const e of aux) {
+      const points = e.data!.points;
+      expect(points.length).toBeGreaterThanOrEqual(2);
+      for (let i = 1; i < points.length; i++) {
+        for (let f = 0; f <= 1; f += 0.05) {
+          const p = {
+            x: points[i - 1].x + (points[i].x - points[i - 1].x) * f,
+            y: points[i - 1].y + (points[i].y - points[i - 1].y) * f
+          };
+          expect(inside(p)).toBe(false);
+        }
+      }
+    }
+  });
+
+  it('stacks the stages of a chain in one column, in notebook order', () => {
+    const { nodes } = buildFlow(IRIS, 'TB');
+    const stages = nodes.filter(n => n.type === 'stage');
+    expect(new Set(stages.map(n => n.position.x)).size).toBe(1);
+    const ys = IRIS.order.map(name => stages.find(n => n.id === `stage:${name}`)!.position.y);
+    expect([...ys].sort((a, b) => a - b)).toEqual(ys);
+    const chips = nodes.filter(n => n.type !== 'stage');
+    expect(chips.every(c => c.position.x + c.width <= stages[0].position.x)).toBe(true); // chips beside, on the left
   });
 });

@@ -1,7 +1,6 @@
 import {
   EDGE_LABEL_CHARS,
   GRAPH_FONT_PX,
-  initialViewport,
   MAX_FIT_ZOOM,
   MIN_LABEL_PX,
   READABLE_ZOOM,
@@ -17,6 +16,7 @@ import {
   stageStatus,
   summary
 } from '../src/model';
+import { initialViewport } from '../src/viewport';
 import { IGraph, StageStatus } from '../src/tokens';
 import { irisGraph } from './fixtures';
 

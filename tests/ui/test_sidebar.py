@@ -14,6 +14,8 @@ from nbpipe import analyze
 from nbpipe.notebook import read
 
 if TYPE_CHECKING:
+    from playwright.sync_api import FloatRect
+
     from tests.ui.conftest import Lab
 
 SIDEBAR = "#nbpipe-pipeline"
@@ -87,7 +89,7 @@ def _smallest_label_px(page: Page) -> float:
     )
 
 
-def _inside(box: dict[str, float], b: dict[str, float] | None) -> bool:
+def _inside(box: FloatRect, b: FloatRect | None) -> bool:
     return b is not None and (
         box["x"] <= b["x"] and b["x"] + b["width"] <= box["x"] + box["width"]
         and box["y"] <= b["y"] and b["y"] + b["height"] <= box["y"] + box["height"]

@@ -9,7 +9,8 @@ import { Background, ControlButton, Controls, Edge, Node, ReactFlow, ReactFlowIn
 import '@xyflow/react/dist/style.css';
 import React, { useCallback, useMemo, useRef } from 'react';
 
-import { buildFlow, Direction, IFlowEdge, IFlowNode, initialViewport, INodeData, MAX_FIT_ZOOM } from '../model';
+import { buildFlow, Direction, IFlowEdge, IFlowNode, INodeData, MAX_FIT_ZOOM } from '../model';
+import { initialViewport } from '../viewport';
 import { IGraph } from '../tokens';
 import { EDGE_TYPES } from './edges';
 import { NODE_TYPES } from './nodes';
