@@ -151,7 +151,7 @@ def check_files(nbf: NotebookFacts) -> Iterator[Diagnostic]:
     plain = not any(f.role == "stage" for f in nbf.cells)
     for facts in nbf.cells:
         header = facts.header
-        if header is None and not (plain or facts.role == "data"):
+        if not facts.info.files or (header is None and not (plain or facts.role == "data")):
             continue
         declared_in = {os.path.normpath(p) for p in header.file_inputs + header.file_outputs} if header else set()
         declared_out = {os.path.normpath(p) for p in header.file_outputs} if header else set()

@@ -113,7 +113,7 @@ class StageBinders(Mapping[str, list[str]]):
 
 def build(notebook: Notebook) -> NotebookFacts:
     """Compute cell roles and the binder maps of a notebook."""
-    cells = [_cell_facts(c) for c in notebook.cells if c.is_code]
+    cells = [_cell_facts(c) for c in notebook.cells if c.cell_type == "code"]
     stages, duplicates = _stages(cells)
     binders = StageBinders(stages)
     nbf = NotebookFacts(notebook, cells, stages, duplicates, set(), set(), set(), set(), set(), set(), {}, binders, {})
@@ -141,7 +141,7 @@ def build(notebook: Notebook) -> NotebookFacts:
 
 
 def _cell_facts(cell: Cell) -> CellFacts:
-    if cell.is_stage:
+    if cell.header is not None or cell.header_error is not None:  # cell.is_stage, inlined: it runs for every cell
         info = cell_info(cell.body)
         return CellFacts(cell, info, "stage", None, info.outside, index=cell.index)
     info = cell_info(cell.source)
