@@ -14,7 +14,7 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
-from nbpipe.analysis import checks_order, checks_stage, checks_state, facts, graph
+from nbpipe.analysis import checks_order, checks_stage, checks_state, facts, graph, incremental
 from nbpipe.analysis.defuse import IGNORE_COMMENT, cell_info, parse
 from nbpipe.model import Diagnostic, Graph
 from nbpipe.notebook import Cell, Notebook, read
@@ -38,20 +38,25 @@ def analyze(notebook: Notebook | str | os.PathLike[str], content: dict[str, Any]
     enabled = gc.isenabled()
     gc.disable()  # the analysis allocates many small objects and frees none of them in cycles
     try:
-        return _analyze(nb)
+        graph = incremental.reuse(nb)
+        if graph is None:
+            graph = _analyze(nb)
+        incremental.remember(nb, graph)
+        return graph
     finally:
         if enabled:
             gc.enable()
 
 
 def clear_caches() -> None:
-    """Forget every memoised result: per-cell def/use, stages, edges and orders (the next analysis is cold).
+    """Forget every memoised result: per-cell def/use, stages, edges, orders, last graphs (the next analysis is cold).
 
     The caches only ever hold values computed from their keys, so clearing them
     changes timings, never results.
     """
     cell_info.cache_clear()
     graph.clear_caches()
+    incremental.clear()
 
 
 def _analyze(nb: Notebook) -> Graph:

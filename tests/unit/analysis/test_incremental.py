@@ -13,7 +13,7 @@ from dataclasses import replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nbpipe.analysis import analyze, clear_caches
+from nbpipe.analysis import analyze, clear_caches, incremental
 from nbpipe.model import Graph
 from nbpipe.notebook import Cell, Notebook, read
 from nbpipe.source import split_stage
@@ -141,3 +141,33 @@ def test_random_edits(base: list[CellSpec], edits: list[tuple[str, int, str]]) -
     for op, where, snippet in edits:
         nb = edit(nb, op, where, snippet)
         assert_warm_equals_cold(nb)
+
+
+def _stage_notebook() -> Notebook:
+    cells = [*CLEAN["diamond"]]
+    return read("cut.ipynb", notebook(*cells))
+
+
+def _last_stage(nb: Notebook) -> int:
+    return max(c.index for c in nb.cells if c.is_stage)
+
+
+def test_an_edit_no_other_cell_can_see_reuses_the_previous_graph() -> None:
+    nb = _stage_notebook()
+    first = cold(nb)
+    before = incremental.hits
+    edited = edit(nb, "append", _last_stage(nb), "scratch_only_here = 41")
+    warm = analyze(edited)
+    assert incremental.hits == before + 1
+    assert warm == first == cold(edited)
+
+
+def test_an_edit_that_uses_a_shared_name_is_analysed_in_full() -> None:
+    nb = _stage_notebook()
+    cold(nb)
+    before = incremental.hits
+    edited = edit(nb, "append", _last_stage(nb), "print(undeclared_total)\nnp.mean([1])")
+    for snippet in ("n = 3", "raw = 1", "%%stage other --out x\nx = 1"):
+        edited = edit(edited, "append", 1, snippet)
+        assert_warm_equals_cold(edited)
+    assert incremental.hits == before
