@@ -56,7 +56,24 @@ def remember(nb: Notebook, graph: Graph) -> None:
         return
     if last is None and len(_LAST) >= _NOTEBOOKS_KEPT:
         _LAST.pop(next(iter(_LAST)))
-    _LAST[nb.path] = _Last(nb.cells, graph)
+    _LAST[nb.path] = _Last(nb.cells, graph, _carried_mentions(last, nb.cells))
+
+
+def _carried_mentions(last: _Last | None, cells: tuple[Cell, ...]) -> Counter[str] | None:
+    """The previous mention counts brought up to date for ``cells``, when only a few cells changed."""
+    if last is None or last.mentions is None or len(last.cells) != len(cells):
+        return None
+    changed = [(a, b) for a, b in zip(last.cells, cells) if a is not b and a != b]
+    if len(changed) > _CARRIED_CHANGES:
+        return None
+    mentions = last.mentions
+    for old, new in changed:
+        mentions.subtract(_cell_names(old))
+        mentions.update(_cell_names(new))
+    return mentions
+
+
+_CARRIED_CHANGES = 16  # beyond this many changed cells, counting afresh (when needed) is as cheap
 
 
 def reuse(nb: Notebook) -> Graph | None:
