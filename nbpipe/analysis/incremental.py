@@ -8,7 +8,9 @@ of the same notebook, its shape is the same, and every name whose facts changed
 is mentioned by no other cell, then no stage, edge, role or diagnostic can
 change: the previous :class:`~nbpipe.model.Graph` is the answer. (A name only
 that cell mentions cannot be read, bound, declared or called anywhere else, and
-the checks relate cells only through such names.) Anything else is analysed in
+the checks relate cells only through such names. Two relations stay inside the cell
+and count as mentions too: its own ``--in``/``--out``, and the names its own
+functions read, which a new call of such a function reads.) Anything else is analysed in
 full. Typing a new local name, or editing literals and expressions around
 existing names, is the common case the sidebar re-analyses on every keystroke.
 """
@@ -120,6 +122,9 @@ def _invisible(last: _Last, old: Cell, new: Cell) -> bool:
     """Whether every name whose facts changed is one that no other cell mentions (and count the new ones)."""
     before, after = _facts(old.body if old.is_stage else old.source), _facts(new.body if new.is_stage else new.source)
     touched = {name for fact in before ^ after for name in _names(fact)}
+    touched |= _reached(touched, _info(old)) | _reached(touched, _info(new))
+    if old.header is not None and not touched.isdisjoint((*old.header.inputs, *old.header.outputs)):
+        return False  # the cell's own --in/--out see it (NBP104, NBP201)
     if last.mentions is None:
         last.mentions = Counter(chain.from_iterable(_cell_names(c) for c in last.cells))
     mentions = last.mentions
@@ -131,6 +136,19 @@ def _invisible(last: _Last, old: Cell, new: Cell) -> bool:
     mentions.subtract(old_names)
     mentions.update(new_names)
     return True
+
+
+def _reached(names: set[str], info: CellInfo) -> set[str]:
+    """Global names read by the cell's own functions among ``names``, transitively (a new call reads them)."""
+    found: set[str] = set()
+    todo = [n for n in names if n in info.functions]
+    while todo:
+        for name in info.functions[todo.pop()].reads:
+            if name not in found and name not in names:
+                found.add(name)
+                if name in info.functions:
+                    todo.append(name)
+    return found
 
 
 def _orders(info: CellInfo, touched: set[str]) -> list[list[str]]:

@@ -171,3 +171,19 @@ def test_an_edit_that_uses_a_shared_name_is_analysed_in_full() -> None:
         edited = edit(edited, "append", 1, snippet)
         assert_warm_equals_cold(edited)
     assert incremental.hits == before
+
+
+def test_a_stage_binding_its_own_declared_output_is_analysed_again() -> None:
+    nb = read("own.ipynb", notebook("import numpy as np", "%%stage load --out raw cleaned\nraw = np.zeros(3)"))
+    assert "NBP104" in [d.code for d in cold(nb).diagnostics]
+    edited = edit(nb, "append", 1, "cleaned = raw")
+    assert "NBP104" not in [d.code for d in analyze(edited).diagnostics]
+    assert_warm_equals_cold(edited)
+
+
+def test_a_new_call_of_the_cells_own_function_is_analysed_again() -> None:
+    nb = read("call.ipynb", notebook("def f():\n    return later\nx = 1", "later = 2"))
+    assert cold(nb).diagnostics == ()
+    edited = edit(nb, "append", 0, "y = f()")
+    assert "NBP208" in [d.code for d in analyze(edited).diagnostics]
+    assert_warm_equals_cold(edited)
