@@ -49,6 +49,10 @@ SNIPPETS = [
     "%%stage load --in raw --out total\ntotal = sum(raw) + SCALE",
     "%%stage report --in total\nprint(total, later)",
     "%%stage bad name\nx = 1",
+    "def f():\n    return later",
+    "y = f()",
+    "cleaned = raw",
+    "unused_here = 1",
     "",
 ]
 
