@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import gc
 import os
+import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -35,17 +36,21 @@ def analyze(notebook: Notebook | str | os.PathLike[str], content: dict[str, Any]
         NotebookReadError: the file cannot be read or is not a Python notebook.
     """
     nb = notebook if isinstance(notebook, Notebook) else read(notebook, content)
-    enabled = gc.isenabled()
-    gc.disable()  # the analysis allocates many small objects and frees none of them in cycles
-    try:
-        graph = incremental.reuse(nb)
-        if graph is None:
-            graph = _analyze(nb)
-        incremental.remember(nb, graph)
-        return graph
-    finally:
-        if enabled:
-            gc.enable()
+    with _LOCK:  # the server analyses in threads; the caches and the gc switch are shared
+        enabled = gc.isenabled()
+        gc.disable()  # the analysis allocates many small objects and frees none of them in cycles
+        try:
+            graph = incremental.reuse(nb)
+            if graph is None:
+                graph = _analyze(nb)
+            incremental.remember(nb, graph)
+            return graph
+        finally:
+            if enabled:
+                gc.enable()
+
+
+_LOCK = threading.Lock()  # pure Python and CPU-bound: one analysis at a time costs no throughput
 
 
 def clear_caches() -> None:
@@ -54,9 +59,10 @@ def clear_caches() -> None:
     The caches only ever hold values computed from their keys, so clearing them
     changes timings, never results.
     """
-    cell_info.cache_clear()
-    graph.clear_caches()
-    incremental.clear()
+    with _LOCK:
+        cell_info.cache_clear()
+        graph.clear_caches()
+        incremental.clear()
 
 
 def _analyze(nb: Notebook) -> Graph:

@@ -191,3 +191,18 @@ def test_a_new_call_of_the_cells_own_function_is_analysed_again() -> None:
     edited = edit(nb, "append", 0, "y = f()")
     assert "NBP208" in [d.code for d in analyze(edited).diagnostics]
     assert_warm_equals_cold(edited)
+
+
+def test_analyses_in_threads_equal_cold_ones() -> None:
+    """The server analyses in worker threads: interleaved edits of two notebooks stay exact."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    versions: list[Notebook] = []
+    for name, cells in (("a.ipynb", CLEAN["diamond"]), ("b.ipynb", TRIGGERS["NBP208"])):
+        nb = read(name, notebook(*cells))
+        for step, snippet in enumerate(SNIPPETS):
+            nb = edit(nb, "append", step, snippet)
+            versions.append(nb)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        warm = list(pool.map(analyze, versions))
+    assert warm == [cold(nb) for nb in versions]
