@@ -206,3 +206,14 @@ def test_analyses_in_threads_equal_cold_ones() -> None:
     with ThreadPoolExecutor(max_workers=4) as pool:
         warm = list(pool.map(analyze, versions))
     assert warm == [cold(nb) for nb in versions]
+
+
+def test_the_mention_index_has_exactly_the_names_of_the_facts() -> None:
+    """The cut-off counts mentions with set unions; they must match the facts it compares."""
+    from nbpipe.analysis.incremental import _cell_names_of, _facts, _names
+
+    for cells in BASES:
+        for cell in read("t.ipynb", notebook(*cells)).cells:
+            if cell.is_code:
+                text = cell.body if cell.is_stage else cell.source
+                assert _cell_names_of(text, None) == {name for fact in _facts(text) for name in _names(fact)}
