@@ -96,6 +96,7 @@ def _call(kind: str, rest: str, *, assigned: bool) -> str:
     return f"get_ipython().{method}({rest.strip()!r})"
 
 
+@functools.lru_cache(maxsize=4096)
 def normalize(source: str) -> str:
     """A form of the code that ignores comments, spacing and blank lines.
 

@@ -115,7 +115,7 @@ def miss_reason(previous: KeyInputs | None, current: KeyInputs) -> str:
         _dict_reason("helper", previous.helpers, current.helpers),
         _dict_reason("input", previous.inputs, current.inputs),
         _params_reason(previous.params, current.params),
-        _files_reason(previous.files, current.files),
+        _dict_reason("file", previous.files, current.files, show=str),
     ):
         if reason:
             return reason
@@ -124,14 +124,15 @@ def miss_reason(previous: KeyInputs | None, current: KeyInputs) -> str:
     return "cache entry missing or evicted"
 
 
-def _dict_reason(what: str, before: dict[str, str], after: dict[str, str]) -> str:
+def _dict_reason(what: str, before: dict[str, str], after: dict[str, str], show: Any = repr) -> str:
     for name in sorted(before.keys() | after.keys()):
+        label = f"{what} {show(name)}"
         if name not in before:
-            return f"{what} {name!r} added"
+            return f"{label} added"
         if name not in after:
-            return f"{what} {name!r} removed"
+            return f"{label} removed"
         if before[name] != after[name]:
-            return f"{what} {name!r} changed"
+            return f"{label} changed"
     return ""
 
 
@@ -143,17 +144,6 @@ def _params_reason(before: dict[str, Any], after: dict[str, Any]) -> str:
             return f"parameter {name!r} no longer read"
         if _param_token(name, before[name]) != _param_token(name, after[name]):
             return f"parameter {name!r} {_param_display(before[name])} → {_param_display(after[name])}"
-    return ""
-
-
-def _files_reason(before: dict[str, str], after: dict[str, str]) -> str:
-    for path in sorted(before.keys() | after.keys()):
-        if path not in before:
-            return f"file {path} added"
-        if path not in after:
-            return f"file {path} removed"
-        if before[path] != after[path]:
-            return f"file {path} changed"
     return ""
 
 

@@ -173,11 +173,13 @@ class KernelSession:
     def _publish(self, header: StageHeader, namespace: StageNamespace, bound: set[str]) -> None:
         outputs = set(header.outputs)
         local_names = {n for n in bound if n not in outputs and not n.startswith("__")}
-        gone = self.ownership.claim(header.name, outputs, local_names)
-        for name in gone:
+        self._bind(header, {name: namespace[name] for name in outputs | local_names}, local_names)
+
+    def _bind(self, header: StageHeader, values: dict[str, Any], local_names: set[str]) -> None:
+        """Put a stage's values in the user namespace; drop what its previous run bound and this one did not."""
+        for name in self.ownership.claim(header.name, set(header.outputs), local_names):
             self.user_ns.pop(name, None)
-        for name in outputs | local_names:
-            self.user_ns[name] = namespace[name]
+        self.user_ns.update(values)
 
     def _restore(self, header: StageHeader, record: StageRun) -> bool:
         try:
@@ -188,10 +190,7 @@ class KernelSession:
         except CacheError as exc:
             warnings.warn(f"nbpipe: cache entry {record.key[:10]} ignored: {exc.message}", stacklevel=2)
             return False
-        gone = self.ownership.claim(header.name, set(header.outputs), set())
-        for name in gone:
-            self.user_ns.pop(name, None)
-        self.user_ns.update(values)
+        self._bind(header, values, set())
         record.status, record.reason, record.seconds = "cached", "cached", float(manifest.seconds)
         return True
 

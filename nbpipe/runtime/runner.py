@@ -217,15 +217,20 @@ class Runner:
         )
         self.progress.update(record)
 
-    def _input_fingerprints(self, name: str) -> dict[str, str] | None:
+    def _producer_fingerprints(self, name: str) -> dict[str, str] | None:
+        """Recorded fingerprints of the inputs other stages produce (None: a producer would run)."""
         prints: dict[str, str] = {}
         for inp in self.plan.stages[name].header.inputs:
             if inp in self.plan.producers:
                 if inp not in self.fingerprints:
                     return None  # explain mode: the producer would run, so the key is unknown
                 prints[inp] = self.fingerprints[inp]
+        return prints
+
+    def _stage_parts(self, name: str) -> tuple[dict[str, str], dict[str, Any], dict[str, str]]:
+        """Helpers, parameter values and fingerprints of setup-provided inputs (NBP103 if missing)."""
         try:
-            _, _, external = self.memo.stage_parts(self.plan.stages[name])
+            return self.memo.stage_parts(self.plan.stages[name])
         except KeyError as exc:
             inp = exc.args[0]
             raise PipelineError(
@@ -234,12 +239,11 @@ class Runner:
                 stage=name,
                 code="NBP103",
             ) from None
-        return {**prints, **external}
 
     def _prepare(self, name: str) -> StageJob | None:
         """Compute the key; restore a hit; return a job for a miss."""
         stage, record = self.plan.stages[name], self.records[name]
-        prints = self._input_fingerprints(name)
+        prints = self._producer_fingerprints(name)
         if prints is None:
             record.status = "would-run"
             record.reason = (
@@ -248,8 +252,10 @@ class Runner:
             self.will_run.add(name)
             self.progress.update(record)
             return None
-        helpers, params, _ = self.memo.stage_parts(stage)
-        parts = key_inputs(stage.header, stage.body, None, prints, self.plan.base_dir, (helpers, params))
+        helpers, params, external = self._stage_parts(name)
+        parts = key_inputs(
+            stage.header, stage.body, None, {**prints, **external}, self.plan.base_dir, (helpers, params)
+        )
         record.key = stage_key(parts)
         forced = name in self.forced or stage.header.no_cache
         if not forced and self._restore(name, record):

@@ -6,7 +6,7 @@ import os
 from typing import Any
 
 from nbpipe.cache.fingerprint import fingerprint
-from nbpipe.cache.keys import miss_reason
+from nbpipe.cache.keys import miss_reason, stage_key
 from nbpipe.errors import CacheError
 from nbpipe.notebook import Notebook
 from nbpipe.runtime.kernel import KernelSession
@@ -43,8 +43,6 @@ def _would_run(session: KernelSession, header: Any, body: str) -> str:
         prints = {n: fingerprint(session.user_ns[n], n) for n in header.inputs}
         setup = visible_names(session.user_ns, session.ownership, session.hidden)
         parts = key_inputs(header, body, setup, prints, os.getcwd())
-        from nbpipe.cache.keys import stage_key
-
         if session.store.lookup(stage_key(parts)) is not None:
             return "in the cache: running the cell restores it"
         previous = session.store.latest_inputs(header.name)

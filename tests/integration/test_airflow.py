@@ -16,6 +16,7 @@ import pytest
 from nbpipe.cache.store import Store
 from nbpipe.export import export_notebook
 from nbpipe.runtime.runner import run_notebook
+from tests.stores import latest_fingerprints
 
 pytestmark = pytest.mark.slow
 
@@ -27,16 +28,6 @@ def run_dag(path: Path, params: dict[str, Any] | None = None) -> Any:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.dag.test(run_conf=params) if params else module.dag.test()
-
-
-def dag_fingerprints(store: Store, stages: list[str]) -> dict[str, str]:
-    """Output fingerprints of each stage's latest entry in the store."""
-    found: dict[str, str] = {}
-    for stage in stages:
-        manifest = store.latest(stage)
-        assert manifest is not None, f"stage {stage!r} left nothing in the store"
-        found.update({name: info.fingerprint for name, info in manifest.outputs.items()})
-    return found
 
 
 def test_iris_dag_runs_every_stage_and_matches_nbpipe_run(
@@ -55,7 +46,7 @@ def test_iris_dag_runs_every_stage_and_matches_nbpipe_run(
 
     assert str(dagrun.state) in ("success", "DagRunState.SUCCESS")
     stages = ["load", "split", "scale", "train", "evaluate"]
-    got = dag_fingerprints(Store(str(store), scope="iris_classifier.ipynb"), stages)
+    got = latest_fingerprints(Store(str(store), scope="iris_classifier.ipynb"), stages)
     local = run_notebook(notebook, store=str(tmp_path / "local_store"))
     want = {name: info["fingerprint"] for r in local.stages for name, info in r.outputs.items()}
     assert got == want

@@ -25,6 +25,7 @@ from nbpipe.cache.store import Store
 from nbpipe.export import export_notebook
 from nbpipe.export.papermill_run import run_papermill
 from nbpipe.runtime.runner import RunResult, run_notebook
+from tests.stores import latest_fingerprints
 
 ROOT = Path(__file__).resolve().parents[2]
 STAGE_MIME = "application/vnd.nbpipe.stage+json"
@@ -46,16 +47,6 @@ def record_prints(result: RunResult) -> dict[str, str]:
     assert result.status == "ok", [(r.name, r.error) for r in result.failed]
     assert {r.status for r in result.stages} == {"ran"}
     return {name: info["fingerprint"] for r in result.stages for name, info in r.outputs.items()}
-
-
-def store_prints(store: Store, stages: list[str]) -> dict[str, str]:
-    """Output name -> fingerprint from each stage's latest entry."""
-    found: dict[str, str] = {}
-    for stage in stages:
-        manifest = store.latest(stage)
-        assert manifest is not None, f"stage {stage!r}: no entry in {store.url}"
-        found.update({n: i.fingerprint for n, i in manifest.outputs.items()})
-    return found
 
 
 def kernel_prints(path: Path, store: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
@@ -119,7 +110,7 @@ def test_every_target_computes_the_notebooks_outputs(
         [sys.executable, script, "--store", str(tmp_path / "script_store")],
         check=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, timeout=300,
     )  # fmt: skip
-    prints["script"] = store_prints(Store(str(tmp_path / "script_store"), scope=name), stages)
+    prints["script"] = latest_fingerprints(Store(str(tmp_path / "script_store"), scope=name), stages)
 
     folder = copy_examples(tmp_path, "papermill")
     pm = export_notebook(folder / name, "papermill", tmp_path / "papermill" / "pipeline")
@@ -133,7 +124,7 @@ def test_every_target_computes_the_notebooks_outputs(
         assert "success" in str(load_dag(dag_file).test().state).lower()
     finally:
         dag_file.unlink()  # one DAG file per test in the shared dags folder: ids never collide
-    prints["airflow"] = store_prints(Store(str(tmp_path / "airflow_store"), scope=name), stages)
+    prints["airflow"] = latest_fingerprints(Store(str(tmp_path / "airflow_store"), scope=name), stages)
 
     folder = copy_examples(tmp_path, "dask")
     prints["dask"] = record_prints(
