@@ -1,37 +1,58 @@
 """``%nbpipe`` sub-commands (IPython glue; part of the magics layer).
 
-Each sub-command is a small function ``(magics, args) -> object``; :func:`dispatch`
-routes the words of the line to it. The notebook a kernel belongs to is found from
-an explicit path, ``%nbpipe config notebook=PATH``, or what the front end tells the
-kernel (``__session__`` / ``JPY_SESSION_NAME`` in Jupyter, ``__vsc_ipynb_file__`` in
-VS Code).
+One command grammar: the sub-commands the command line also has (``check``, ``graph``,
+``export``, ``cache``) are parsed by parsers built with the CLI's own argument
+definitions (each ``nbpipe.cli`` module's ``add_arguments`` or ``register``), so the
+magic accepts exactly what ``nbpipe`` accepts; only the notebook may be omitted. The
+kernel-only sub-commands (``status``, ``run``, ``inputs``, ``config``) are declared
+in :data:`KERNEL_COMMANDS`. A parse error is an IPython ``UsageError`` carrying the
+usage line; ``-h`` prints the help.
+
+The notebook a kernel belongs to is found from an explicit path, ``%nbpipe config
+notebook=PATH``, or what the front end tells the kernel (``__session__`` /
+``JPY_SESSION_NAME`` in Jupyter, ``__vsc_ipynb_file__`` in VS Code).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
+import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
-from nbpipe.errors import NbpipeError, StageError
+from IPython.core.error import UsageError
+
+from nbpipe.errors import StageError
 from nbpipe.notebook import Notebook, read
 
-HELP = """%nbpipe sub-commands:
-  status [NB]                  stages with status (fresh/stale/never-run/failed) and why
-  graph [NB]                   the stage graph (a widget, or text)
-  check [NB]                   the analyzer's diagnostics for the notebook
-  run [STAGE] [--nb NB]        run STAGE with everything upstream (all stages without STAGE)
-  inputs STAGE [--run RUN_ID]  load the inputs STAGE saw in a batch run (default: the last run)
-  export --to TARGET [-o PATH] export the notebook (script, papermill, airflow)
-  cache ls|clear [--stage S]|gc --max-size SIZE
-  config KEY=VALUE             store=URL or notebook=PATH"""
+Handler = Callable[[Any, argparse.Namespace], Any]
+
+
+class MagicParser(argparse.ArgumentParser):
+    """An argument parser whose errors are ``UsageError`` (no traceback, no ``SystemExit``)."""
+
+    def error(self, message: str) -> NoReturn:
+        """Raise a ``UsageError`` with the usage line and the problem."""
+        raise UsageError(f"{self.format_usage().rstrip()}\n{self.prog}: error: {message}")
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        """``-h`` printed the help: stop parsing without leaving the kernel."""
+        if message:
+            print(message, file=sys.stderr)
+        raise _HelpShown(status)
+
+
+class _HelpShown(Exception):
+    """Raised when a parser printed its help, so the sub-command must not run."""
 
 
 def notebook_path(magics: Any, explicit: str | None = None) -> str:
-    """The notebook this kernel runs, or a clear error saying how to name it."""
+    """``explicit`` if given, else the notebook this kernel runs, else a clear error saying how to name it."""
+    if explicit:
+        return explicit
     ns = magics.shell.user_ns
     for candidate in (
-        explicit,
         magics.session.notebook,
         ns.get("__session__"),
         os.environ.get("JPY_SESSION_NAME"),
@@ -49,39 +70,41 @@ def _read(magics: Any, explicit: str | None = None) -> Notebook:
     return read(notebook_path(magics, explicit))
 
 
-def cmd_config(magics: Any, args: list[str]) -> None:
-    """``config KEY=VALUE``."""
-    if not args or any("=" not in a for a in args):
-        raise StageError("usage: %nbpipe config KEY=VALUE", hint="keys: store, notebook")
-    for pair in args:
-        key, value = pair.split("=", 1)
-        magics.session.configure(key.strip(), value.strip())
+def _setting(text: str) -> tuple[str, str]:
+    """``KEY=VALUE`` for ``%nbpipe config`` (argparse type)."""
+    key, sep, value = text.partition("=")
+    if not sep or key.strip() not in ("store", "notebook"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE with KEY store or notebook")
+    return key.strip(), value.strip()
 
 
-def cmd_status(magics: Any, args: list[str]) -> Any:
+def cmd_config(magics: Any, args: argparse.Namespace) -> None:
+    """``config KEY=VALUE…``."""
+    for key, value in args.settings:
+        magics.session.configure(key, value)
+
+
+def cmd_status(magics: Any, args: argparse.Namespace) -> Any:
     """``status [NB]``: one row per stage."""
     from nbpipe.runtime.status import kernel_status
 
-    rows = kernel_status(magics.session, _read(magics, args[0] if args else None))
+    rows = kernel_status(magics.session, _read(magics, args.notebook))
     width = max([len(r["stage"]) for r in rows] + [5])
     lines = [f"{'stage':<{width}}  {'status':<9}  reason"]
     lines += [f"{r['stage']:<{width}}  {r['status']:<9}  {r['reason']}" for r in rows]
     print("\n".join(lines))
 
 
-def cmd_run(magics: Any, args: list[str]) -> None:
-    """``run [STAGE] [--nb NB]``: the stage and its upstream, restored from the cache where possible."""
+def cmd_run(magics: Any, args: argparse.Namespace) -> None:
+    """``run [STAGE…] [--nb NB]``: the stages and their upstream, restored from the cache where possible."""
     from nbpipe.runtime.plan import plan_notebook
-
-    explicit = args[args.index("--nb") + 1] if "--nb" in args else None
-    names = [a for a in args if a != "--nb" and a != explicit]
-    nb = _read(magics, explicit)
-    plan = plan_notebook(nb)
-    plan.check_names(names, "%nbpipe run")
     from nbpipe.widgets import StageProgress
 
+    nb = _read(magics, args.nb)
+    plan = plan_notebook(nb)
+    plan.check_names(args.stages, "%nbpipe run")
     _ensure_setup(magics, nb)
-    selected = plan.upstream(names) if names else list(plan.order)
+    selected = plan.upstream(args.stages) if args.stages else list(plan.order)
     progress = StageProgress(selected)
     for name in selected:
         stage = plan.stages[name]
@@ -104,73 +127,103 @@ def _ensure_setup(magics: Any, nb: Notebook) -> None:
             magics.shell.run_cell(cell.source, store_history=False)
 
 
-def cmd_check(magics: Any, args: list[str]) -> int:
-    """``check [NB]``: print diagnostics; returns the error count."""
+def cmd_check(magics: Any, args: argparse.Namespace) -> int:
+    """``check [NB…]`` with ``nbpipe check``'s options and output; returns the number of failing diagnostics."""
+    from nbpipe.cli.check import checked, failing, print_report
+
+    args.notebooks = args.notebooks or [notebook_path(magics)]
+    graphs, unreadable = checked(args)
+    if unreadable:
+        raise unreadable[0]
+    print_report(graphs, args, sys.stdout)
+    return failing(graphs, args.strict)
+
+
+def cmd_graph(magics: Any, args: argparse.Namespace) -> Any:
+    """``graph [NB]``: the stage graph as a widget (or text); ``--format``/``-o`` as in ``nbpipe graph``."""
     from nbpipe.analysis import analyze
 
-    graph = analyze(_read(magics, args[0] if args else None))
-    for d in graph.diagnostics:
-        print(f"cell {d.cell}:{d.line or 0}: {d.code} {d.severity} {d.message}")
-        if d.hint:
-            print(f"    hint: {d.hint}")
-    print(f"{len(graph.errors)} error(s), {len(graph.diagnostics) - len(graph.errors)} warning(s)")
-    return len(graph.errors)
+    if args.format is None and args.output is None:
+        from nbpipe.widgets import show_graph
+
+        return show_graph(analyze(_read(magics, args.notebook)))
+    from nbpipe.cli.graph import run as render
+
+    args.notebook, args.format = notebook_path(magics, args.notebook), args.format or "json"
+    render(args)
+    return None
 
 
-def cmd_graph(magics: Any, args: list[str]) -> Any:
-    """``graph [NB]``: the stage graph as a widget (or text where widgets are missing)."""
-    from nbpipe.analysis import analyze
-    from nbpipe.widgets import show_graph
-
-    return show_graph(analyze(_read(magics, args[0] if args else None)))
-
-
-def cmd_inputs(magics: Any, args: list[str]) -> None:
+def cmd_inputs(magics: Any, args: argparse.Namespace) -> None:
     """``inputs STAGE [--run RUN_ID]``: load a stage's inputs from a stored run."""
     from nbpipe.runtime.debug import stage_inputs
 
-    if not args:
-        raise StageError("usage: %nbpipe inputs STAGE [--run RUN_ID]")
-    run_id = args[args.index("--run") + 1] if "--run" in args else None
-    nb = _read(magics)
-    values, run = stage_inputs(nb, args[0], run_id, magics.session.store_url)
+    values, run = stage_inputs(_read(magics), args.stage, args.run, magics.session.store_url)
     magics.shell.user_ns.update(values)
-    print(f"loaded {', '.join(sorted(values)) or 'no inputs'} for stage {args[0]!r} from run {run}")
+    print(f"loaded {', '.join(sorted(values)) or 'no inputs'} for stage {args.stage!r} from run {run}")
 
 
-def cmd_export(magics: Any, args: list[str]) -> str:
-    """``export --to TARGET [-o PATH]``."""
-    from nbpipe.export import export_notebook
+def cmd_export(magics: Any, args: argparse.Namespace) -> str:
+    """``export --to TARGET [-o PATH] …`` with ``nbpipe export``'s options; returns the written path."""
+    from nbpipe.cli.export import export_from_args
 
-    if "--to" not in args:
-        raise StageError("usage: %nbpipe export --to script|papermill|airflow [-o PATH]")
-    target = args[args.index("--to") + 1]
-    output = args[args.index("-o") + 1] if "-o" in args else None
-    path = export_notebook(notebook_path(magics), to=target, output=output)
+    args.notebook = notebook_path(magics, args.notebook)
+    path = export_from_args(args)
     print(f"exported to {path}")
-    return str(path)
+    return path
 
 
-def cmd_cache(magics: Any, args: list[str]) -> None:
-    """``cache ls|clear [--stage S]|gc --max-size SIZE``."""
-    store = magics.session.store
-    action = args[0] if args else "ls"
-    if action == "ls":
+def cmd_cache(magics: Any, args: argparse.Namespace) -> Any:
+    """``cache ls|show KEY|clear [--stage S]|gc --max-size SIZE``: the kernel's store unless one is named."""
+    from nbpipe.cli.cache import store_for
+
+    store = store_for(args) if args.store or args.notebook else magics.session.store
+    if args.action == "ls":
         for m in store.entries():
             print(f"{m.key[:12]}  {m.stage:<20} {m.total_bytes:>12,d} B  {m.created}")
-    elif action == "clear":
-        stage = args[args.index("--stage") + 1] if "--stage" in args else None
-        print(f"removed {store.clear(stage)} entries")
-    elif action == "gc":
-        from nbpipe.cache.sizes import parse_size
-
-        size = parse_size(args[args.index("--max-size") + 1]) if "--max-size" in args else 0
-        print(f"removed {len(store.gc(size))} entries")
-    else:
-        raise StageError(f"unknown cache action {action!r}", hint="ls, clear, gc")
+    elif args.action == "clear":
+        print(f"removed {store.clear(args.stage)} entries")
+    elif args.action == "gc":
+        print(f"removed {len(store.gc(args.max_size))} entries")
+    else:  # the other actions print what the command line prints, about the same store
+        args.store = store.url
+        return args.handler(args)
+    return None
 
 
-COMMANDS: dict[str, Callable[[Any, list[str]], Any]] = {
+#: Kernel-only sub-commands: name -> (help, arguments as (flags, keyword arguments)).
+KERNEL_COMMANDS: dict[str, tuple[str, list[tuple[tuple[str, ...], dict[str, Any]]]]] = {
+    "status": (
+        "stages with status (fresh/stale/never-run/failed) and why",
+        [(("notebook",), {"nargs": "?", "metavar": "NB", "help": "the notebook (default: this kernel's)"})],
+    ),
+    "run": (
+        "run STAGEs with everything upstream in this kernel (all stages without STAGE)",
+        [
+            (("stages",), {"nargs": "*", "metavar": "STAGE", "help": "stages to run, with their upstream"}),
+            (("--nb",), {"metavar": "NB", "help": "the notebook (default: this kernel's)"}),
+        ],
+    ),
+    "inputs": (
+        "load the inputs STAGE saw in a batch run (default: the last run)",
+        [
+            (("stage",), {"metavar": "STAGE", "help": "the stage whose inputs to load"}),
+            (("--run",), {"metavar": "RUN_ID", "help": "run id or unique prefix (default: the latest)"}),
+        ],
+    ),
+    "config": (
+        "settings of this kernel: store=URL, notebook=PATH",
+        [
+            (
+                ("settings",),
+                {"nargs": "+", "type": _setting, "metavar": "KEY=VALUE", "help": "store=URL or notebook=PATH"},
+            )
+        ],
+    ),
+}
+
+#: Sub-command -> its handler.
+COMMANDS: dict[str, Handler] = {
     "status": cmd_status,
     "graph": cmd_graph,
     "check": cmd_check,
@@ -182,12 +235,48 @@ COMMANDS: dict[str, Callable[[Any, list[str]], Any]] = {
 }
 
 
+def build_parser() -> MagicParser:
+    """The ``%nbpipe`` parser: the CLI's argument definitions plus the kernel-only sub-commands."""
+    from nbpipe.cli import cache, check, export, graph
+
+    parser = MagicParser(prog="%nbpipe", description="nbpipe in the kernel; see `nbpipe --help` for the CLI.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=MagicParser)
+    for name, module in (("check", check), ("graph", graph), ("export", export)):
+        sub = commands.add_parser(name, help=f"as `nbpipe {name}`; NB defaults to this kernel's notebook")
+        module.add_arguments(sub, notebook_optional=True)
+    commands.choices["graph"].set_defaults(format=None)  # no --format: the graph widget
+    cache.register(commands)
+    for name, (text, arguments) in KERNEL_COMMANDS.items():
+        sub = commands.add_parser(name, help=text, description=text)
+        for flags, kwargs in arguments:
+            sub.add_argument(*flags, **kwargs)
+    return parser
+
+
 def dispatch(magics: Any, words: list[str]) -> Any:
-    """Route ``%nbpipe WORDS`` to its sub-command."""
-    if not words or words[0] in ("help", "-h", "--help"):
-        print(HELP)
+    """Parse ``%nbpipe WORDS`` with the one grammar and run the sub-command.
+
+    Raises:
+        UsageError: the words do not parse (the message holds the usage line).
+    """
+    parser = build_parser()
+    if not words or words[0] == "help":
+        parser.print_help()
         return None
-    command = COMMANDS.get(words[0])
-    if command is None:
-        raise NbpipeError(f"unknown %nbpipe sub-command {words[0]!r}", hint=HELP)
-    return command(magics, words[1:])
+    if words[0] not in COMMANDS and not words[0].startswith("-"):
+        raise UsageError(
+            f"{parser.format_usage().rstrip()}\nunknown %nbpipe sub-command {words[0]!r}; "
+            f"sub-commands: {', '.join(COMMANDS)} (%nbpipe SUB-COMMAND -h for help)"
+        )
+    if words[0] == "cache" and (len(words) == 1 or (words[1].startswith("-") and words[1] not in ("-h", "--help"))):
+        words = ["cache", "ls", *words[1:]]  # bare `%nbpipe cache` lists the entries
+    try:
+        args = parser.parse_args(words)
+    except _HelpShown:
+        return None
+    if args.command is None:
+        parser.print_help()
+        return None
+    if args.command == "cache":
+        args.action = words[1]
+    return COMMANDS[args.command](magics, args)

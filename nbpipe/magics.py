@@ -113,7 +113,12 @@ class NbpipeMagics(Magics):
 
     @line_magic
     def nbpipe(self, line: str) -> Any:
-        """``%nbpipe status|graph|check|run [STAGE]|export --to T|cache …|config KEY=VALUE|inputs STAGE``."""
+        """``%nbpipe status|graph|check|run [STAGE]|export --to T|cache …|config KEY=VALUE|inputs STAGE``.
+
+        ``check``, ``graph``, ``export`` and ``cache`` take the same arguments as the
+        ``nbpipe`` command (the notebook defaults to this kernel's); ``%nbpipe -h`` and
+        ``%nbpipe SUB-COMMAND -h`` print the help. A bad argument is a ``UsageError``.
+        """
         from nbpipe import magic_commands
 
         try:

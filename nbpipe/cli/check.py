@@ -26,13 +26,23 @@ def register(subparsers: Any) -> None:
         help="report hidden state and undeclared data flow (NBP001-NBP208)",
         description="Analyse notebooks statically and report diagnostics; nothing is executed.",
     )
-    parser.add_argument("notebooks", nargs="+", metavar="NB", help=".ipynb files")
+    add_arguments(parser)
+    parser.set_defaults(handler=run)
+
+
+def add_arguments(parser: argparse.ArgumentParser, notebook_optional: bool = False) -> None:
+    """The arguments of ``check``, shared by ``nbpipe check`` and ``%nbpipe check``.
+
+    Args:
+        parser: the sub-command's parser.
+        notebook_optional: the notebooks may be omitted (the magic defaults to the kernel's notebook).
+    """
+    parser.add_argument("notebooks", nargs="*" if notebook_optional else "+", metavar="NB", help=".ipynb files")
     parser.add_argument("--format", choices=("text", "json", "github"), default="text", help="output format")
     parser.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
     parser.add_argument("--select", default="", metavar="CODES", help="only these codes or prefixes, e.g. NBP1,NBP208")
     parser.add_argument("--ignore", default="", metavar="CODES", help="drop these codes or prefixes")
     parser.add_argument("--color", choices=("auto", "always", "never"), default="auto", help="colour the text output")
-    parser.set_defaults(handler=run)
 
 
 def codes(text: str) -> tuple[str, ...]:
@@ -51,27 +61,42 @@ def filtered(diagnostics: Iterable[Diagnostic], select: Sequence[str], ignore: S
 
 def run(args: argparse.Namespace) -> int:
     """Check every notebook; print in the chosen format; return the exit code."""
+    graphs, unreadable = checked(args)
+    for exc in unreadable:
+        print(f"nbpipe: error: {exc.message}" + (f"\n  hint: {exc.hint}" if exc.hint else ""), file=sys.stderr)
+    print_report(graphs, args, sys.stdout)
+    if unreadable:
+        return 2
+    return 1 if failing(graphs, args.strict) else 0
+
+
+def checked(args: argparse.Namespace) -> tuple[list[Graph], list[NotebookReadError]]:
+    """The graph of every readable notebook in ``args.notebooks`` (diagnostics filtered) and the read errors."""
     from dataclasses import replace
 
     from nbpipe.analysis import analyze
 
     select, ignore = codes(args.select), codes(args.ignore)
     graphs: list[Graph] = []
-    unreadable = False
+    unreadable: list[NotebookReadError] = []
     for path in args.notebooks:
         try:
             graph = analyze(path)
         except NotebookReadError as exc:
-            unreadable = True
-            print(f"nbpipe: error: {exc.message}" + (f"\n  hint: {exc.hint}" if exc.hint else ""), file=sys.stderr)
+            unreadable.append(exc)
             continue
         graphs.append(replace(graph, diagnostics=tuple(filtered(graph.diagnostics, select, ignore))))
-    _print(graphs, args.format, _use_color(args.color, sys.stdout), sys.stdout)
-    if unreadable:
-        return 2
-    found = [d for g in graphs for d in g.diagnostics]
-    failing = [d for d in found if d.severity == "error" or args.strict]
-    return 1 if failing else 0
+    return graphs, unreadable
+
+
+def failing(graphs: Sequence[Graph], strict: bool) -> int:
+    """How many diagnostics fail the check: errors, and warnings too when ``strict``."""
+    return sum(1 for g in graphs for d in g.diagnostics if d.severity == "error" or strict)
+
+
+def print_report(graphs: list[Graph], args: argparse.Namespace, out: TextIO) -> None:
+    """Print the graphs' diagnostics as ``args.format`` and ``args.color`` say."""
+    _print(graphs, args.format, _use_color(args.color, out), out)
 
 
 def _use_color(choice: str, stream: TextIO) -> bool:

@@ -18,10 +18,20 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "graph", help="print the stage graph", description="Print a notebook's stage graph (graph JSON v1 by default)."
     )
-    parser.add_argument("notebook", metavar="NB", help="an .ipynb file")
+    add_arguments(parser)
+    parser.set_defaults(handler=run)
+
+
+def add_arguments(parser: argparse.ArgumentParser, notebook_optional: bool = False) -> None:
+    """The arguments of ``graph``, shared by ``nbpipe graph`` and ``%nbpipe graph``.
+
+    Args:
+        parser: the sub-command's parser.
+        notebook_optional: the notebook may be omitted (the magic defaults to the kernel's notebook).
+    """
+    parser.add_argument("notebook", metavar="NB", nargs="?" if notebook_optional else None, help="an .ipynb file")
     parser.add_argument("--format", choices=("json", "mermaid", "dot"), default="json", help="output format")
     parser.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
-    parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -28,8 +28,10 @@ LAYERS = {
     "nbpipe.server": 5,
     "nbpipe": 6,  # the package __init__: public API over everything
 }
-# Layer-5 glue modules never import each other (magics ~ magic_commands are one unit).
+# Layer-5 glue modules never import each other (magics ~ magic_commands are one unit), except that
+# %nbpipe builds its parsers from the CLI's argument definitions: the command line is the one grammar.
 GLUE = {"nbpipe.magics": "magics", "nbpipe.magic_commands": "magics", "nbpipe.cli": "cli", "nbpipe.server": "server"}
+GLUE_ALLOWED = {("magics", "cli")}
 
 
 def _name(path: Path) -> str:
@@ -65,7 +67,8 @@ def test_imports_point_down(path: Path) -> None:
             continue
         assert theirs <= mine or module == "nbpipe", f"{module} (layer {mine}) imports {imported} (layer {theirs})"  # type: ignore[operator]
         if mine == 5 and theirs == 5:
-            assert _layer(module, GLUE) == _layer(imported, GLUE), f"glue {module} imports glue {imported}"
+            pair = (_layer(module, GLUE), _layer(imported, GLUE))
+            assert pair[0] == pair[1] or pair in GLUE_ALLOWED, f"glue {module} imports glue {imported}"
 
 
 def test_cache_never_imports_analysis() -> None:
