@@ -26,7 +26,6 @@ import uuid
 import warnings
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import IO, Any
 
 import xxhash
@@ -107,12 +106,44 @@ class Store:
         return f"Store({self.url!r})"
 
     @classmethod
-    def for_notebook(cls, notebook: str | os.PathLike[str]) -> Store:
-        """The store of a notebook: ``$NBPIPE_STORE`` if set, else ``.nbpipe/`` beside it."""
-        configured = os.environ.get(STORE_ENV)
+    def for_notebook(
+        cls,
+        notebook: str | os.PathLike[str] | None,
+        url: str | os.PathLike[str] | None = None,
+        *,
+        base_dir: str | os.PathLike[str] | None = None,
+    ) -> Store:
+        """The store of a notebook: the one store-location rule (DESIGN §6).
+
+        1. ``url`` when given (``--store URL``, ``%nbpipe config store=URL``, a script's ``store=``);
+        2. else ``$NBPIPE_STORE``;
+        3. else ``.nbpipe/`` in ``base_dir`` if given, else beside the notebook, else inside
+           ``notebook`` when it is a folder (an exported papermill folder, ``nbpipe cache ls DIR``),
+           else in the current directory (a kernel that does not know its notebook).
+
+        Args:
+            notebook: the notebook path (its file name scopes the per-stage pointers), a folder, or None.
+            url: an explicit store path or fsspec URL; empty means not given.
+            base_dir: the notebook's folder when ``notebook`` is not a path to it (an exported
+                script or papermill plan records the notebook's name and its folder separately).
+
+        Returns:
+            The store, with ``scope`` set to the notebook's file name (empty for a folder or None).
+        """
+        is_folder = notebook is not None and os.path.isdir(notebook)
+        scope = os.path.basename(os.fspath(notebook)) if notebook is not None and not is_folder else ""
+        configured = os.fspath(url) if url else os.environ.get(STORE_ENV)
         if configured:
-            return cls(configured)
-        return cls(Path(notebook).resolve().parent / DEFAULT_DIR)
+            return cls(configured, scope=scope)
+        if base_dir is not None:
+            folder = os.path.abspath(base_dir)
+        elif notebook is None:
+            folder = os.getcwd()
+        elif is_folder:
+            folder = os.path.abspath(notebook)
+        else:
+            folder = os.path.dirname(os.path.abspath(notebook))
+        return cls(os.path.join(folder, DEFAULT_DIR), scope=scope)
 
     # -- reading -------------------------------------------------------------------
 
@@ -360,6 +391,24 @@ class Store:
     def _write_pointer(self, stage: str, key: str, key_inputs: KeyInputs) -> None:
         data = {"stage": stage, "key": key, "updated": _now(), "key_inputs": key_inputs.to_dict()}
         self._write_json(self._pointer(stage), data)
+
+    def read_document(self, name: str) -> Any:
+        """A JSON document nbpipe keeps for its own bookkeeping (e.g. ``memo/KEY.json``); None if absent or unreadable."""
+        try:
+            return json.loads(self.fs.read_bytes(self.fs.join(*name.split("/"))))
+        except (OSError, ValueError, RecursionError):
+            return None
+
+    def write_document(self, name: str, data: Any) -> None:
+        """Write a bookkeeping JSON document atomically (see :meth:`read_document`).
+
+        Raises:
+            StoreUnavailable: the store cannot be written.
+        """
+        try:
+            self._write_json(self.fs.join(*name.split("/")), data)
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot write to the cache store {self.url}: {exc.strerror or exc}") from exc
 
     def _write_json(self, path: str, data: Any) -> None:
         directory = path.rsplit("/", 1)[0] if not self.fs.local else os.path.dirname(path)

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from collections.abc import Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from nbpipe.cache.sizes import human_size, parse_size
-from nbpipe.cache.store import DEFAULT_DIR, STORE_ENV, Store
+from nbpipe.cache.store import STORE_ENV, Store
 from nbpipe.errors import CacheError
 
 
@@ -63,13 +61,8 @@ def _size(text: str) -> int:
 
 
 def store_for(args: argparse.Namespace) -> Store:
-    """The store the arguments designate (see the module docstring)."""
-    if args.store:
-        return Store(args.store)
-    if os.environ.get(STORE_ENV):
-        return Store(os.environ[STORE_ENV])
-    place = Path(args.notebook) if args.notebook else Path.cwd()
-    return Store((place if place.is_dir() else place.resolve().parent) / DEFAULT_DIR)
+    """The store the arguments designate (:meth:`Store.for_notebook`: the one location rule)."""
+    return Store.for_notebook(args.notebook, args.store)
 
 
 def _ls(args: argparse.Namespace) -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from typing import Any
 
 
@@ -31,13 +30,7 @@ def register(subparsers: Any) -> None:
 def _store(args: argparse.Namespace) -> Any:
     from nbpipe.cache.store import Store
 
-    scope = os.path.basename(args.notebook) if args.notebook else ""
-    if args.store:
-        return Store(args.store, scope=scope)
-    if os.environ.get("NBPIPE_STORE"):
-        return Store(os.environ["NBPIPE_STORE"], scope=scope)
-    base = os.path.dirname(os.path.abspath(args.notebook)) if args.notebook else os.getcwd()
-    return Store(os.path.join(base, ".nbpipe"), scope=scope)
+    return Store.for_notebook(args.notebook, args.store)
 
 
 def handle_ls(args: argparse.Namespace) -> int:

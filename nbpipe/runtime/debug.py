@@ -41,7 +41,7 @@ def stage_inputs(
     """
     plan = plan_notebook(nb)
     plan.check_names([stage], "inputs")
-    store = Store(store_url or os.environ.get("NBPIPE_STORE") or os.path.join(plan.base_dir, ".nbpipe"))
+    store = Store.for_notebook(plan.notebook, store_url, base_dir=plan.base_dir)
     record = find_record(store, run_id, nb.path)
     keys = {s["name"]: s["key"] for s in record["stages"]}
     values: dict[str, Any] = dict(record.get("params", {}))

@@ -213,11 +213,30 @@ def test_run_records(store: Store) -> None:
         store.write_record({"run_id": "../escape"})
 
 
-def test_for_notebook_uses_env_or_the_notebook_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_for_notebook_is_the_one_location_rule(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Explicit URL > $NBPIPE_STORE > .nbpipe/ beside the notebook (in a folder; in the cwd without one)."""
     monkeypatch.delenv("NBPIPE_STORE", raising=False)
-    assert Store.for_notebook(tmp_path / "nb.ipynb").url == str(tmp_path / ".nbpipe")
+    monkeypatch.chdir(tmp_path)
+    notebook, folder = tmp_path / "sub" / "nb.ipynb", tmp_path / "exported"
+    notebook.parent.mkdir()
+    folder.mkdir()
+    cases = [
+        (notebook, None, {}, str(tmp_path / "sub" / ".nbpipe"), "nb.ipynb"),
+        ("sub/nb.ipynb", "", {}, str(tmp_path / "sub" / ".nbpipe"), "nb.ipynb"),  # relative, empty URL = not given
+        (folder, None, {}, str(folder / ".nbpipe"), ""),
+        (None, None, {}, str(tmp_path / ".nbpipe"), ""),
+        ("nb.ipynb", None, {"base_dir": folder}, str(folder / ".nbpipe"), "nb.ipynb"),
+        (notebook, "memory://explicit", {}, "memory://explicit", "nb.ipynb"),
+        (None, tmp_path / "other", {}, str(tmp_path / "other"), ""),
+    ]
+    for nb, url, extra, where, scope in cases:
+        store = Store.for_notebook(nb, url, **extra)
+        assert (store.url, store.scope.rsplit("-", 1)[0]) == (where, scope), (nb, url, extra)
     monkeypatch.setenv("NBPIPE_STORE", "memory://shared")
-    assert Store.for_notebook(tmp_path / "nb.ipynb").url == "memory://shared"
+    assert Store.for_notebook(notebook).url == "memory://shared"
+    assert Store.for_notebook(None).url == "memory://shared"
+    assert Store.for_notebook(notebook, "memory://explicit").url == "memory://explicit"  # the URL beats the env
+    assert Store.for_notebook(notebook).scope == Store(tmp_path, scope="nb.ipynb").scope
 
 
 def test_manifest_json_is_the_documented_layout(tmp_path: Path) -> None:
