@@ -79,6 +79,10 @@ class CacheError(NbpipeError):
     """Raised when a value cannot be fingerprinted or stored (e.g. it is unpicklable)."""
 
 
+class OptionError(NbpipeError):
+    """Raised when a command-line option does not apply to what the command was given."""
+
+
 class ParameterError(NbpipeError):
     """Raised when a parameter override is unknown or has the wrong type."""
 

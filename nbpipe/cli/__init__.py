@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from nbpipe._version import __version__
-from nbpipe.errors import NbpipeError, NotebookReadError, ParameterError
+from nbpipe.errors import NbpipeError, NotebookReadError, OptionError, ParameterError
 
 #: Sub-command modules, in the order ``nbpipe --help`` lists them.
 COMMAND_MODULES = (
@@ -64,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return int(handler(args))
-    except (NotebookReadError, ParameterError) as exc:
+    except (NotebookReadError, OptionError, ParameterError) as exc:
         _error(exc)
         return EXIT_USAGE
     except NbpipeError as exc:

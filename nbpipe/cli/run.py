@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from nbpipe.errors import OptionError
 from nbpipe.runtime.params import add_parameter_option, parse_overrides, read_params_file
 
 
@@ -16,7 +17,11 @@ def register(subparsers: Any) -> None:
         help="run the pipeline: stages in dependency order, unchanged stages from the cache",
         description="Run a notebook's stages in dependency order; unchanged stages are restored from the cache.",
     )
-    parser.add_argument("notebook", help="the .ipynb file (or a folder exported with --to papermill)")
+    parser.add_argument(
+        "notebook",
+        help="the .ipynb file, or a folder exported with --to papermill (not with --executor dask, --address, "
+        "--no-check)",
+    )
     add_parameter_option(parser)
     parser.add_argument("--params-file", metavar="FILE", help="YAML file of parameter overrides")
     parser.add_argument(
@@ -43,9 +48,7 @@ def handle(args: argparse.Namespace) -> int:
     params = read_params_file(args.params_file) if args.params_file else {}
     params.update(parse_overrides(args.parameter))
     if os.path.isdir(args.notebook):
-        from nbpipe.export.papermill_run import run_folder
-
-        return int(run_folder(args.notebook, params=params, jobs=args.jobs, store=args.store))
+        return _run_folder(args, params)
     options = RunOptions(
         params=params,
         only=args.only,
@@ -66,3 +69,45 @@ def handle(args: argparse.Namespace) -> int:
     if result.failed:
         print(result.failures(), file=sys.stderr)
     return 0 if result.status == "ok" else 1
+
+
+def _run_folder(args: argparse.Namespace, params: dict[str, Any]) -> int:
+    """``nbpipe run DIR``: an exported papermill folder, with every option that applies to one."""
+    from nbpipe.export.papermill_run import run_folder
+
+    _refuse_folder_options(args)
+    return run_folder(
+        args.notebook,
+        params=params,
+        jobs=args.jobs,
+        store=args.store,
+        only=args.only,
+        force=args.force,
+        from_stage=args.from_stage,
+        explain=args.explain,
+        retries=args.retries,
+    )
+
+
+def _refuse_folder_options(args: argparse.Namespace) -> None:
+    """Refuse the options an exported folder cannot honour, rather than ignore them.
+
+    Raises:
+        OptionError: ``--executor dask``, ``--address`` or ``--no-check`` with a folder.
+    """
+    folder = args.notebook
+    if args.executor != "local" or args.address:
+        flag = f"--executor {args.executor}" if args.executor != "local" else "--address"
+        raise OptionError(
+            f"{flag} does not apply to the exported papermill folder {folder!r}: "
+            "its stages run as notebooks in local kernels",
+            hint=f"drop {flag} (--jobs N runs independent stages in parallel), "
+            "or run the notebook itself on Dask: nbpipe run NB.ipynb --executor dask",
+        )
+    if args.no_check:
+        raise OptionError(
+            f"--no-check does not apply to the exported papermill folder {folder!r}: "
+            "the notebook was checked when it was exported",
+            hint="drop --no-check (to export a notebook despite analyzer errors: nbpipe export NB --to papermill "
+            "--force)",
+        )

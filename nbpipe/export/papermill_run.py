@@ -15,6 +15,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from nbpipe.cache.keys import KeyInputs
@@ -29,9 +30,28 @@ from nbpipe.runtime.setup_memo import SetupMemo
 from nbpipe.runtime.worker import StageJob, StageOutcome
 
 
-def run_folder(folder: str, params: dict[str, Any], jobs: int, store: str | None) -> int:
-    """Run an exported papermill folder; print a summary; return the exit code (0 ok, 1 a stage failed)."""
-    result = run_papermill(folder, params, jobs, store)
+def run_folder(
+    folder: str,
+    params: dict[str, Any],
+    jobs: int,
+    store: str | None,
+    *,
+    only: Sequence[str] = (),
+    force: Sequence[str] = (),
+    from_stage: str | None = None,
+    explain: bool = False,
+    retries: int | None = None,
+) -> int:
+    """Run an exported papermill folder; print a summary; return the exit code (0 ok, 1 a stage failed).
+
+    The keyword arguments mean what the ``nbpipe run`` flags of the same names mean
+    (see :func:`run_papermill`); with ``explain`` nothing runs and no summary is printed.
+    """
+    result = run_papermill(
+        folder, params, jobs, store, only=only, force=force, from_stage=from_stage, explain=explain, retries=retries
+    )
+    if explain:
+        return 0
     counts = {s: sum(1 for r in result.stages if r.status == s) for s in ("ran", "cached", "failed", "skipped")}
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
     print(f"run {result.run_id}: {result.status} ({summary}); notebooks: {os.path.join(folder, 'runs', result.run_id)}")
@@ -42,12 +62,35 @@ def run_folder(folder: str, params: dict[str, Any], jobs: int, store: str | None
     return 0 if result.status == "ok" else 1
 
 
-def run_papermill(folder: str, params: dict[str, Any], jobs: int = 1, store: str | None = None) -> RunResult:
+def run_papermill(
+    folder: str,
+    params: dict[str, Any],
+    jobs: int = 1,
+    store: str | None = None,
+    *,
+    only: Sequence[str] = (),
+    force: Sequence[str] = (),
+    from_stage: str | None = None,
+    explain: bool = False,
+    retries: int | None = None,
+) -> RunResult:
     """Run an exported papermill folder and return the run result.
+
+    Args:
+        folder: the folder written by ``nbpipe export --to papermill``.
+        params: parameter overrides (validated against the exported defaults).
+        jobs: how many stage notebooks run at once.
+        store: the store URL (default ``$NBPIPE_STORE``, else ``.nbpipe/`` beside the notebook).
+        only: run only these stages; their upstream must be in the cache.
+        force: re-run these stages even if cached.
+        from_stage: re-run this stage and everything downstream.
+        explain: print each stage's hit or miss reason and run nothing (no kernel starts).
+        retries: retries of a failing stage notebook (default: each stage header's).
 
     Raises:
         NotebookReadError: ``folder`` holds no readable ``pipeline.json``.
         ParameterError: an unknown or mistyped parameter.
+        PipelineError: an unknown stage in ``only``, ``force`` or ``from_stage``.
     """
     from nbpipe.runtime.script_api import plan_from_data
 
@@ -56,7 +99,17 @@ def run_papermill(folder: str, params: dict[str, Any], jobs: int = 1, store: str
     plan = plan_from_data(data, base_dir=os.path.join(os.path.abspath(folder), data["base_dir"]))
     overrides = validate(params, plan.defaults, plan.notebook)
     url = store or os.environ.get("NBPIPE_STORE") or os.path.join(plan.base_dir, ".nbpipe")
-    options = RunOptions(params=params, jobs=max(1, jobs), store=url, target="papermill")
+    options = RunOptions(
+        params=params,
+        only=list(only),
+        force=list(force),
+        from_stage=from_stage,
+        explain=explain,
+        jobs=max(1, jobs),
+        store=url,
+        retries=retries,
+        target="papermill",
+    )
     cwd = os.getcwd()
     try:
         runner = _PapermillRunner(
@@ -86,15 +139,22 @@ class _PapermillRunner(Runner):
     """The batch coordinator with stages executed as papermill notebooks."""
 
     def run_folder(self, folder: str, notebooks: dict[str, str]) -> RunResult:
+        """Run (or, with ``explain``, only explain: no kernel, no run folder) the selected stages."""
         os.chdir(self.plan.base_dir)
         self.run_id, self.started = new_run_id(), now()
         self.memo = SetupMemo(self.plan, self.overrides, self.store)
-        self.progress.begin(self.plan, self.stages)
-        executor = PapermillExecutor(folder, notebooks, self.run_id, self.options.jobs, self.plan.base_dir)
+        explain = self.options.explain
+        self.progress.begin(self.plan, self.stages, explain=explain)
+        executor = (
+            None
+            if explain
+            else PapermillExecutor(folder, notebooks, self.run_id, self.options.jobs, self.plan.base_dir)
+        )
         try:
             self._schedule(executor)
         finally:
-            executor.close()
+            if executor is not None:
+                executor.close()
             self.progress.end()
             self.memo.save()
         return self._result()
