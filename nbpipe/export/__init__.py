@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from nbpipe.export.translate import ExportError
+from nbpipe.errors import ExportError, PipelineError
 from nbpipe.notebook import Notebook, read
 
 Exporter = Callable[..., str]
@@ -84,17 +84,14 @@ def export_notebook(
     if not force:
         try:
             refuse_errors(nb)
-        except ExportError:
-            raise
-        except Exception as exc:
+        except PipelineError as exc:
             _reword(exc)
             raise
     path = os.fspath(output) if output is not None else default_output(nb.path, to)
     return str(exporter(nb, path, standalone=standalone, **options))
 
 
-def _reword(exc: Exception) -> None:
+def _reword(exc: PipelineError) -> None:
     """Point the hint of an analyzer refusal at ``--force`` (the export flag)."""
-    hint = getattr(exc, "hint", None)
-    if isinstance(hint, str) and "--no-check" in hint:
-        exc.hint = hint.replace("--no-check to run anyway", "--force to export anyway")  # type: ignore[attr-defined]
+    if "--no-check" in exc.hint:
+        exc.hint = exc.hint.replace("--no-check to run anyway", "--force to export anyway")

@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 import re
 
+from nbpipe.errors import ExportError
 from nbpipe.export.codegen import docstring, identifier, lint_waiver, literal, ruff_format
-from nbpipe.export.translate import ExportError
 from nbpipe.notebook import Notebook
 from nbpipe.runtime.plan import Plan, plan_notebook
 

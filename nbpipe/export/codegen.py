@@ -17,7 +17,7 @@ import sys
 import tokenize
 from typing import Any
 
-from nbpipe.export.translate import ExportError
+from nbpipe.errors import ExportError
 
 
 def identifier(name: str) -> str:

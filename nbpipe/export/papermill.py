@@ -12,8 +12,8 @@ import json
 import os
 from typing import Any
 
+from nbpipe.errors import ExportError
 from nbpipe.export.codegen import identifier, literal
-from nbpipe.export.translate import ExportError
 from nbpipe.notebook import Notebook
 from nbpipe.runtime.plan import Plan, StagePlan, plan_notebook
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from nbpipe.errors import ExportError
 from nbpipe.export.codegen import docstring, identifier, indent_body, lint_waiver, literal, ruff_format
 from nbpipe.export.scoping import module_names, shadowed_globals
-from nbpipe.export.translate import ExportError, plain_python
+from nbpipe.export.translate import plain_python
 from nbpipe.notebook import Notebook
 from nbpipe.runtime.keys import names_read
 from nbpipe.runtime.plan import Plan, StagePlan, plan_notebook

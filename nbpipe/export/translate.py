@@ -11,12 +11,8 @@ from __future__ import annotations
 
 import ast
 
-from nbpipe.errors import NbpipeError
+from nbpipe.errors import ExportError
 from nbpipe.source import batch_tree
-
-
-class ExportError(NbpipeError):
-    """Raised when a notebook cannot be exported to the requested target."""
 
 
 def plain_python(source: str, cell: int, what: str) -> str:
