@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
+
+from nbpipe.dag import Dag, build_dag
 
 GRAPH_VERSION = 1
 
@@ -137,6 +140,9 @@ class Graph:
     #: role of each code cell by 0-based index: "stage", "parameters", "setup",
     #: "exploration" or "data" (not part of graph JSON v1)
     roles: dict[int, str] = field(default_factory=dict)
+    #: setup and parameter names bound only to literals: their values follow from the
+    #: source (not part of graph JSON v1)
+    static: frozenset[str] = frozenset()
 
     def stage(self, name: str) -> Stage:
         """The stage called ``name``; KeyError if there is none."""
@@ -145,32 +151,10 @@ class Graph:
                 return stage
         raise KeyError(name)
 
-    def upstream(self, name: str) -> list[str]:
-        """``name`` and every stage it depends on, in topological order."""
-        parents: dict[str, set[str]] = {}
-        for edge in self.edges:
-            parents.setdefault(edge.target, set()).add(edge.source)
-        needed, todo = set(), [name]
-        while todo:
-            current = todo.pop()
-            if current not in needed:
-                needed.add(current)
-                todo.extend(parents.get(current, ()))
-        return [s for s in self.order if s in needed]
-
-    def downstream(self, name: str) -> list[str]:
-        """Every stage that depends on ``name`` (not ``name`` itself), in order."""
-        children: dict[str, set[str]] = {}
-        for edge in self.edges:
-            children.setdefault(edge.source, set()).add(edge.target)
-        found: set[str] = set()
-        todo = list(children.get(name, ()))
-        while todo:
-            current = todo.pop()
-            if current not in found:
-                found.add(current)
-                todo.extend(children.get(current, ()))
-        return [s for s in self.order if s in found]
+    @functools.cached_property
+    def dag(self) -> Dag:
+        """The one stage graph (parents, children, upstream, downstream) of these stages and edges."""
+        return build_dag([s.name for s in self.stages], [(e.source, e.target) for e in self.edges])
 
     @property
     def errors(self) -> tuple[Diagnostic, ...]:

@@ -6,6 +6,6 @@ notebook's content — they become diagnostics — only for files it cannot read
 
 from __future__ import annotations
 
-from nbpipe.analysis.core import analyze, clear_caches, ignored_codes, setup_sources
+from nbpipe.analysis.core import analyze, clear_caches, ignored_codes
 
-__all__ = ["analyze", "clear_caches", "ignored_codes", "setup_sources"]
+__all__ = ["analyze", "clear_caches", "ignored_codes"]

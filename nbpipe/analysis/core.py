@@ -8,7 +8,6 @@ topological order, run every check, drop the codes a cell silences with
 
 from __future__ import annotations
 
-import ast
 import gc
 import os
 import threading
@@ -16,10 +15,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from nbpipe.analysis import checks_order, checks_stage, checks_state, facts, graph, incremental
-from nbpipe.analysis.defuse import IGNORE_COMMENT, cell_info, parse
+from nbpipe.analysis.defuse import IGNORE_COMMENT, cell_info
 from nbpipe.model import Diagnostic, Graph
 from nbpipe.notebook import Cell, Notebook, read
-from nbpipe.source import normalize
 
 
 def analyze(notebook: Notebook | str | os.PathLike[str], content: dict[str, Any] | str | None = None) -> Graph:
@@ -95,6 +93,7 @@ def _analyze(nb: Notebook) -> Graph:
         parameters=nb.parameters,
         diagnostics=tuple(sorted(_unsilenced(nb, found), key=_position)),
         roles={f.index: f.role for f in nbf.cells},
+        static=frozenset(nbf.static),
     )
 
 
@@ -131,36 +130,3 @@ def _cell_at(nb: Notebook, index: int) -> Cell | None:
     if 0 <= index < len(nb.cells) and nb.cells[index].index == index:
         return nb.cells[index]
     return next((c for c in nb.cells if c.index == index), None)
-
-
-def setup_sources(notebook: Notebook) -> dict[str, str]:
-    """The normalised source of every function and class defined in a setup cell.
-
-    The cache key hashes the helpers a stage calls (DESIGN §6); a later definition
-    of the same name wins, as it does when the cells run.
-    """
-    sources: dict[str, str] = {}
-    for cell in notebook.cells:
-        if not cell.is_code or cell.is_stage or cell.is_parameters:
-            continue
-        info = facts.cell_info(cell.source)
-        if not info.setup or not cell.source.strip():
-            continue
-        tree = parse(cell.source)
-        text = _python_text(cell.source)
-        for node in tree.body:
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                segment = ast.get_source_segment(text, node) or ast.unparse(node)
-                sources[node.name] = normalize(segment)
-    return sources
-
-
-def _python_text(source: str) -> str:
-    """The text ``parse`` parsed: the source itself, or IPython's transform of it."""
-    from nbpipe.analysis.magics import transform
-
-    try:
-        ast.parse(source)
-        return source
-    except SyntaxError:
-        return transform(source)

@@ -70,6 +70,7 @@ class CellInfo:
     files: list[FileAccess] = field(default_factory=list)
     setup: bool = False  # only imports, defs, classes and constants
     constants: set[str] = field(default_factory=set)  # constants bound by a setup cell
+    literals: set[str] = field(default_factory=set)  # constants whose value follows from the source alone
     outside: dict[str, Location] = field(default_factory=dict)  # reads + deferred reads of names not bound here
 
     def finish(self) -> None:
@@ -128,6 +129,7 @@ def cell_info(source: str) -> CellInfo:
     except RecursionError:
         return CellInfo(error=("the code is nested too deeply to analyse", 1, 0))
     info.setup, info.constants = setup_facts(tree)
+    info.literals = literal_names(tree) if info.setup else set()
     info.finish()
     return info
 
@@ -470,6 +472,51 @@ def _constant_target(node: ast.stmt, bound: set[str]) -> str | None:
         elif not isinstance(part, _CONSTANT_EXPR):
             return None
     return target
+
+
+_LITERAL_EXPR = (
+    ast.Constant, ast.Tuple, ast.List, ast.Set, ast.Dict, ast.BinOp, ast.UnaryOp, ast.BoolOp,
+    ast.Compare, ast.operator, ast.unaryop, ast.boolop, ast.cmpop, ast.expr_context,
+)  # fmt: skip
+
+
+def literal_names(tree: ast.Module) -> set[str]:
+    """Names a setup cell binds only to literals (and operations on earlier literals of the cell).
+
+    No call, attribute or subscript: the value follows from the source, so a memo keyed
+    by the source may stand for it. ``N = os.environ.get(...)`` or ``T = date.today()`` is
+    not literal: its value enters stage keys as a value, computed in every run.
+    """
+    literal: set[str] = set()
+    other: set[str] = set()
+    for node in tree.body:
+        other.update(_bound_targets(node))
+        if isinstance(node, (ast.Assign, ast.AnnAssign)):
+            name = _constant_target(node, literal)
+            value = node.value
+            if name is not None and value is not None and all(_literal_part(p, literal) for p in ast.walk(value)):
+                other.discard(name)
+                literal.add(name)
+    return literal - other
+
+
+def _bound_targets(node: ast.stmt) -> list[str]:
+    """Names a top-level statement binds that are not plain ``name = value`` constants."""
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return [(a.asname or a.name).split(".")[0] for a in node.names]
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return [node.name]
+    if isinstance(node, ast.Assign):
+        return [n.id for t in node.targets for n in ast.walk(t) if isinstance(n, ast.Name)]
+    if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+        return [node.target.id]
+    return []
+
+
+def _literal_part(node: ast.AST, literal: set[str]) -> bool:
+    if isinstance(node, ast.Name):
+        return node.id in literal
+    return isinstance(node, _LITERAL_EXPR)
 
 
 IGNORE_COMMENT = re.compile(r"#\s*nbpipe:\s*ignore(?:\[([A-Za-z0-9_,\s]*)\])?")

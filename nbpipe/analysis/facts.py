@@ -51,6 +51,7 @@ class NotebookFacts:
     _by_name: dict[str, CellFacts] = field(default_factory=dict)
 
     provided: set[str] = field(default_factory=set)  # setup names and parameters: readable without --in
+    static: set[str] = field(default_factory=set)  # setup/parameter names bound only to literals
 
     def by_stage(self, name: str) -> CellFacts:
         """The facts of stage ``name``."""
@@ -131,6 +132,7 @@ def build(notebook: Notebook) -> NotebookFacts:
         for name in facts.header.outputs:
             nbf.outputs.setdefault(name, []).append(facts.header.name)
     nbf.provided = nbf.setup_names | nbf.params
+    nbf.static = _static_names(cells)
     needed = nbf.stage_reads - nbf.provided
     for facts in cells:
         if facts.role == "exploration" and needed.intersection(facts.info.binds):
@@ -138,6 +140,17 @@ def build(notebook: Notebook) -> NotebookFacts:
             for name in needed.intersection(facts.info.binds):
                 nbf.data_binds.setdefault(name, []).append(facts.index)
     return nbf
+
+
+def _static_names(cells: list[CellFacts]) -> set[str]:
+    """Names that setup and parameters cells bind only to literals, nowhere to anything else."""
+    literal: set[str] = set()
+    other: set[str] = set()
+    for facts in cells:
+        if facts.role in ("setup", "parameters"):
+            literal |= facts.info.literals
+            other |= facts.info.binds.keys() - facts.info.literals
+    return literal - other
 
 
 def _cell_facts(cell: Cell) -> CellFacts:

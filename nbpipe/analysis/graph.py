@@ -7,12 +7,11 @@ beyond its declarations is the job of the checks.
 
 from __future__ import annotations
 
-import graphlib
-import heapq
 import json
 from typing import Any
 
 from nbpipe.analysis.facts import CellFacts, NotebookFacts
+from nbpipe.dag import build_dag, declared_edges
 from nbpipe.model import STAGE_MIME, Edge, Stage, StageHeader
 from nbpipe.source import source_hash
 
@@ -121,15 +120,9 @@ def status(facts: CellFacts) -> str:
 
 def build_edges(nbf: NotebookFacts) -> list[Edge]:
     """One edge per (producer, consumer) pair, labelled with the declared names it carries."""
-    labels: dict[tuple[str, str], list[str]] = {}
-    for facts in nbf.stages:
-        assert facts.header is not None
-        for name in facts.header.inputs:
-            for producer in nbf.outputs.get(name, []):
-                if producer != facts.header.name:
-                    labels.setdefault((producer, facts.header.name), []).append(name)
+    headers = [facts.header for facts in nbf.stages if facts.header is not None]
     edges = []
-    for (src, dst), names in labels.items():
+    for (src, dst), names in declared_edges(headers).items():
         key = (src, dst, tuple(names))
         edge = _EDGES.get(key)
         if edge is None:
@@ -165,23 +158,5 @@ _ORDERS_KEPT = 8
 
 
 def _order(stages: list[Stage], edges: list[Edge]) -> tuple[list[str], list[str] | None]:
-    position = {s.name: s.cell for s in stages}
-    sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
-    for stage in stages:
-        sorter.add(stage.name)
-    for edge in edges:
-        sorter.add(edge.target, edge.source)
-    try:
-        sorter.prepare()
-    except graphlib.CycleError as exc:
-        cycle = list(exc.args[1]) if len(exc.args) > 1 else []
-        return [], cycle
-    result: list[str] = []
-    ready: list[tuple[int, str]] = []
-    while sorter.is_active():
-        for name in sorter.get_ready():
-            heapq.heappush(ready, (position[name], name))
-        _cell, name = heapq.heappop(ready)
-        result.append(name)
-        sorter.done(name)
-    return result, None
+    dag = build_dag([s.name for s in stages], [(e.source, e.target) for e in edges])
+    return list(dag.order), None if dag.cycle is None else list(dag.cycle)

@@ -114,8 +114,8 @@ def _same_shape(old: Cell, new: Cell) -> bool:
     if old.outputs and old.body != new.body:
         return False  # a saved bundle: the status may change
     a, b = _info(old), _info(new)
-    return (a.error, a.setup, a.dynamic, a.star_imports, a.wildcards, a.files, a.mutations) == (
-        b.error, b.setup, b.dynamic, b.star_imports, b.wildcards, b.files, b.mutations)  # fmt: skip
+    return (a.error, a.setup, a.literals, a.dynamic, a.star_imports, a.wildcards, a.files, a.mutations) == (
+        b.error, b.setup, b.literals, b.dynamic, b.star_imports, b.wildcards, b.files, b.mutations)  # fmt: skip
 
 
 def _invisible(last: _Last, old: Cell, new: Cell) -> bool:

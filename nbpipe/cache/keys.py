@@ -54,7 +54,7 @@ class KeyInputs:
             "header": self.header,
             "helpers": dict(sorted(self.helpers.items())),
             "inputs": dict(sorted(self.inputs.items())),
-            "params": {name: _encode_param(name, value) for name, value in sorted(self.params.items())},
+            "params": {name: encode_param(name, value) for name, value in sorted(self.params.items())},
             "files": dict(sorted(self.files.items())),
             "format": self.format,
             "python": self.python,
@@ -82,7 +82,7 @@ def stage_key(inputs: KeyInputs) -> str:
     """The 128-bit hex cache key of one stage execution."""
     material = inputs.to_dict()
     del material["source"]
-    material["params"] = {name: _param_token(name, value) for name, value in inputs.params.items()}
+    material["params"] = {name: param_token(name, value) for name, value in inputs.params.items()}
     text = json.dumps(material, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return xxhash.xxh3_128_hexdigest(text.encode("utf-8", "surrogatepass"))
 
@@ -142,7 +142,7 @@ def _params_reason(before: dict[str, Any], after: dict[str, Any]) -> str:
             return f"parameter {name!r} now read"
         if name not in after:
             return f"parameter {name!r} no longer read"
-        if _param_token(name, before[name]) != _param_token(name, after[name]):
+        if param_token(name, before[name]) != param_token(name, after[name]):
             return f"parameter {name!r} {_param_display(before[name])} → {_param_display(after[name])}"
     return ""
 
@@ -163,8 +163,13 @@ def _same_types(value: Any) -> bool:
     return type(value) in (str, int, float, bool, type(None))
 
 
-def _encode_param(name: str, value: Any) -> Any:
-    if _is_plain_json(value) and not _is_marker(value):
+def encode_param(name: str, value: Any) -> Any:
+    """A value as stored in key parts: plain JSON as it is, anything else as its repr and fingerprint.
+
+    Raises:
+        CacheError: the value cannot be fingerprinted.
+    """
+    if _is_marker(value) or _is_plain_json(value):
         return value
     return {_PARAM_MARK: {"repr": _short_repr(value), "fingerprint": fingerprint(value, name)}}
 
@@ -173,7 +178,7 @@ def _is_marker(value: Any) -> bool:
     return isinstance(value, dict) and set(value) == {_PARAM_MARK}
 
 
-def _param_token(name: str, value: Any) -> str:
+def param_token(name: str, value: Any) -> str:
     """Equal tokens mean equal parameter values, before or after a JSON round trip."""
     if _is_marker(value):
         return "fp:" + str(value[_PARAM_MARK]["fingerprint"])

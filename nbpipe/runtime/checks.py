@@ -44,3 +44,41 @@ def _values(expr: str, env: Mapping[str, Any]) -> str:
 def _short(value: object, limit: int = 80) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def watch(header: StageHeader, inputs: Mapping[str, Any], setup_prints: Mapping[str, str]) -> dict[str, str]:
+    """Fingerprints, before the body runs, of what the stage must not change in place (NBP201).
+
+    ``setup_prints`` are those of the setup values the stage reads (from its key parts);
+    the declared inputs are fingerprinted here.
+    """
+    from nbpipe.runtime.keys import fingerprint_or_none
+
+    found = dict(setup_prints)
+    for name in header.inputs:
+        if name in inputs:
+            found[name] = fingerprint_or_none(inputs[name], name)
+    return {n: fp for n, fp in found.items() if fp}
+
+
+def check_unchanged(header: StageHeader, before: Mapping[str, str], values: Mapping[str, Any]) -> None:
+    """Fail the stage if it changed an input or a setup object in place (NBP201, the same in every target).
+
+    Raises:
+        StageError: naming the changed objects, with the fix.
+    """
+    from nbpipe.runtime.keys import fingerprint_or_none
+
+    changed = [n for n, fp in before.items() if n in values and fingerprint_or_none(values[n], n) not in (fp, "")]
+    if not changed:
+        return
+    names = ", ".join(repr(n) for n in changed)
+    what = "input" if changed[0] in header.inputs else "setup object"
+    raise StageError(
+        f"NBP201: stage {header.name!r} changed its {what} {names} in place; other stages, the cache and "
+        "every batch target would see a different value",
+        hint=f"work on a copy ({changed[0]} = {changed[0]}.copy()), or create it inside the stage "
+        "(e.g. a random generator from a seed parameter)",
+        stage=header.name,
+        code="NBP201",
+    )

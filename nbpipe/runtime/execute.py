@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from nbpipe.errors import StageError
-from nbpipe.runtime.checks import run_checks
+from nbpipe.runtime.checks import check_unchanged, run_checks, watch
 from nbpipe.runtime.namespace import Ownership, StageNamespace, bound_names
 from nbpipe.runtime.plan import Plan, StagePlan
 from nbpipe.source import batch_tree
@@ -87,24 +87,40 @@ def as_main(namespace: dict[str, Any]) -> Iterator[None]:
             sys.modules["__main__"] = previous
 
 
-def ownership_of(plan: Plan) -> Ownership:
-    """Which stage outputs which name: for isolation messages in batch runs."""
-    own = Ownership()
-    own.outputs.update(plan.producers)
-    own.headers.update({name: s.header for name, s in plan.stages.items()})
-    return own
+def plan_ownership(plan: Plan) -> Ownership:
+    """Which stage outputs which name: for isolation messages in batch runs (built once per plan)."""
+    found = _OWNERSHIP.get(id(plan))
+    if found is None or found[0] is not plan:
+        own = Ownership()
+        own.outputs.update(plan.producers)
+        own.headers.update({name: s.header for name, s in plan.stages.items()})
+        _OWNERSHIP.clear()
+        found = _OWNERSHIP[id(plan)] = (plan, own)
+    return found[1]
+
+
+_OWNERSHIP: dict[int, tuple[Plan, Ownership]] = {}
 
 
 def run_body(
-    plan: Plan, stage: StagePlan, setup: Mapping[str, Any], inputs: Mapping[str, Any]
+    plan: Plan,
+    stage: StagePlan,
+    setup: Mapping[str, Any],
+    inputs: Mapping[str, Any],
+    setup_prints: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, Any], float]:
     """Execute a stage body with its setup names and inputs; returns (outputs, seconds).
 
+    Args:
+        setup_prints: fingerprints of the setup values the stage reads (NBP201 checks them).
+
     Raises:
-        StageError: a declared output is not bound, or a ``--check`` fails.
+        StageError: a declared output is not bound, a ``--check`` fails, or an input or
+            setup object was changed in place (NBP201).
         Exception: whatever the body raised.
     """
-    namespace = StageNamespace({**setup, **inputs}, stage.header, ownership_of(plan))
+    before = watch(stage.header, inputs, setup_prints or {})
+    namespace = StageNamespace({**setup, **inputs}, stage.header, plan_ownership(plan))
     initial = dict(namespace)
     started = time.perf_counter()
     try:
@@ -123,4 +139,5 @@ def run_body(
             cell=stage.cell,
         )
     run_checks(stage.header, namespace)
+    check_unchanged(stage.header, before, {**setup, **inputs})
     return {name: namespace[name] for name in stage.header.outputs}, seconds

@@ -9,19 +9,19 @@ from __future__ import annotations
 
 import os
 import time
-import warnings
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from nbpipe.cache.fingerprint import fingerprint
-from nbpipe.cache.keys import KeyInputs, miss_reason, stage_key
+from nbpipe.cache.keys import KeyInputs
 from nbpipe.cache.store import Store
-from nbpipe.errors import CacheError, StageError
+from nbpipe.errors import StageError
 from nbpipe.model import StageHeader
-from nbpipe.runtime.checks import run_checks
-from nbpipe.runtime.keys import key_inputs
+from nbpipe.runtime.checks import check_unchanged, run_checks, watch
+from nbpipe.runtime.keys import key_inputs, mutable_prints
 from nbpipe.runtime.namespace import Ownership, StageNamespace, bound_names, visible_names
+from nbpipe.runtime.stage_cache import Probe, StageCache
 from nbpipe.source import source_hash
 
 Execute = Callable[[str, StageNamespace], None]
@@ -70,14 +70,22 @@ class KernelSession:
         self.store_url: str | None = os.environ.get("NBPIPE_STORE")
         self.notebook: str | None = None
         self._store: Store | None = None
+        self._cache: StageCache | None = None
+        self._notes: list[str] = []  # cache faults of the stage running now
 
     @property
     def store(self) -> Store:
-        """The artifact store: configured URL, else ``.nbpipe/`` in the working directory."""
+        """The artifact store (the one location rule: configured URL, ``NBPIPE_STORE``, beside the notebook)."""
         if self._store is None:
-            scope = os.path.basename(self.notebook_path() or "")
-            self._store = Store(self.store_url or os.path.join(os.getcwd(), ".nbpipe"), scope=scope)
+            self._store = Store.for_notebook(self.notebook_path(), self.store_url)
         return self._store
+
+    @property
+    def cache(self) -> StageCache:
+        """The stage-cache protocol over :attr:`store`."""
+        if self._cache is None or self._cache.store is not self.store:
+            self._cache = StageCache(self.store, warn=self._notes.append)  # shown with the stage's summary
+        return self._cache
 
     def notebook_path(self) -> str | None:
         """The notebook this kernel runs, if known: configured, or told by the front end."""
@@ -104,21 +112,23 @@ class KernelSession:
         """Run one stage: check inputs, restore or execute, check outputs, publish back.
 
         Raises:
-            StageError: a missing input, a missing output or a failed check.
+            StageError: a missing input or output, a failed check, an input or setup
+                object changed in place (NBP201), an output that cannot be cached.
             Exception: whatever the body raised (with its own traceback).
         """
         __tracebackhide__ = True
         self._check_inputs(header)
         setup = visible_names(self.user_ns, self.ownership, self.hidden)
         inputs = {name: self.user_ns[name] for name in header.inputs}
-        before = {name: fingerprint(value, name) for name, value in inputs.items()}
         record = StageRun(stage=header.name, status="ran", source_hash=source_hash(header.canonical(), body))
-        parts = key_inputs(header, body, setup, before, os.getcwd())
-        record.key = stage_key(parts)
-        shared = {n: fingerprint(v, n) for n, v in parts.params.items() if isinstance(v, (list, dict, set))}
-        if not header.no_cache and self._restore(header, record):
+        parts = self.key_parts(header, body, setup, inputs)
+        probe = self.cache.probe(parts, use=not header.no_cache)
+        record.key = probe.key
+        self._notes.clear()
+        if probe.hit and self._restore(header, probe, record):
             return self._finish(header, record)
-        record.reason = "--no-cache" if header.no_cache else self._miss_reason(header, parts)
+        record.reason = "--no-cache" if header.no_cache else self.cache.reason(probe)
+        before = watch(header, inputs, mutable_prints(parts.params, setup))
         namespace = StageNamespace({**setup, **inputs}, header, self.ownership)
         initial = dict(namespace)
         self.ownership.headers[header.name] = header
@@ -129,11 +139,25 @@ class KernelSession:
         bound = bound_names(initial, namespace)
         self._check_outputs(header, bound)
         run_checks(header, namespace)
-        record.mutated = [n for n in header.inputs if _changed(namespace.get(n), before[n], n)]
-        record.mutated += [n for n, fp in shared.items() if _changed(setup[n], fp, n)]
+        check_unchanged(header, before, {**setup, **inputs})
+        outputs = {name: namespace[name] for name in header.outputs}
+        self._notes.clear()
+        self.cache.save(probe, outputs, record.seconds, persist=not header.no_cache)
+        record.warnings.extend(self._notes)
         self._publish(header, namespace, bound)
-        self._save(header, parts, namespace, record)
         return self._finish(header, record)
+
+    def key_parts(
+        self, header: StageHeader, body: str, setup: Mapping[str, Any], inputs: Mapping[str, Any]
+    ) -> KeyInputs:
+        """The stage's key parts from the live namespace (the same rule as every batch target)."""
+        prints = {name: fingerprint(value, name) for name, value in inputs.items()}
+        return key_inputs(header, body, setup, prints, self.base_dir())
+
+    def base_dir(self) -> str:
+        """Where relative ``--file-in`` paths point: the notebook's folder if known, else the working directory."""
+        path = self.notebook_path()
+        return os.path.dirname(os.path.abspath(path)) if path else os.getcwd()
 
     def _finish(self, header: StageHeader, record: StageRun) -> StageRun:
         self.ownership.headers[header.name] = header
@@ -181,42 +205,15 @@ class KernelSession:
             self.user_ns.pop(name, None)
         self.user_ns.update(values)
 
-    def _restore(self, header: StageHeader, record: StageRun) -> bool:
-        try:
-            manifest = self.store.lookup(record.key)
-            if manifest is None:
-                return False
-            values = {name: self.store.load(manifest, name) for name in header.outputs}
-        except CacheError as exc:
-            warnings.warn(f"nbpipe: cache entry {record.key[:10]} ignored: {exc.message}", stacklevel=2)
+    def _restore(self, header: StageHeader, probe: Probe, record: StageRun) -> bool:
+        values = self.cache.restore(probe, list(header.outputs))
+        if values is None:
             return False
         self._bind(header, values, set())
-        record.status, record.reason, record.seconds = "cached", "cached", float(manifest.seconds)
+        record.status, record.reason = "cached", "cached"
+        record.warnings.extend(self._notes)
+        record.seconds = float(probe.manifest.seconds) if probe.manifest is not None else 0.0
         return True
-
-    def _miss_reason(self, header: StageHeader, parts: KeyInputs) -> str:
-        try:
-            previous = self.store.latest_inputs(header.name)
-        except CacheError:
-            previous = None
-        return miss_reason(previous, parts)
-
-    def _save(self, header: StageHeader, parts: KeyInputs, namespace: StageNamespace, record: StageRun) -> None:
-        if header.no_cache:
-            return
-        outputs = {name: namespace[name] for name in header.outputs}
-        try:
-            prints = {name: fingerprint(value, name) for name, value in outputs.items()}
-            self.store.save(header.name, record.key, parts, outputs, prints, record.seconds)
-        except CacheError as exc:
-            record.warnings.append(f"not cached: {exc.message}")
-
-
-def _changed(value: object, before: str, name: str) -> bool:
-    try:
-        return fingerprint(value, name) != before
-    except CacheError:
-        return False
 
 
 def _missing_input_message(header: StageHeader, name: str) -> str:

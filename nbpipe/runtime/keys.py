@@ -15,7 +15,9 @@ import types
 from collections.abc import Mapping
 from typing import Any
 
-from nbpipe.cache.keys import KeyInputs, file_hash
+from nbpipe.cache.fingerprint import fingerprint
+from nbpipe.cache.keys import KeyInputs, encode_param, file_hash, param_token
+from nbpipe.errors import CacheError
 from nbpipe.model import StageHeader
 from nbpipe.source import normalize, to_python
 
@@ -44,9 +46,37 @@ def is_plain(value: object, depth: int = 0) -> bool:
     return False
 
 
-def plain_values(names: set[str], namespace: Mapping[str, Any]) -> dict[str, Any]:
-    """The parameters and constants among ``names``, with their values."""
-    return {n: namespace[n] for n in sorted(names) if n in namespace and is_plain(namespace[n])}
+#: Setup objects that are code, not data: never part of a key as values (user-defined
+#: functions and classes enter it by their source, library code not at all).
+_CODE = (
+    types.ModuleType,
+    types.FunctionType,
+    types.BuiltinFunctionType,
+    types.MethodType,
+    types.BuiltinMethodType,
+    type,
+)
+
+
+def setup_values(names: set[str], namespace: Mapping[str, Any]) -> dict[str, Any]:
+    """The values of the setup names among ``names`` (parameters, constants, any setup data), encoded.
+
+    Plain values keep their value (miss reasons show it); other data enters by its
+    fingerprint (see :func:`nbpipe.cache.keys.encode_param`). Values that cannot be
+    fingerprinted (a database connection, a lock) are resources, not data: left out.
+    """
+    values: dict[str, Any] = {}
+    for name in sorted(names):
+        if name not in namespace or name.startswith("__"):
+            continue
+        value = namespace[name]
+        if isinstance(value, _CODE):
+            continue
+        try:
+            values[name] = encode_param(name, value)
+        except CacheError:
+            continue
+    return values
 
 
 def _user_defined(value: object, module_name: str) -> bool:
@@ -71,10 +101,12 @@ def _code_names(value: object) -> set[str]:
     return found
 
 
-def helper_sources(names: set[str], namespace: Mapping[str, Any]) -> dict[str, str]:
-    """Normalised source of the setup functions/classes reached from ``names``, transitively."""
+def helper_sources(names: set[str], namespace: Mapping[str, Any]) -> tuple[dict[str, str], set[str]]:
+    """Normalised source of the setup functions/classes reached from ``names`` (transitively),
+    and every global name those helpers refer to."""
     module_name = str(namespace.get("__name__", "__main__"))
     found: dict[str, str] = {}
+    referred: set[str] = set()
     todo = sorted(names)
     while todo:
         name = todo.pop()
@@ -82,8 +114,10 @@ def helper_sources(names: set[str], namespace: Mapping[str, Any]) -> dict[str, s
         if name in found or not _user_defined(value, module_name):
             continue
         found[name] = _source_of(value)
-        todo.extend(sorted(_code_names(value) - set(found)))
-    return dict(sorted(found.items()))
+        inner = _code_names(value)
+        referred |= inner
+        todo.extend(sorted(inner - set(found)))
+    return dict(sorted(found.items())), referred
 
 
 def _source_of(value: object) -> str:
@@ -101,9 +135,37 @@ def _source_of(value: object) -> str:
 
 
 def setup_parts(header: StageHeader, body: str, namespace: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, Any]]:
-    """The key parts that come from setup cells: (helper sources, parameter/constant values)."""
+    """The key parts that come from setup cells: (helper sources, encoded setup values).
+
+    Values are those of every setup name the body reads and every global its helpers
+    refer to, taken from the namespace the stage runs in: the same rule in every target.
+    """
     read = names_read(body) - set(header.inputs)
-    return helper_sources(read, namespace), plain_values(read, namespace)
+    helpers, referred = helper_sources(read, namespace)
+    return helpers, setup_values((read | referred) - set(header.inputs) - helpers.keys(), namespace)
+
+
+def mutable_prints(values: Mapping[str, Any], namespace: Mapping[str, Any]) -> dict[str, str]:
+    """Fingerprints of the setup values a stage could change in place (NBP201 is checked against them)."""
+    prints: dict[str, str] = {}
+    for name, encoded in values.items():
+        value = namespace.get(name)
+        if isinstance(value, _IMMUTABLE):
+            continue
+        token = param_token(name, encoded)
+        prints[name] = token.partition(":")[2] if token.startswith("fp:") else fingerprint_or_none(value, name)
+    return {n: fp for n, fp in prints.items() if fp}
+
+
+_IMMUTABLE = (type(None), bool, int, float, complex, str, bytes, frozenset, range)
+
+
+def fingerprint_or_none(value: object, name: str) -> str:
+    """The fingerprint of ``value``, or "" when it cannot be fingerprinted."""
+    try:
+        return fingerprint(value, name)
+    except CacheError:
+        return ""
 
 
 def key_inputs(

@@ -1,18 +1,19 @@
 """The execution plan of a notebook: setup cells, parameters and stages in order.
 
-Built from the declared stage I/O; the analyzer's diagnostics decide whether the
-notebook may run at all (see :func:`refuse_errors`).
+Cell roles come from the analyzer and the graph from :mod:`nbpipe.dag`, the one
+graph every view uses; the analyzer's diagnostics decide whether the notebook may
+run at all (see :func:`refuse_errors`).
 """
 
 from __future__ import annotations
 
-import graphlib
 import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from nbpipe.dag import Dag, build_dag, declared_edges
 from nbpipe.errors import PipelineError
-from nbpipe.model import StageHeader
+from nbpipe.model import Graph, StageHeader
 from nbpipe.notebook import Notebook
 
 
@@ -39,33 +40,27 @@ class Plan:
     setup: tuple[tuple[int, str], ...]  # (cell index, source) of setup cells
     parameters_source: str  # source of the parameters cell ("" if none)
     defaults: dict[str, Any]  # literal parameter defaults
-    stages: dict[str, StagePlan]
-    order: tuple[str, ...]
+    stages: dict[str, StagePlan]  # in notebook order
+    dag: Dag  # the one stage graph (nbpipe.dag): parents, children, order
     producers: dict[str, str] = field(default_factory=dict)  # output name -> stage
+    static: frozenset[str] = frozenset()  # setup/parameter names bound only to literals
 
-    def parents(self, name: str) -> list[str]:
-        """Stages whose outputs ``name`` reads, in order."""
-        wanted = {self.producers[i] for i in self.stages[name].header.inputs if i in self.producers}
-        return [s for s in self.order if s in wanted]
+    @property
+    def order(self) -> tuple[str, ...]:
+        """The one topological order (the analyzer's)."""
+        return self.dag.order
+
+    def parents(self, name: str) -> tuple[str, ...]:
+        """Stages whose outputs ``name`` reads, in notebook order."""
+        return self.dag.parents[name]
 
     def upstream(self, names: list[str]) -> list[str]:
         """``names`` and all their ancestors, in order."""
-        needed: set[str] = set()
-        todo = list(names)
-        while todo:
-            current = todo.pop()
-            if current not in needed:
-                needed.add(current)
-                todo.extend(self.parents(current))
-        return [s for s in self.order if s in needed]
+        return self.dag.upstream(names)
 
     def downstream(self, name: str) -> list[str]:
         """Every stage that depends on ``name``, transitively, in order."""
-        found: set[str] = set()
-        for stage in self.order:
-            if any(p == name or p in found for p in self.parents(stage)):
-                found.add(stage)
-        return [s for s in self.order if s in found]
+        return self.dag.downstream(name)
 
     def check_names(self, names: list[str], flag: str) -> None:
         """Refuse unknown stage names with the list of known ones."""
@@ -77,14 +72,52 @@ class Plan:
             )
 
 
-def plan_notebook(nb: Notebook) -> Plan:
-    """Build the plan of a notebook.
+def plan_notebook(nb: Notebook, graph: Graph | None = None) -> Plan:
+    """Build the plan of a notebook from the analyzer's graph (one graph, one order).
+
+    Args:
+        nb: the read notebook.
+        graph: its analysis, if already computed.
 
     Raises:
         PipelineError: duplicate stage names or outputs, or a dependency cycle.
     """
+    from nbpipe.analysis import analyze
+
+    graph = graph if graph is not None else analyze(nb)
+    stages = _stages(nb)
+    producers = _producers(stages)
+    cells = {c.index: c for c in nb.cells}
+    params_cell = nb.parameters_cell
+    return make_plan(
+        notebook=nb.path,
+        base_dir=os.path.dirname(os.path.abspath(nb.path)),
+        setup=tuple((i, cells[i].source) for i, role in sorted(graph.roles.items()) if role == "setup"),
+        parameters_source=params_cell.source if params_cell else "",
+        defaults=nb.parameters,
+        stages=stages,
+        producers=producers,
+        static=graph.static,
+    )
+
+
+def make_plan(**fields: Any) -> Plan:
+    """A :class:`Plan` whose graph is built from its stages' headers (:func:`nbpipe.dag.declared_edges`).
+
+    Raises:
+        PipelineError: the stage graph has a cycle (NBP106).
+    """
+    stages: dict[str, StagePlan] = fields["stages"]
+    edges = declared_edges([s.header for s in stages.values()])
+    dag = build_dag(list(stages), edges)
+    if dag.cycle is not None:
+        cycle = " -> ".join(reversed(dag.cycle))
+        raise PipelineError(f"the stage graph has a cycle: {cycle}", hint="break the cycle", code="NBP106")
+    return Plan(dag=dag, **fields)
+
+
+def _stages(nb: Notebook) -> dict[str, StagePlan]:
     stages: dict[str, StagePlan] = {}
-    producers: dict[str, str] = {}
     for cell in nb.stage_cells:
         assert cell.header is not None
         name = cell.header.name
@@ -96,7 +129,13 @@ def plan_notebook(nb: Notebook) -> Plan:
                 code="NBP002",
             )
         stages[name] = StagePlan(cell.header, cell.body, cell.index)
-        for out in cell.header.outputs:
+    return stages
+
+
+def _producers(stages: dict[str, StagePlan]) -> dict[str, str]:
+    producers: dict[str, str] = {}
+    for name, stage in stages.items():
+        for out in stage.header.outputs:
             if out in producers:
                 raise PipelineError(
                     f"stages {producers[out]!r} and {name!r} both output {out!r}",
@@ -105,39 +144,10 @@ def plan_notebook(nb: Notebook) -> Plan:
                     code="NBP105",
                 )
             producers[out] = name
-    order = _order(stages, producers)
-    params_cell = nb.parameters_cell
-    return Plan(
-        notebook=nb.path,
-        base_dir=os.path.dirname(os.path.abspath(nb.path)),
-        setup=tuple((c.index, c.source) for c in nb.setup_cells),
-        parameters_source=params_cell.source if params_cell else "",
-        defaults=nb.parameters,
-        stages=stages,
-        order=order,
-        producers=producers,
-    )
+    return producers
 
 
-def _order(stages: dict[str, StagePlan], producers: dict[str, str]) -> tuple[str, ...]:
-    position = {name: plan.cell for name, plan in stages.items()}
-    sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
-    for name, plan in stages.items():
-        sorter.add(name, *(producers[i] for i in plan.header.inputs if i in producers and producers[i] != name))
-    try:
-        sorter.prepare()
-    except graphlib.CycleError as exc:
-        cycle = " -> ".join(exc.args[1])
-        raise PipelineError(f"the stage graph has a cycle: {cycle}", hint="break the cycle", code="NBP106") from exc
-    order: list[str] = []
-    while sorter.is_active():
-        ready = sorted(sorter.get_ready(), key=position.__getitem__)
-        order.extend(ready)
-        sorter.done(*ready)
-    return tuple(order)
-
-
-def refuse_errors(nb: Notebook) -> None:
+def refuse_errors(nb: Notebook, graph: Graph | None = None) -> None:
     """Raise if the analyzer finds errors: a notebook with errors breaks the promise.
 
     Raises:
@@ -145,7 +155,7 @@ def refuse_errors(nb: Notebook) -> None:
     """
     from nbpipe.analysis import analyze
 
-    errors = analyze(nb).errors
+    errors = (graph if graph is not None else analyze(nb)).errors
     if errors:
         lines = [f"  cell {d.cell}: {d.code} {d.message}" for d in errors[:20]]
         raise PipelineError(

@@ -10,12 +10,12 @@ siblings; write the run record.
 
 from __future__ import annotations
 
+import heapq
 import os
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-from nbpipe.cache.keys import KeyInputs, miss_reason, stage_key
+from nbpipe.cache.keys import KeyInputs
 from nbpipe.cache.store import Store
 from nbpipe.errors import CacheError, PipelineError
 from nbpipe.notebook import read
@@ -25,6 +25,7 @@ from nbpipe.runtime.plan import Plan, plan_notebook, refuse_errors
 from nbpipe.runtime.progress import Progress, choose_progress
 from nbpipe.runtime.records import StageRecord, git_commit, new_run_id, now, run_record
 from nbpipe.runtime.setup_memo import SetupMemo
+from nbpipe.runtime.stage_cache import Probe, StageCache
 from nbpipe.runtime.worker import InputRef, StageJob, StageOutcome, run_job
 
 
@@ -108,16 +109,16 @@ def run_notebook(notebook: str | os.PathLike[str], options: RunOptions | None = 
         ParameterError: a parameter override is unknown or mistyped.
         PipelineError: the notebook has analyzer errors (unless ``check=False``) or a cycle.
     """
+    from nbpipe.analysis import analyze
+
     options = options or RunOptions(**kwargs)
     nb = read(notebook)
+    graph = analyze(nb)
     if options.check:
-        refuse_errors(nb)
-    plan = plan_notebook(nb)
+        refuse_errors(nb, graph)
+    plan = plan_notebook(nb, graph)
     overrides = validate(options.params, plan.defaults, plan.notebook)
-    store = Store(
-        options.store or os.environ.get("NBPIPE_STORE") or os.path.join(plan.base_dir, ".nbpipe"),
-        scope=os.path.basename(plan.notebook),
-    )
+    store = Store.for_notebook(plan.notebook, options.store)
     cwd = os.getcwd()
     try:
         return Runner(plan, options, overrides, store, choose_progress()).run()
@@ -132,18 +133,18 @@ class Runner:
         self, plan: Plan, options: RunOptions, overrides: dict[str, Any], store: Store, progress: Progress
     ) -> None:
         self.plan, self.options, self.overrides, self.store, self.progress = plan, options, overrides, store, progress
+        self.cache = StageCache(store)
         self.records = {name: StageRecord(name=name) for name in plan.order}
         self.fingerprints: dict[str, str] = {}  # output name -> fingerprint
         self.refs: dict[str, InputRef] = {}  # output name -> stored entry
         self.values: dict[str, Any] = {}  # output name -> value computed in this process
         self.will_run: set[str] = set()  # explain mode: stages that would run
         self._jobs: dict[str, StageJob] = {}  # stage -> its job, while it runs
-        self._warned = False
+        self._requeue: dict[str, list[str]] = {}  # producer re-run to recover a lost input -> its waiting readers
         self._selection()
 
     def _selection(self) -> None:
-        opts = self.plan, self.options
-        plan, options = opts
+        plan, options = self.plan, self.options
         plan.check_names(options.only, "--only")
         plan.check_names(options.force, "--force")
         plan.check_names([options.from_stage] if options.from_stage else [], "--from")
@@ -174,48 +175,51 @@ class Runner:
         return self._result()
 
     def _schedule(self, executor: Any) -> None:
-        pending = list(self.stages)
+        """Start every stage once its parents are done, highest in the notebook first (the one order)."""
+        selected = set(self.stages)
+        self._position = self.plan.dag.position()
+        self._waiting = {n: sum(1 for p in self.plan.parents(n) if p in selected) for n in self.stages}
+        self._ready = [(self._position[n], n) for n in self.stages if not self._waiting[n]]
+        heapq.heapify(self._ready)
         running: dict[Any, str] = {}
-        while pending or running:
-            for name in list(pending):
-                state = self._readiness(name)
-                if state == "wait":
-                    continue
-                pending.remove(name)
-                if state == "skip":
-                    self._skip(name)
-                    continue
-                job = self._prepare(name)
+        while self._ready or running:
+            while self._ready:
+                _pos, name = heapq.heappop(self._ready)
+                job = None if self._skipped(name) else self._prepare(name)
                 if job is None:
-                    continue
-                if executor.in_process:
+                    self._done(name)
+                elif executor.in_process:
                     self._finish(job, *run_job(job, self._memory_inputs(name)))
                 else:
                     running[executor.submit(job)] = name
             if running:
                 for handle, outcome in executor.wait_any(list(running)):
-                    name = running.pop(handle)
-                    self._finish(self._jobs[name], outcome, {})
-            elif pending and all(self._readiness(n) == "wait" for n in pending):
-                raise PipelineError("internal scheduling error: no stage can make progress")  # pragma: no cover
+                    self._finish(self._jobs[running.pop(handle)], outcome, {})
 
-    def _readiness(self, name: str) -> str:
-        for parent in self.plan.parents(name):
-            status = self.records[parent].status
-            if status in ("failed", "skipped"):
-                return "skip"
-            if status == "pending" or status == "running":
-                return "wait"
-        return "go"
+    def _done(self, name: str) -> None:
+        """``name`` is settled: readers waiting on a re-run go again, children whose parents are all done start."""
+        waiting = self._requeue.pop(name, None)
+        if waiting is not None:
+            for reader in waiting:
+                heapq.heappush(self._ready, (self._position[reader], reader))
+            return
+        for child in self.plan.dag.children[name]:
+            if child in self._waiting:
+                self._waiting[child] -= 1
+                if not self._waiting[child]:
+                    heapq.heappush(self._ready, (self._position[child], child))
 
-    def _skip(self, name: str) -> None:
+    def _skipped(self, name: str) -> bool:
+        """Skip ``name`` if a parent failed or was skipped (its siblings go on)."""
+        parents = [p for p in self.plan.parents(name) if self.records[p].status in ("failed", "skipped")]
+        if not parents:
+            return False
         record = self.records[name]
         failed = [p for p in self.plan.upstream([name]) if self.records[p].status == "failed"]
-        record.status, record.reason = (
-            "skipped",
-            f"upstream stage {failed[0]!r} failed" if failed else "upstream skipped",
-        )
+        record.status = "skipped"
+        record.reason = f"upstream stage {failed[0]!r} failed" if failed else "upstream skipped"
         self.progress.update(record)
+        return True
 
     def _producer_fingerprints(self, name: str) -> dict[str, str] | None:
         """Recorded fingerprints of the inputs other stages produce (None: a producer would run)."""
@@ -228,7 +232,7 @@ class Runner:
         return prints
 
     def _stage_parts(self, name: str) -> tuple[dict[str, str], dict[str, Any], dict[str, str]]:
-        """Helpers, parameter values and fingerprints of setup-provided inputs (NBP103 if missing)."""
+        """Helpers, setup values and fingerprints of setup-provided inputs (NBP103 if missing)."""
         try:
             return self.memo.stage_parts(self.plan.stages[name])
         except KeyError as exc:
@@ -240,45 +244,43 @@ class Runner:
                 code="NBP103",
             ) from None
 
+    def key_parts(self, name: str) -> KeyInputs | None:
+        """The stage's key parts from its producers' recorded fingerprints (None while a producer is unknown)."""
+        stage = self.plan.stages[name]
+        prints = self._producer_fingerprints(name)
+        if prints is None:
+            return None
+        helpers, values, external = self._stage_parts(name)
+        return key_inputs(stage.header, stage.body, None, {**prints, **external}, self.plan.base_dir, (helpers, values))
+
     def _prepare(self, name: str) -> StageJob | None:
         """Compute the key; restore a hit; return a job for a miss."""
         stage, record = self.plan.stages[name], self.records[name]
-        prints = self._producer_fingerprints(name)
-        if prints is None:
-            record.status = "would-run"
-            record.reason = (
-                "upstream " + ", ".join(repr(p) for p in self.plan.parents(name) if p in self.will_run) + " will run"
-            )
-            self.will_run.add(name)
-            self.progress.update(record)
+        parts = self.key_parts(name)
+        if parts is None:
+            self._would_run(name, "upstream " + self._running_parents(name) + " will run")
             return None
-        helpers, params, external = self._stage_parts(name)
-        parts = key_inputs(
-            stage.header, stage.body, None, {**prints, **external}, self.plan.base_dir, (helpers, params)
-        )
-        record.key = stage_key(parts)
         forced = name in self.forced or stage.header.no_cache
-        if not forced and self._restore(name, record):
+        probe = self.cache.probe(parts, use=not forced)
+        record.key = probe.key
+        if probe.hit:
+            self._hit(name, probe)
             return None
         if name in self.cache_only:
             record.status = "failed"
             record.error = f"stage {name!r} is not cached; it is needed by --only {' '.join(self.options.only)}"
             self.progress.update(record)
             return None
-        record.reason = (
-            "forced" if name in self.forced else ("--no-cache" if stage.header.no_cache else self._reason(name, parts))
-        )
+        record.reason = self._reason(name, probe)
         if self.options.explain:
-            record.status = "would-run"
-            self.will_run.add(name)
-            self.progress.update(record)
+            self._would_run(name, record.reason)
             return None
         job = StageJob(
             plan=self.plan,
             stage=name,
             overrides=self.overrides,
             store=str(self.store.url),
-            key=record.key,
+            key=probe.key,
             key_inputs=parts,
             input_refs={i: self.refs[i] for i in stage.header.inputs if i in self.refs},
             retries=self.options.retries if self.options.retries is not None else stage.header.retries,
@@ -289,44 +291,45 @@ class Runner:
         self.progress.update(record)
         return job
 
-    def _restore(self, name: str, record: StageRecord) -> bool:
-        try:
-            manifest = self.store.lookup(record.key)
-        except CacheError as exc:
-            warnings.warn(f"nbpipe: cache entry of stage {name!r} ignored: {exc.message}", stacklevel=2)
-            return False
-        if manifest is None:
-            return False
-        for out, info in manifest.outputs.items():
-            self.fingerprints[out] = info.fingerprint
-            self.refs[out] = InputRef(record.key, out)
-            record.outputs[out] = {"fingerprint": info.fingerprint, "bytes": info.bytes}
+    def _reason(self, name: str, probe: Probe) -> str:
+        if name in self.forced:
+            return "forced"
+        return "--no-cache" if self.plan.stages[name].header.no_cache else self.cache.reason(probe)
+
+    def _running_parents(self, name: str) -> str:
+        return ", ".join(repr(p) for p in self.plan.parents(name) if p in self.will_run)
+
+    def _would_run(self, name: str, reason: str) -> None:
+        record = self.records[name]
+        record.status, record.reason = "would-run", reason
+        self.will_run.add(name)
+        self.progress.update(record)
+
+    def _hit(self, name: str, probe: Probe) -> None:
+        record = self.records[name]
+        for out, fp in probe.fingerprints().items():
+            self.fingerprints[out] = fp
+            self.refs[out] = InputRef(probe.key, out)
+            record.outputs[out] = {"fingerprint": fp, "bytes": probe.manifest.outputs[out].bytes}  # type: ignore[union-attr]
         record.status, record.reason, record.seconds = "cached", "cached", 0.0
         record.started = record.finished = now()
         self.progress.update(record)
-        return True
-
-    def _reason(self, name: str, parts: KeyInputs) -> str:
-        try:
-            previous = self.store.latest_inputs(name)
-        except CacheError:
-            previous = None
-        return miss_reason(previous, parts)
 
     def _memory_inputs(self, name: str) -> dict[str, Any]:
         return {i: self.values[i] for i in self.plan.stages[name].header.inputs if i in self.values}
 
     def _finish(self, job: StageJob, outcome: StageOutcome, outputs: dict[str, Any]) -> None:
         record = self.records[job.stage]
+        if outcome.warning:
+            self.cache.warn(outcome.warning)
+        if outcome.lost_input is not None and self._recover(job.stage, outcome.lost_input):
+            return
         record.status, record.seconds, record.attempts = outcome.status, outcome.seconds, outcome.attempts
         record.finished = now()
         if outcome.started:
             record.started = _iso(outcome.started)
             record.finished = _iso(outcome.finished)
         record.error, record.traceback = outcome.error, outcome.traceback
-        if outcome.warning and not self._warned:
-            self._warned = True
-            warnings.warn(f"nbpipe: {outcome.warning}; the run continues without caching", stacklevel=2)
         if outcome.status == "ran":
             self.values.update(outputs)
             for out, fp in outcome.fingerprints.items():
@@ -335,6 +338,21 @@ class Runner:
                     self.refs[out] = InputRef(job.key, out)
                 record.outputs[out] = {"fingerprint": fp, "bytes": outcome.sizes.get(out, 0)}
         self.progress.update(record)
+        self._done(job.stage)
+
+    def _recover(self, reader: str, lost: str) -> bool:
+        """An input's entry vanished (corrupt, evicted): run its producer again, then the reader (once)."""
+        producer = self.plan.producers.get(lost)
+        if producer is None or producer in self.forced or producer in self.cache_only:
+            return False
+        self.cache.warn(f"the stored output {lost!r} of stage {producer!r} is gone; stage {producer!r} runs again")
+        self.forced.add(producer)
+        self.refs.pop(lost, None)
+        self.fingerprints.pop(lost, None)
+        self._requeue.setdefault(producer, []).append(reader)
+        self.records[reader].status = "pending"
+        heapq.heappush(self._ready, (self._position[producer], producer))
+        return True
 
     def _result(self) -> RunResult:
         stages = [self.records[n] for n in self.stages]
@@ -352,7 +370,7 @@ class Runner:
             try:
                 path = str(self.store.write_record(record))
             except CacheError as exc:
-                warnings.warn(f"nbpipe: run record not written: {exc.message}", stacklevel=2)
+                self.cache.warn(f"run record not written: {exc.message}")
         status = "failed" if any(s.status == "failed" for s in stages) else "ok"
         return RunResult(self.run_id, status, stages, path, self.store, self.values, self.refs)
 

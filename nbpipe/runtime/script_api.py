@@ -16,15 +16,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nbpipe.cache.fingerprint import fingerprint
-from nbpipe.cache.keys import stage_key
+from nbpipe.cache.keys import KeyInputs
 from nbpipe.cache.store import Store
-from nbpipe.errors import PipelineError, StageError
+from nbpipe.errors import CacheError, PipelineError, StageError
 from nbpipe.header import parse_header
-from nbpipe.runtime.checks import run_checks
-from nbpipe.runtime.keys import key_inputs
+from nbpipe.runtime.checks import check_unchanged, run_checks, watch
+from nbpipe.runtime.keys import key_inputs, mutable_prints
 from nbpipe.runtime.params import add_parameter_option, validate
-from nbpipe.runtime.plan import Plan, StagePlan
+from nbpipe.runtime.plan import Plan, StagePlan, make_plan
 from nbpipe.runtime.records import StageRecord, new_run_id, now, run_record
+from nbpipe.runtime.stage_cache import Probe, StageCache
 
 DATA_VERSION = 1
 
@@ -49,6 +50,7 @@ def plan_to_data(plan: Plan, base_dir: str | None = None) -> dict[str, Any]:
             for name, s in plan.stages.items()
         ],
         "order": list(plan.order),
+        "static": sorted(plan.static),
     }
 
 
@@ -67,15 +69,15 @@ def plan_from_data(data: Mapping[str, Any], base_dir: str | None = None) -> Plan
     stages = {s["name"]: StagePlan(parse_header(s["header"]), s["body"], int(s["cell"])) for s in data["stages"]}
     producers = {out: name for name, s in stages.items() for out in s.header.outputs}
     folder = os.path.abspath(base_dir if base_dir is not None else data["base_dir"])
-    return Plan(
+    return make_plan(
         notebook=os.path.join(folder, data["notebook"]),
         base_dir=folder,
         setup=tuple((int(i), str(src)) for i, src in data["setup"]),
         parameters_source=data["parameters_source"],
         defaults=dict(data["defaults"]),
         stages=stages,
-        order=tuple(data["order"]),
         producers=producers,
+        static=frozenset(data.get("static", ())),
     )
 
 
@@ -84,7 +86,7 @@ class ScriptRun:
     """State of one run of an exported script."""
 
     plan: Plan
-    store: Store
+    cache: StageCache
     namespace: dict[str, Any]  # setup names and parameter values, as the Runner sees them
     values: dict[str, Any] = field(default_factory=dict)
     fingerprints: dict[str, str] = field(default_factory=dict)
@@ -124,13 +126,12 @@ def run_script(
     overrides = validate(params, plan.defaults, plan.notebook)
     plan.check_names(list(only), "--only")
     plan.check_names(list(force), "--force")
-    url = store or os.environ.get("NBPIPE_STORE") or os.path.join(plan.base_dir, ".nbpipe")
     skip = set(generated)
     namespace = {k: v for k, v in module_globals.items() if k not in skip and k != "__builtins__"}
     namespace.update(overrides)
     saved = {name: module_globals[name] for name in overrides if name in module_globals}
     module_globals.update(overrides)  # setup helpers read parameters as globals, as in the notebook
-    state = ScriptRun(plan, Store(url, scope=os.path.basename(plan.notebook)), namespace)
+    state = ScriptRun(plan, StageCache(Store.for_notebook(plan.notebook, store, base_dir=plan.base_dir)), namespace)
     cwd, run_id, started = os.getcwd(), new_run_id(), now()
     selected = plan.upstream(list(only)) if only else list(plan.order)
     os.chdir(plan.base_dir)
@@ -144,7 +145,10 @@ def run_script(
         record = run_record(
             run_id, plan.notebook, "script", {**plan.defaults, **overrides}, started, state.records, None
         )
-        state.store.write_record(record)
+        try:
+            state.cache.store.write_record(record)
+        except CacheError as exc:
+            state.cache.warn(f"run record not written: {exc.message}")
     return state.values
 
 
@@ -157,20 +161,20 @@ def _script_stage(state: ScriptRun, name: str, function: Callable[..., Any], for
     prints = {i: state.fingerprints.get(i) or fingerprint(inputs[i], i) for i in header.inputs}
     visible = {k: v for k, v in state.namespace.items() if k not in header.inputs}
     parts = key_inputs(header, stage.body, visible, prints, state.plan.base_dir)
-    record.key = stage_key(parts)
-    manifest = None if force or header.no_cache else state.store.lookup(record.key)
-    if manifest is not None:
-        outputs = state.store.load_all(manifest)
-        fps = {out: info.fingerprint for out, info in manifest.outputs.items()}
+    probe = state.cache.probe(parts, use=not (force or header.no_cache))
+    record.key = probe.key
+    outputs = state.cache.restore(probe) if probe.hit else None
+    if outputs is not None:
+        fps = probe.fingerprints()
         record.status = record.reason = "cached"
     elif cache_only:
         record.status = "failed"
         record.error = f"stage {name!r} is not cached; it is needed by --only"
         raise PipelineError(record.error, hint="run the script without --only first", stage=name)
     else:
-        outputs, fps = _call_stage(state, stage, function, inputs, record)
-        if not header.no_cache:
-            state.store.save(name, record.key, parts, outputs, fps, record.seconds)
+        record.reason = "forced" if force else "--no-cache" if header.no_cache else state.cache.reason(probe)
+        outputs, seconds = _call_stage(state, stage, function, inputs, record, parts)
+        fps = state.cache.save(probe, outputs, seconds, persist=not header.no_cache).fingerprints
     record.finished = now()
     record.outputs = {out: {"fingerprint": fp, "bytes": 0} for out, fp in fps.items()}
     state.values.update(outputs)
@@ -178,10 +182,16 @@ def _script_stage(state: ScriptRun, name: str, function: Callable[..., Any], for
 
 
 def _call_stage(
-    state: ScriptRun, stage: StagePlan, function: Callable[..., Any], inputs: dict[str, Any], record: StageRecord
-) -> tuple[dict[str, Any], dict[str, str]]:
+    state: ScriptRun,
+    stage: StagePlan,
+    function: Callable[..., Any],
+    inputs: dict[str, Any],
+    record: StageRecord,
+    parts: KeyInputs,
+) -> tuple[dict[str, Any], float]:
     header = stage.header
     params = {p: state.namespace[p] for p in _parameters_of(function) if p in state.namespace}
+    before = watch(header, inputs, mutable_prints(parts.params, state.namespace))
     started = time.perf_counter()
     try:
         outputs = dict(function(*(inputs[i] for i in header.inputs), **params))
@@ -189,12 +199,13 @@ def _call_stage(
         if missing:
             raise StageError(f"stage {stage.name!r} did not return output {missing[0]!r}", stage=stage.name)
         run_checks(header, {**state.namespace, **inputs, **outputs})
+        check_unchanged(header, before, {**state.namespace, **inputs})
     except Exception as exc:
         record.status, record.error = "failed", f"{type(exc).__name__}: {exc}"
         raise
     record.seconds = time.perf_counter() - started
-    record.status, record.reason = "ran", "not cached" if not header.no_cache else "--no-cache"
-    return outputs, {out: fingerprint(value, out) for out, value in outputs.items()}
+    record.status = "ran"
+    return outputs, record.seconds
 
 
 def _parameters_of(function: Callable[..., Any]) -> list[str]:
@@ -228,7 +239,8 @@ def run_stage_task(
     options = RunOptions(params=dict(overrides), only=[stage], store=store, retries=retries, target=target)
     cwd = os.getcwd()
     try:
-        result = Runner(plan, options, overrides, Store(store, scope=os.path.basename(plan.notebook)), Progress()).run()
+        runner = Runner(plan, options, overrides, Store.for_notebook(plan.notebook, store), Progress())
+        result = runner.run()
     finally:
         os.chdir(cwd)
     record = next(r for r in result.stages if r.name == stage)
@@ -286,22 +298,13 @@ def load_inputs(job_json: str, names: Sequence[str]) -> Any:
     """Inside a papermill stage notebook: the declared inputs, loaded from the store (a tuple, in order).
 
     Raises:
-        CacheError: an input's entry is missing from the store.
+        InputLost: an input's entry is missing or corrupt (the coordinator re-runs its producer).
     """
     import json
 
-    from nbpipe.errors import CacheError
-
     job = json.loads(job_json)
-    store = Store(job["store"])
-    values = []
-    for name in names:
-        key, output = job["inputs"][name]
-        manifest = store.lookup(key)
-        if manifest is None:
-            raise CacheError(f"input {name!r} of stage {job['stage']!r} is missing from the store (entry {key[:10]})")
-        values.append(store.load(manifest, output))
-    return tuple(values)
+    cache = StageCache(Store(job["store"]))
+    return tuple(cache.load_input(name, *job["inputs"][name]) for name in names)
 
 
 def save_outputs(job_json: str, outputs: Mapping[str, Any], namespace: Mapping[str, Any]) -> None:
@@ -313,13 +316,17 @@ def save_outputs(job_json: str, outputs: Mapping[str, Any], namespace: Mapping[s
     job = json.loads(job_json)
     header = parse_header(job["header"])
     run_checks(header, namespace)
-    prints = {name: fingerprint(value, name) for name, value in outputs.items()}
     seconds = time.time() - float(job["started"])
-    outcome: dict[str, Any] = {"fingerprints": prints, "sizes": {}, "saved": False, "finished": time.time()}
-    if job["save"]:
-        inputs = KeyInputs.from_dict(job["key_inputs"])
-        store = Store(job["store"], scope=job.get("scope", ""))
-        manifest = store.save(job["stage"], job["key"], inputs, outputs, prints, seconds)
-        outcome.update(saved=True, sizes={n: info.bytes for n, info in manifest.outputs.items()})
+    notes: list[str] = []
+    cache = StageCache(Store(job["store"], scope=job.get("scope", "")), warn=notes.append)
+    probe = Probe(job["key"], KeyInputs.from_dict(job["key_inputs"]), None)
+    saved = cache.save(probe, outputs, seconds, persist=bool(job["save"]))
+    outcome = {
+        "fingerprints": saved.fingerprints,
+        "sizes": saved.sizes,
+        "saved": saved.saved,
+        "finished": time.time(),
+        "warning": notes[0] if notes else None,
+    }
     with open(job["outcome"], "w", encoding="utf-8") as handle:
         json.dump(outcome, handle)

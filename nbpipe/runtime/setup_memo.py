@@ -1,12 +1,16 @@
-"""The setup namespace of a run, executed only when needed.
+"""The setup-derived key parts of a run, with the setup cells executed only when needed.
 
-A stage key needs two things from the setup cells: the source of the helpers the
-stage calls and the values of the parameters and constants it reads. Both follow
-from the setup cells' sources and the parameter values, so they are remembered in
-the store under a hash of exactly those. A fully cached re-run then computes every
-key without importing the notebook's libraries (scikit-learn alone takes seconds),
-and loads no payload at all. Setup cells must be deterministic for this, as they
-must be anyway for the notebook and the batch run to agree.
+A stage key needs, from the setup cells, the source of the helpers the stage calls
+and the values of the setup names it reads (DESIGN §6: values, never source). The
+fast path remembers these parts in the store (a JSON document keyed by the setup
+cells' sources and the parameter values) so that a fully cached re-run computes every
+key without importing the notebook's libraries — but only where that is provably
+sound: a remembered stage's parts may stand in for running the setup cells only if
+every value among them is a literal of the source (``N = 10``, a parameter default
+or override), whose value the memo key already pins. A stage reading a value that
+comes from a call, the environment or an import (``os.environ[...]``,
+``date.today()``, ``from config import T``) makes the run execute the setup cells and
+take the value as it is now, in every target.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import warnings
 from typing import Any
 
 from nbpipe.cache.fingerprint import fingerprint
-from nbpipe.cache.keys import KeyInputs
+from nbpipe.cache.keys import encode_param
 from nbpipe.cache.store import Store
 from nbpipe.errors import CacheError
 from nbpipe.runtime.execute import as_main, cached_setup
@@ -24,26 +28,27 @@ from nbpipe.runtime.keys import setup_parts
 from nbpipe.runtime.plan import Plan, StagePlan
 from nbpipe.source import digest, normalize
 
-MEMO_STAGE = "__setup__"
+MEMO_VERSION = 2
 
-#: (helper sources, parameter values, fingerprints of inputs that setup provides)
+#: (helper sources, encoded setup values, fingerprints of inputs that setup provides)
 Parts = tuple[dict[str, str], dict[str, Any], dict[str, str]]
 
 
 class SetupMemo:
-    """Setup-derived key parts per stage, computed once per setup and remembered."""
+    """Setup-derived key parts per stage: remembered where sound, else computed from the setup namespace."""
 
     def __init__(self, plan: Plan, overrides: dict[str, Any], store: Store) -> None:
         self.plan, self.overrides, self.store = plan, overrides, store
         self._namespace: dict[str, Any] | None = None
         self.key = digest(
-            "nbpipe-setup-memo-v1",
+            f"nbpipe-setup-memo-v{MEMO_VERSION}",
             platform.python_version(),
             repr([normalize(source) for _, source in plan.setup]),
             normalize(plan.parameters_source),
-            repr(sorted(overrides.items())),
+            repr(sorted((name, repr(value)) for name, value in overrides.items())),
         )
         self.parts: dict[str, Parts] = self._load()
+        self._fresh: set[str] = set()  # tokens computed from the namespace in this process
         self.dirty = False
 
     @property
@@ -59,46 +64,67 @@ class SetupMemo:
         return self._namespace is not None
 
     def stage_parts(self, stage: StagePlan) -> Parts:
-        """Helpers, parameter values and setup-provided input fingerprints of a stage.
+        """Helpers, setup values and setup-provided input fingerprints of a stage.
 
         Raises:
             KeyError: an input is neither produced by a stage nor bound by setup (the name).
         """
         token = digest(stage.header.canonical(), normalize(stage.body))
-        if token not in self.parts:
-            self.parts[token] = self._compute(stage)
-            self.dirty = True
-        return self.parts[token]
+        found = self.parts.get(token)
+        if found is not None and (token in self._fresh or self._sound(found)):
+            return found
+        found = self.parts[token] = self._compute(stage)
+        self._fresh.add(token)
+        self.dirty = True
+        return found
+
+    def remembered(self, stage: StagePlan) -> Parts | None:
+        """The stage's parts if the memo may stand in for the setup cells (never executes anything)."""
+        found = self.parts.get(digest(stage.header.canonical(), normalize(stage.body)))
+        return found if found is not None and self._sound(found) else None
+
+    def _sound(self, parts: Parts) -> bool:
+        """Every value among the parts follows from the source the memo key pins."""
+        _helpers, values, external = parts
+        return self.plan.static.issuperset(values) and self.plan.static.issuperset(external)
 
     def _compute(self, stage: StagePlan) -> Parts:
         header = stage.header
         visible = {k: v for k, v in self.namespace.items() if k not in header.inputs}
-        helpers, params = setup_parts(header, stage.body, visible)
-        external = [i for i in header.inputs if i not in self.plan.producers]
-        missing = [i for i in external if i not in self.namespace]
-        if missing:
-            raise KeyError(missing[0])
-        with as_main(self.namespace):
+        with as_main(self.namespace):  # setup classes pickle as __main__.X, as in the kernel
+            helpers, values = setup_parts(header, stage.body, visible)
+            external = [i for i in header.inputs if i not in self.plan.producers]
+            missing = [i for i in external if i not in self.namespace]
+            if missing:
+                raise KeyError(missing[0])
             prints = {i: fingerprint(self.namespace[i], i) for i in external}
-        return helpers, params, prints
+        return helpers, values, prints
 
     def _load(self) -> dict[str, Parts]:
-        try:
-            manifest = self.store.lookup(self.key)
-            if manifest is None:
-                return {}
-            loaded = self.store.load(manifest, "parts")
-        except CacheError:
+        data = self.store.read_document(f"memo/{self.key}.json")
+        if not isinstance(data, dict) or data.get("version") != MEMO_VERSION:
             return {}
-        return loaded if isinstance(loaded, dict) else {}
+        parts: dict[str, Parts] = {}
+        for token, entry in (data.get("stages") or {}).items():
+            try:
+                helpers, values, prints = entry["helpers"], entry["values"], entry["inputs"]
+                if all(isinstance(x, dict) for x in (helpers, values, prints)):
+                    parts[str(token)] = (
+                        dict(helpers),
+                        {n: encode_param(n, v) for n, v in values.items()},
+                        dict(prints),
+                    )
+            except (KeyError, TypeError, CacheError):
+                continue
+        return parts
 
     def save(self) -> None:
-        """Remember new parts in the store (a failure only costs the next run time)."""
+        """Remember the parts in the store (a failure only costs the next run time)."""
         if not self.dirty:
             return
-        empty = KeyInputs(stage=MEMO_STAGE, code="", header="", helpers={}, inputs={}, params={}, files={})
+        stages = {t: {"helpers": h, "values": v, "inputs": i} for t, (h, v, i) in self.parts.items()}
         try:
-            self.store.save(MEMO_STAGE, self.key, empty, {"parts": self.parts}, {"parts": fingerprint(self.parts)}, 0.0)
+            self.store.write_document(f"memo/{self.key}.json", {"version": MEMO_VERSION, "stages": stages})
         except CacheError as exc:
             warnings.warn(f"nbpipe: setup memo not saved: {exc.message}", stacklevel=2)
         self.dirty = False

@@ -13,12 +13,13 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
-from nbpipe.cache.fingerprint import fingerprint
 from nbpipe.cache.keys import KeyInputs
 from nbpipe.cache.store import Store
-from nbpipe.errors import CacheError, NbpipeError
+from nbpipe.errors import NbpipeError
 from nbpipe.runtime.execute import as_main, cached_setup, cell_filename, run_body
+from nbpipe.runtime.keys import mutable_prints
 from nbpipe.runtime.plan import Plan
+from nbpipe.runtime.stage_cache import InputLost, Probe, StageCache
 
 
 @dataclass(frozen=True)
@@ -60,78 +61,67 @@ class StageOutcome:
     warning: str | None = None
     started: float = 0.0  # wall-clock time.time() when the body started
     finished: float = 0.0
+    lost_input: str | None = None  # an input whose entry vanished: its producer must run again
 
 
 def run_job(job: StageJob, values: dict[str, Any] | None = None) -> tuple[StageOutcome, dict[str, Any]]:
-    """Run one stage with retries; returns the outcome and the output values.
+    """Run one stage with retries through the stage-cache protocol; returns the outcome and the outputs.
 
     Args:
         job: the stage job.
         values: inputs already in memory (in-process runs); others load from the store.
     """
-    import os
-
     os.chdir(job.plan.base_dir)  # relative --file-in/--file-out paths are notebook-relative
     outcome = StageOutcome(stage=job.stage, status="failed", attempts=0)
+    cache = StageCache(Store(job.store, scope=os.path.basename(job.plan.notebook)), warn=_note(outcome))
+    outputs: dict[str, Any] = {}
     for attempt in range(job.retries + 1):
         outcome.attempts = attempt + 1
         try:
             setup = cached_setup(job.plan, job.overrides)
             with as_main(setup):  # setup classes pickle as __main__.X, as in the kernel
-                outputs = _attempt(job, setup, values or {}, outcome)
-                outcome.status, outcome.error, outcome.traceback = "ran", None, None
-                _save(job, outputs, outcome)
+                outputs = _attempt(job, cache, setup, values or {}, outcome)
+                saved = cache.save(Probe(job.key, job.key_inputs, None), outputs, outcome.seconds, job.save)
+        except InputLost as exc:
+            outcome.status, outcome.error, outcome.lost_input = "failed", exc.message, exc.name
+            return outcome, {}
         except Exception as exc:  # the user's code may raise anything
             outcome.status = "failed"
             outcome.error = _describe(exc)
             outcome.traceback = _user_traceback(exc, job)
             continue
+        outcome.status, outcome.error, outcome.traceback = "ran", None, None
+        outcome.fingerprints, outcome.sizes, outcome.saved = saved.fingerprints, saved.sizes, saved.saved
         return outcome, outputs
     return outcome, {}
 
 
-def _attempt(job: StageJob, setup: dict[str, Any], values: dict[str, Any], outcome: StageOutcome) -> dict[str, Any]:
+def _note(outcome: StageOutcome) -> Any:
+    def note(message: str) -> None:
+        outcome.warning = outcome.warning or message
+
+    return note
+
+
+def _attempt(
+    job: StageJob, cache: StageCache, setup: dict[str, Any], values: dict[str, Any], outcome: StageOutcome
+) -> dict[str, Any]:
     stage = job.plan.stages[job.stage]
-    store = Store(job.store)
     inputs: dict[str, Any] = {}
     for name in stage.header.inputs:
         if name in values:
             inputs[name] = values[name]
         elif name in job.input_refs:
             ref = job.input_refs[name]
-            manifest = store.lookup(ref.key)
-            if manifest is None:
-                raise CacheError(
-                    f"input {name!r} of stage {job.stage!r} is missing from the store (entry {ref.key[:10]})"
-                )
-            inputs[name] = store.load(manifest, ref.output)
+            inputs[name] = cache.load_input(name, ref.key, ref.output)
         else:
             inputs[name] = setup[name]
     visible = {k: v for k, v in setup.items() if k not in stage.header.inputs}
     outcome.started = time.time()
-    outputs, seconds = run_body(job.plan, stage, visible, inputs)
+    outputs, seconds = run_body(job.plan, stage, visible, inputs, mutable_prints(job.key_inputs.params, visible))
     outcome.finished = time.time()
     outcome.seconds = seconds
     return outputs
-
-
-def _save(job: StageJob, outputs: dict[str, Any], outcome: StageOutcome) -> None:
-    try:
-        outcome.fingerprints = {name: fingerprint(value, name) for name, value in outputs.items()}
-    except CacheError as exc:
-        outcome.status, outcome.error = "failed", f"stage {job.stage!r}: {exc.message}"
-        return
-    if not job.save:
-        return
-    try:
-        manifest = Store(job.store, scope=os.path.basename(job.plan.notebook)).save(
-            job.stage, job.key, job.key_inputs, outputs, outcome.fingerprints, outcome.seconds
-        )
-    except CacheError as exc:
-        outcome.warning = f"results of stage {job.stage!r} not cached: {exc.message}"
-        return
-    outcome.saved = True
-    outcome.sizes = {name: info.bytes for name, info in manifest.outputs.items()}
 
 
 def _describe(exc: BaseException) -> str:

@@ -14,6 +14,7 @@ LAYERS = {
     "nbpipe._version": 0,
     "nbpipe.errors": 0,
     "nbpipe.model": 0,
+    "nbpipe.dag": 0,  # the one stage graph: model's Graph and the runtime's Plan both hold one
     "nbpipe.header": 1,
     "nbpipe.notebook": 1,
     "nbpipe.source": 1,
