@@ -9,6 +9,8 @@ from typing import Any
 from nbpipe.dag import Dag, build_dag
 
 GRAPH_VERSION = 1
+#: Additive changes within version 1: 1 added per-stage ``reason``.
+GRAPH_MINOR = 1
 
 #: Stage status values of graph JSON v1.
 STATUSES = ("fresh", "stale", "never-run", "failed", "unknown")
@@ -99,6 +101,7 @@ class Stage:
     constants: tuple[str, ...] = ()  # setup constants it reads
     status: str = "unknown"  # one of STATUSES
     header: StageHeader | None = None
+    reason: str = ""  # why the status (graph JSON 1.1): "code changed (line 3)", "up to date (in the cache)"
 
     def to_dict(self) -> dict[str, Any]:
         """Graph JSON v1 form."""
@@ -111,6 +114,7 @@ class Stage:
             "file_outputs": list(self.file_outputs),
             "params": list(self.params),
             "status": self.status,
+            "reason": self.reason,
         }
 
 
@@ -165,6 +169,7 @@ class Graph:
         """Graph JSON v1 (DESIGN §5, contract)."""
         return {
             "version": GRAPH_VERSION,
+            "minor": GRAPH_MINOR,
             "notebook": self.notebook,
             "parameters": dict(self.parameters),
             "stages": [s.to_dict() for s in self.stages],

@@ -307,6 +307,7 @@ class Runner:
 
     def _hit(self, name: str, probe: Probe) -> None:
         record = self.records[name]
+        self.cache.hit(probe)
         for out, fp in probe.fingerprints().items():
             self.fingerprints[out] = fp
             self.refs[out] = InputRef(probe.key, out)

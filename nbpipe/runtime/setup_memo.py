@@ -34,18 +34,41 @@ MEMO_VERSION = 2
 Parts = tuple[dict[str, str], dict[str, Any], dict[str, str]]
 
 
+def _parameters_shape(plan: Plan, overrides: dict[str, Any]) -> str:
+    """What the memo depends on in the parameters cell: only its names when it binds literals only.
+
+    Literal parameter values are known without running anything, so they are put into
+    the remembered parts on use (:meth:`SetupMemo._current`) and a new value keeps the memo.
+    """
+    if _only_literals(plan.parameters_source, plan) and set(overrides) <= set(plan.defaults):
+        return repr(sorted(plan.defaults))
+    return normalize(plan.parameters_source) + repr(sorted((n, repr(v)) for n, v in overrides.items()))
+
+
+def _only_literals(source: str, plan: Plan) -> bool:
+    """Whether the parameters cell is nothing but ``name = literal`` lines (each in ``plan.defaults``)."""
+    import ast
+
+    try:
+        body = ast.parse(source).body
+    except SyntaxError:
+        return False
+    names = [n.targets[0].id for n in body if isinstance(n, ast.Assign) and isinstance(n.targets[0], ast.Name)]
+    return len(names) == len(body) and set(names) <= set(plan.defaults) and set(names) <= plan.static
+
+
 class SetupMemo:
     """Setup-derived key parts per stage: remembered where sound, else computed from the setup namespace."""
 
     def __init__(self, plan: Plan, overrides: dict[str, Any], store: Store) -> None:
         self.plan, self.overrides, self.store = plan, overrides, store
         self._namespace: dict[str, Any] | None = None
+        self.current = {**plan.defaults, **overrides}  # parameter values of this run (literals)
         self.key = digest(
             f"nbpipe-setup-memo-v{MEMO_VERSION}",
             platform.python_version(),
             repr([normalize(source) for _, source in plan.setup]),
-            normalize(plan.parameters_source),
-            repr(sorted((name, repr(value)) for name, value in overrides.items())),
+            _parameters_shape(plan, overrides),
         )
         self.parts: dict[str, Parts] = self._load()
         self._fresh: set[str] = set()  # tokens computed from the namespace in this process
@@ -71,8 +94,10 @@ class SetupMemo:
         """
         token = digest(stage.header.canonical(), normalize(stage.body))
         found = self.parts.get(token)
-        if found is not None and (token in self._fresh or self._sound(found)):
+        if found is not None and token in self._fresh:
             return found
+        if found is not None and self._sound(found):
+            return self._current(found)
         found = self.parts[token] = self._compute(stage)
         self._fresh.add(token)
         self.dirty = True
@@ -81,7 +106,15 @@ class SetupMemo:
     def remembered(self, stage: StagePlan) -> Parts | None:
         """The stage's parts if the memo may stand in for the setup cells (never executes anything)."""
         found = self.parts.get(digest(stage.header.canonical(), normalize(stage.body)))
-        return found if found is not None and self._sound(found) else None
+        return self._current(found) if found is not None and self._sound(found) else None
+
+    def _current(self, parts: Parts) -> Parts:
+        """Remembered parts with this run's parameter values (literals: known without running anything)."""
+        helpers, values, external = parts
+        if not self.current.keys() & values.keys():
+            return parts
+        now = {n: encode_param(n, self.current[n]) if n in self.current else v for n, v in values.items()}
+        return helpers, now, external
 
     def _sound(self, parts: Parts) -> bool:
         """Every value among the parts follows from the source the memo key pins."""

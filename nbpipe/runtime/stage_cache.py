@@ -102,6 +102,14 @@ class StageCache:
                 self.warn(f"cache entry of stage {parts.stage!r} ignored: {exc.message}")
         return Probe(key, parts, manifest)
 
+    def hit(self, probe: Probe) -> None:
+        """Note a hit as the stage's latest entry for this notebook (its next miss reason compares with it)."""
+        assert probe.manifest is not None
+        try:
+            self.store.mark_latest(probe.manifest)
+        except CacheError as exc:
+            self.warn(f"stage pointer not updated: {exc.message}")
+
     def reason(self, probe: Probe) -> str:
         """Why the stage misses: the first difference with its latest saved key parts."""
         try:
@@ -115,10 +123,12 @@ class StageCache:
         assert probe.manifest is not None
         wanted = list(probe.manifest.outputs) if names is None else names
         try:
-            return {name: self.store.load(probe.manifest, name) for name in wanted}
+            values = {name: self.store.load(probe.manifest, name) for name in wanted}
         except CacheError as exc:
             self.warn(f"stage {probe.parts.stage!r} runs again: {exc.message}")
             return None
+        self.hit(probe)
+        return values
 
     def load_input(self, name: str, key: str, output: str) -> Any:
         """One input from the entry its producer saved.

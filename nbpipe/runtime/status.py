@@ -1,51 +1,253 @@
-"""Stage status in a live kernel: fresh, stale, never-run or failed, and why."""
+"""The one status function: fresh / stale (why) / never-run / failed / unknown, per stage.
+
+A stage is *fresh* when the store holds the entry of the key it would have now —
+computed with the cache's own key logic from the setup parts of this notebook and
+the fingerprints its producers recorded (Merkle style) — whichever target wrote the
+entry (the kernel, ``nbpipe run``, the script, papermill, Airflow). Otherwise it is
+*stale* with the cache's miss reason ("code changed (line 3)", "parameter 'C' 1.0 →
+0.5", "upstream 'train' is stale"), *never-run*, or *failed* when its last run with
+this very key failed. Staleness propagates downstream: a stage whose producer is not
+fresh cannot be fresh.
+
+The setup parts come from the live namespace in a kernel, and from the run's setup
+memo elsewhere, which never executes user code; when neither knows them (no batch run
+yet), the stage's saved display bundle decides, conservatively.
+
+Every view shows this answer: the graph JSON (``status`` and ``reason``), the sidebar,
+``nbpipe graph``, ``nbpipe run --explain``, ``%nbpipe status`` and ``%nbpipe graph``.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from nbpipe.cache.fingerprint import fingerprint
 from nbpipe.cache.keys import miss_reason, stage_key
-from nbpipe.errors import CacheError
+from nbpipe.cache.store import Store
+from nbpipe.errors import CacheError, NbpipeError
+from nbpipe.model import STAGE_MIME, Graph
 from nbpipe.notebook import Notebook
-from nbpipe.runtime.kernel import KernelSession
 from nbpipe.runtime.keys import key_inputs
-from nbpipe.runtime.namespace import visible_names
+from nbpipe.runtime.plan import Plan, StagePlan
 from nbpipe.source import source_hash
 
+#: Setup parts of a stage: (helper sources, setup values, setup-provided input fingerprints), or None if unknown.
+PartsOf = Callable[[StagePlan], "tuple[dict[str, str], dict[str, Any], dict[str, str]] | None"]
 
-def kernel_status(session: KernelSession, nb: Notebook) -> list[dict[str, Any]]:
-    """One row per stage of ``nb``: ``{stage, status, reason}``."""
-    rows = []
+
+@dataclass(frozen=True)
+class StageStatus:
+    """The status of one stage and why."""
+
+    status: str  # fresh | stale | never-run | failed | unknown
+    reason: str
+    key: str = ""
+
+
+def pipeline_status(
+    plan: Plan,
+    store: Store,
+    parts_of: PartsOf,
+    bundles: Mapping[str, dict[str, Any]] | None = None,
+    failed: Mapping[str, str] | None = None,
+) -> dict[str, StageStatus]:
+    """The status of every stage of ``plan``, in order.
+
+    Args:
+        plan: the notebook's plan.
+        store: the store its targets share.
+        parts_of: the setup parts of a stage, or None when they cannot be known without running code.
+        bundles: stage -> its saved display bundle (``application/vnd.nbpipe.stage+json``), the
+            fallback when the parts are unknown.
+        failed: key -> error of stage runs that failed (a failure counts only for the current key).
+    """
+    return _Walk(plan, store, parts_of, bundles or {}, failed or {}).run()
+
+
+class _Walk:
+    def __init__(
+        self,
+        plan: Plan,
+        store: Store,
+        parts_of: PartsOf,
+        bundles: Mapping[str, dict[str, Any]],
+        failed: Mapping[str, str],
+    ) -> None:
+        self.plan, self.store, self.parts_of, self.bundles, self.failed = plan, store, parts_of, bundles, failed
+        self.prints: dict[str, str] = {}  # output -> fingerprint recorded by its fresh producer
+        self.found: dict[str, StageStatus] = {}
+
+    def run(self) -> dict[str, StageStatus]:
+        for name in self.plan.order:
+            self.found[name] = self._stage(name)
+        return self.found
+
+    def _stage(self, name: str) -> StageStatus:
+        stage = self.plan.stages[name]
+        if stage.header.no_cache:
+            return StageStatus("unknown", "--no-cache: its results are not kept, so it runs every time")
+        late = [p for p in self.plan.parents(name) if self.found[p].status != "fresh"]
+        parts = None if late else self._parts(stage)
+        if parts is None:
+            return self._without_key(stage, late)
+        key = stage_key(parts)
+        try:
+            manifest = self.store.lookup(key)
+            previous = None if manifest is not None else self.store.latest_inputs(name)
+        except CacheError as exc:
+            return StageStatus("unknown", f"the store cannot be read: {exc.message}", key)
+        if manifest is not None:
+            self.prints.update({out: info.fingerprint for out, info in manifest.outputs.items()})
+            return StageStatus("fresh", "up to date (in the cache)", key)
+        if key in self.failed:
+            return StageStatus("failed", f"its last run failed: {self.failed[key]}", key)
+        if previous is None:
+            return StageStatus("never-run", "never run", key)
+        return StageStatus("stale", miss_reason(previous, parts), key)
+
+    def _parts(self, stage: StagePlan) -> Any:
+        try:
+            setup = self.parts_of(stage)
+        except (NbpipeError, KeyError):
+            return None
+        if setup is None:
+            return None
+        helpers, values, external = setup
+        prints = {i: self.prints[i] for i in stage.header.inputs if i in self.plan.producers}
+        if len(prints) + len(external) < len(stage.header.inputs):
+            return None
+        return key_inputs(stage.header, stage.body, None, {**prints, **external}, self.plan.base_dir, (helpers, values))
+
+    def _without_key(self, stage: StagePlan, late: list[str]) -> StageStatus:
+        """The answer when the key cannot be computed: from upstream, else the saved bundle."""
+        ran_before = self._ran_before(stage.name)
+        if late:
+            parent = self.found[late[0]]
+            what = {"stale": "is stale", "never-run": "has not run", "failed": "failed"}.get(parent.status)
+            if what is None:
+                return StageStatus("unknown", f"upstream {late[0]!r}: {parent.reason}")
+            if not ran_before:
+                return StageStatus("never-run", f"never run (upstream {late[0]!r} {what})")
+            return StageStatus("stale", f"upstream {late[0]!r} {what}")
+        return self._from_bundle(stage, ran_before)
+
+    def _ran_before(self, name: str) -> bool:
+        try:
+            return self.store.latest_inputs(name) is not None or name in self.bundles
+        except CacheError:
+            return name in self.bundles
+
+    def _from_bundle(self, stage: StagePlan, ran_before: bool) -> StageStatus:
+        saved = self.bundles.get(stage.name)
+        if saved is None:
+            if ran_before:
+                return StageStatus("unknown", "ran before; run it (or nbpipe run) to know whether it is up to date")
+            return StageStatus("never-run", "never run")
+        if saved.get("status") == "failed":
+            return StageStatus("failed", "its last run in the kernel failed")
+        if saved.get("source_hash") != source_hash(stage.header.canonical(), stage.body):
+            return StageStatus("stale", "code changed since it ran")
+        key = str(saved.get("key") or "")
+        try:
+            manifest = self.store.lookup(key) if key else None
+        except CacheError:
+            manifest = None
+        if manifest is None:
+            return StageStatus("stale", "its saved result is not in the store")
+        self.prints.update({out: info.fingerprint for out, info in manifest.outputs.items()})
+        return StageStatus("fresh", "up to date (as saved in the notebook)", key)
+
+
+def saved_bundles(nb: Notebook) -> dict[str, dict[str, Any]]:
+    """Stage -> the last stage bundle saved in its cell's outputs."""
+    import json
+
+    found: dict[str, dict[str, Any]] = {}
     for cell in nb.stage_cells:
         assert cell.header is not None
-        header, run = cell.header, session.runs.get(cell.header.name)
-        current = source_hash(header.canonical(), cell.body)
-        if run is None:
-            status, reason = "never-run", _would_run(session, cell.header, cell.body)
-        elif run.status == "failed":
-            status, reason = "failed", "the last run in this kernel failed"
-        elif run.source_hash != current:
-            status, reason = "stale", "code changed since it ran in this kernel"
-        else:
-            status, reason = "fresh", "cached" if run.status == "cached" else f"ran: {run.reason}"
-        rows.append({"stage": header.name, "status": status, "reason": reason})
-    return rows
+        for output in cell.outputs:
+            data = output.get("data") if isinstance(output, dict) else None
+            value = data.get(STAGE_MIME) if isinstance(data, dict) else None
+            if isinstance(value, str):
+                try:
+                    value = json.loads(value)
+                except ValueError:
+                    value = None
+            if isinstance(value, dict):
+                found[cell.header.name] = value
+    return found
 
 
-def _would_run(session: KernelSession, header: Any, body: str) -> str:
-    """Why the stage would run now (or that the cache has it)."""
-    missing = [n for n in header.inputs if n not in session.user_ns]
-    if missing:
-        return f"input {missing[0]!r} not in this kernel yet"
+def failed_runs(store: Store, notebook: str) -> dict[str, str]:
+    """Key -> error of the stages that failed in the latest run record of ``notebook``."""
     try:
-        prints = {n: fingerprint(session.user_ns[n], n) for n in header.inputs}
-        setup = visible_names(session.user_ns, session.ownership, session.hidden)
-        parts = key_inputs(header, body, setup, prints, os.getcwd())
-        if session.store.lookup(stage_key(parts)) is not None:
-            return "in the cache: running the cell restores it"
-        previous = session.store.latest_inputs(header.name)
-    except CacheError as exc:
-        return f"cannot tell: {exc.message}"
-    return miss_reason(previous, parts)
+        records = [r for r in store.records() if os.path.basename(str(r.get("notebook", ""))) == notebook]
+    except (CacheError, OSError):
+        return {}
+    if not records:
+        return {}
+    latest = max(records, key=lambda r: str(r.get("started", "")))
+    return {
+        str(s.get("key")): str(s.get("error") or "failed")
+        for s in latest.get("stages", [])
+        if isinstance(s, dict) and s.get("status") == "failed" and s.get("key")
+    }
+
+
+def notebook_status(nb: Notebook, store: Store | None = None, graph: Graph | None = None) -> dict[str, StageStatus]:
+    """The status of every stage of a saved notebook, without running any of its code (CLI, server)."""
+    from nbpipe.errors import PipelineError
+    from nbpipe.runtime.plan import plan_notebook
+    from nbpipe.runtime.setup_memo import SetupMemo
+
+    try:
+        plan = plan_notebook(nb, graph)
+    except PipelineError:
+        return {}
+    store = store or Store.for_notebook(nb.path)
+    memo = SetupMemo(plan, {}, store)
+    return pipeline_status(
+        plan, store, memo.remembered, saved_bundles(nb), failed_runs(store, os.path.basename(nb.path))
+    )
+
+
+def with_status(graph: Graph, statuses: Mapping[str, StageStatus]) -> Graph:
+    """``graph`` with every stage's ``status`` and ``reason`` from the status function."""
+    stages = tuple(
+        dataclasses.replace(s, status=statuses[s.name].status, reason=statuses[s.name].reason)
+        if s.name in statuses
+        else s
+        for s in graph.stages
+    )
+    return dataclasses.replace(graph, stages=stages)
+
+
+def kernel_status(session: Any, nb: Notebook) -> list[dict[str, Any]]:
+    """One row per stage of ``nb`` as a kernel sees it: ``{stage, status, reason}``.
+
+    The setup parts come from the kernel's live namespace, the same rule the kernel's
+    cache keys follow; a stage run in this kernel that failed is failed.
+    """
+    from nbpipe.runtime.keys import setup_parts
+    from nbpipe.runtime.namespace import visible_names
+    from nbpipe.runtime.plan import plan_notebook
+
+    plan = plan_notebook(nb)
+    setup = visible_names(session.user_ns, session.ownership, session.hidden)
+
+    def parts_of(stage: StagePlan) -> Any:
+        visible = {k: v for k, v in setup.items() if k not in stage.header.inputs}
+        helpers, values = setup_parts(stage.header, stage.body, visible)
+        external = [i for i in stage.header.inputs if i not in plan.producers]
+        if any(i not in session.user_ns for i in external):
+            return None
+        from nbpipe.cache.fingerprint import fingerprint
+
+        return helpers, values, {i: fingerprint(session.user_ns[i], i) for i in external}
+
+    failed = {run.key: "failed in this kernel" for run in session.runs.values() if run.status == "failed" and run.key}
+    found = pipeline_status(plan, session.store, parts_of, saved_bundles(nb), failed)
+    return [{"stage": name, "status": s.status, "reason": s.reason} for name, s in found.items()]
