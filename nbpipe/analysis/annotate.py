@@ -264,9 +264,10 @@ def _why_plain(piece: Piece, index: int, walk: _Walk, current: Stage | None, fac
         reason = _read_problem(name, name in changed, walk, current, facts)
         if reason:
             return reason
-        for helper_read in sorted(facts.helpers.get(name, set()) if name in info.calls else set()):
-            if helper_read in walk.writer and not isinstance(walk.writer[helper_read], str):
-                return f"it calls {name}(), which reads {helper_read!r} from a stage through a global"
+        for helper_read in sorted(facts.helpers.get(name, set())):
+            if walk.writer.get(helper_read, "setup") not in {"setup", "params"}:
+                return (f"it uses {name}(), a setup function that reads the global {helper_read!r}, which is "
+                        f"not a setup name: batch runs would not have it")  # fmt: skip
     return ""
 
 
@@ -349,7 +350,7 @@ def _late_demotions(walk: _Walk, pieces: list[Piece], facts: _NotebookFacts) -> 
         bad = [n for n in needed if n in unsafe]
         twice = [n for n in needed if n in declared]
         setup = [n for n in needed if n in facts.setup_binders]
-        reason = ""
+        reason = "" if needed else "no later cell reads what it makes (it stays a plain cell)"
         if bad:
             reason = f"later cells read {bad[0]!r}, which is a module, function, figure or file: not a stage output"
         elif twice:

@@ -74,14 +74,34 @@ def cuts(source: str, raising_line: int | None = None) -> list[Cut]:
         return [Cut(source, "raises" if raising_line is not None else "code")]
     body = tree.body
     stop = _raising_statement(body, raising_line)
-    setup_end = _setup_prefix(body[:stop])
-    display_start = _display_tail(body[:stop], setup_end)
-    bounds = [(0, setup_end, "setup"), (setup_end, display_start, "code"), (display_start, stop, "display"),
-              (stop, len(body), "raises")]  # fmt: skip
-    found = [(start, end, role) for start, end, role in bounds if start < end]
+    roles = _roles(body[:stop]) + ["raises"] * (len(body) - stop)
+    found: list[tuple[int, int, str]] = []
+    for index, role in enumerate(roles):
+        if found and found[-1][2] == role:
+            found[-1] = (found[-1][0], index + 1, role)
+        else:
+            found.append((index, index + 1, role))
     if any(s and body[s].lineno <= (body[s - 1].end_lineno or body[s - 1].lineno) for s, _, _ in found):
         return [Cut(source, "raises" if stop < len(body) else "code")]  # a cut inside a line: a = 1; b = 2
     return [Cut(_segment(lines, body, start, end), role) for start, end, role in found]
+
+
+def _roles(body: list[ast.stmt]) -> list[str]:
+    """Per statement: "setup" (leading setup statements, and imports/definitions anywhere), "display"
+    (the trailing statements that only show values) or "code"."""
+    setup_end = _setup_prefix(body)
+    display_start = _display_tail(body, setup_end)
+    roles = ["setup"] * setup_end + ["code"] * (display_start - setup_end) + ["display"] * (len(body) - display_start)
+    for index in range(setup_end, display_start):
+        if isinstance(body[index], _DEFINITIONS) and _plain_setup([body[index]]):
+            roles[index] = "setup"
+    for index in range(len(roles)):  # a session magic (%matplotlib inline) goes with the statement before it
+        if session_magic(body[index]) and index and roles[index] == "code":
+            roles[index] = roles[index - 1]
+    return roles
+
+
+_DEFINITIONS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 
 def _tree_and_lines(source: str) -> tuple[ast.Module | None, list[str]]:
