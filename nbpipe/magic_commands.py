@@ -103,7 +103,7 @@ def cmd_run(magics: Any, args: argparse.Namespace) -> None:
     nb = _read(magics, args.nb)
     plan = plan_notebook(nb)
     plan.check_names(args.stages, "%nbpipe run")
-    _ensure_setup(magics, nb)
+    _ensure_setup(magics, plan)
     selected = plan.upstream(args.stages) if args.stages else list(plan.order)
     progress = StageProgress(selected)
     for name in selected:
@@ -117,14 +117,14 @@ def cmd_run(magics: Any, args: argparse.Namespace) -> None:
         progress.update(name, record.status, record.seconds)
 
 
-def _ensure_setup(magics: Any, nb: Notebook) -> None:
-    """Run setup and parameters cells whose names this kernel lacks (a fresh kernel)."""
+def _ensure_setup(magics: Any, plan: Any) -> None:
+    """Run setup and parameters cells (the analyzer's roles) whose names this kernel lacks (a fresh kernel)."""
     from nbpipe.source import names_bound
 
     ns = magics.shell.user_ns
-    for cell in [*nb.setup_cells, *([nb.parameters_cell] if nb.parameters_cell else [])]:
-        if not names_bound(cell.source) <= set(ns):
-            magics.shell.run_cell(cell.source, store_history=False)
+    for source in [*(source for _, source in plan.setup), plan.parameters_source]:
+        if source and not names_bound(source) <= set(ns):
+            magics.shell.run_cell(source, store_history=False)
 
 
 def cmd_check(magics: Any, args: argparse.Namespace) -> int:
@@ -139,14 +139,21 @@ def cmd_check(magics: Any, args: argparse.Namespace) -> int:
     return failing(graphs, args.strict)
 
 
+def _graph_with_status(magics: Any, nb: Notebook) -> Any:
+    """The analyzer's graph with the kernel's view of every stage's status (the one status function)."""
+    from nbpipe.analysis import analyze
+    from nbpipe.runtime.status import StageStatus, kernel_status, with_status
+
+    rows = kernel_status(magics.session, nb)
+    return with_status(analyze(nb), {r["stage"]: StageStatus(r["status"], r["reason"]) for r in rows})
+
+
 def cmd_graph(magics: Any, args: argparse.Namespace) -> Any:
     """``graph [NB]``: the stage graph as a widget (or text); ``--format``/``-o`` as in ``nbpipe graph``."""
-    from nbpipe.analysis import analyze
-
     if args.format is None and args.output is None:
         from nbpipe.widgets import show_graph
 
-        return show_graph(analyze(_read(magics, args.notebook)))
+        return show_graph(_graph_with_status(magics, _read(magics, args.notebook)))
     from nbpipe.cli.graph import run as render
 
     args.notebook, args.format = notebook_path(magics, args.notebook), args.format or "json"

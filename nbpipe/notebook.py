@@ -78,11 +78,6 @@ class Notebook:
         cell = self.parameters_cell
         return literal_assignments(cell.source) if cell else {}
 
-    @property
-    def setup_cells(self) -> list[Cell]:
-        """Non-stage code cells that only import, define, or bind constants."""
-        return [c for c in self.cells if c.is_code and not c.is_stage and not c.is_parameters and is_setup(c.source)]
-
 
 def read(path: str | os.PathLike[str], content: dict[str, Any] | str | None = None) -> Notebook:
     """Read a notebook file (or its unsaved ``content``) into a :class:`Notebook`.
@@ -197,78 +192,3 @@ def _simple_assignment(node: ast.stmt) -> tuple[str | None, ast.expr | None]:
     if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
         return node.target.id, node.value
     return None, None
-
-
-_SETUP_NODES = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Pass)
-
-
-def is_setup(source: str) -> bool:
-    """True if a cell only imports, defines functions/classes, or binds constants.
-
-    Constants are literals, or expressions built only from names the same cell
-    already bound this way (e.g. ``N = 10; HALF = N // 2``). Docstrings are allowed.
-    """
-    from nbpipe.source import batch_tree
-
-    try:
-        tree = batch_tree(source)
-    except SyntaxError:
-        return False
-    if not tree.body:
-        return False
-    bound: set[str] = set()
-    for node in tree.body:
-        if isinstance(node, _SETUP_NODES):
-            bound.update(_defined(node))
-        elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
-            continue
-        elif _is_constant_binding(node, bound):
-            target, _ = _simple_assignment(node)
-            bound.add(str(target))
-        else:
-            return False
-    return True
-
-
-def _defined(node: ast.stmt) -> list[str]:
-    if isinstance(node, (ast.Import, ast.ImportFrom)):
-        return [(a.asname or a.name).split(".")[0] for a in node.names]
-    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-        return [node.name]
-    return []
-
-
-def _is_constant_binding(node: ast.stmt, bound: set[str]) -> bool:
-    target, value = _simple_assignment(node)
-    if target is None or value is None:
-        return False
-    return all(_constant_part(n, bound) for n in ast.walk(value))
-
-
-_CONSTANT_EXPR = (
-    ast.Constant,
-    ast.Tuple,
-    ast.List,
-    ast.Set,
-    ast.Dict,
-    ast.BinOp,
-    ast.UnaryOp,
-    ast.BoolOp,
-    ast.Compare,
-    ast.operator,
-    ast.unaryop,
-    ast.boolop,
-    ast.cmpop,
-    ast.expr_context,
-    ast.Attribute,
-    ast.Call,
-    ast.keyword,
-    ast.Subscript,
-    ast.Slice,
-)
-
-
-def _constant_part(node: ast.AST, bound: set[str]) -> bool:
-    if isinstance(node, ast.Name):
-        return node.id in bound
-    return isinstance(node, _CONSTANT_EXPR)

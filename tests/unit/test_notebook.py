@@ -9,7 +9,8 @@ import nbformat
 import pytest
 
 from nbpipe.errors import NotebookReadError
-from nbpipe.notebook import is_setup, literal_assignments, read
+from nbpipe.analysis.defuse import cell_info
+from nbpipe.notebook import literal_assignments, read
 
 
 def _write(path: Path, cells: list[nbformat.NotebookNode], **meta: object) -> Path:
@@ -37,7 +38,9 @@ def test_reads_cells_headers_parameters_and_setup(tmp_path: Path) -> None:
     nb = read(path)
     assert [c.cell_type for c in nb.cells] == ["markdown", "code", "code", "code", "code", "code"]
     assert nb.parameters == {"C": 1.0, "name": "x"}
-    assert [c.index for c in nb.setup_cells] == [1]
+    from nbpipe.analysis import analyze
+
+    assert [i for i, role in analyze(nb).roles.items() if role == "setup"] == [1]  # the one role classifier
     stage = nb.cells[3]
     assert stage.header is not None and stage.header.outputs == ("xs",)
     assert stage.body.splitlines()[1] == "xs = list(range(N))"  # line numbers preserved
@@ -97,7 +100,7 @@ def test_missing_file_and_other_language(tmp_path: Path) -> None:
     ],
 )
 def test_is_setup(source: str, expected: bool) -> None:
-    assert is_setup(source) is expected
+    assert (cell_info(source).setup and bool(source.strip())) is expected
 
 
 def test_literal_assignments_skip_non_literals() -> None:

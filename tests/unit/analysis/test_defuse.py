@@ -162,8 +162,15 @@ def test_star_import() -> None:
      ("%load_ext nbpipe", False, set()), ("%time import x", False, set())],
 )  # fmt: skip
 def test_setup_cells(source: str, setup: bool, constants: set[str]) -> None:
-    from nbpipe.notebook import is_setup
-
     info = cell_info(source)
     assert (info.setup, info.constants) == (setup, constants)
-    assert is_setup(source) == setup
+
+
+@pytest.mark.parametrize(
+    ("source", "literals"),
+    [("N = 3\nHALF = N // 2\nT = (1, 'a')", {"N", "HALF", "T"}), ("import os\nN = os.environ.get('N', '1')", set()),
+     ("from config import T\nX = [1, 2]", {"X"}), ("N = 1\nimport N", set()), ("C = 1.0\nD = {'a': C}", {"C", "D"})],
+)  # fmt: skip
+def test_literal_setup_names(source: str, literals: set[str]) -> None:
+    """Only values that follow from the source alone may be remembered by source (the setup memo)."""
+    assert cell_info(source).literals == literals
