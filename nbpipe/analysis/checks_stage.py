@@ -1,4 +1,4 @@
-"""Checks of the stage contracts: headers and declared data flow (NBP002, NBP101–NBP107).
+"""Checks of the stage contracts: headers and declared data flow (NBP002, NBP101–NBP107, NBP210).
 
 Every hint for NBP101/102/103 is the corrected ``%%stage`` line, with every fix of
 that kind for the stage applied at once, so copying one hint fixes the stage.
@@ -6,6 +6,7 @@ that kind for the stage applied at once, so copying one hint fixes the stage.
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Iterator
 
 from nbpipe.analysis.facts import CellFacts, NotebookFacts
@@ -26,7 +27,8 @@ def diag(
     """A Diagnostic of ``code`` at ``loc`` in ``facts``'s cell (``stage`` defaults to the cell's stage)."""
     if stage is None and facts.header is not None:
         stage = facts.header.name
-    return Diagnostic(code, CODES[code][0], message, hint, stage, facts.index, loc[0], loc[1], tuple(names))
+    severity = CODES[code][0] if code in CODES else "error"  # a new code is an error until CODES lists it
+    return Diagnostic(code, severity, message, hint, stage, facts.index, loc[0], loc[1], tuple(names))
 
 
 def header_line(header: StageHeader, *, add_in: tuple[str, ...] = (), add_out: tuple[str, ...] = (),
@@ -142,12 +144,64 @@ def check_outputs(nbf: NotebookFacts) -> Iterator[Diagnostic]:
                               and (name in r.reads or name in r.header.inputs)})  # fmt: skip
             message = f"stage {header.name!r} binds {name!r}, which stage {readers[0]!r} reads, without --out"
             yield diag("NBP102", message, f"declare it: {fixed}", facts, facts.info.binds[name], names=(name,))
+        yield from _unpicklable_outputs(facts)
         if facts.info.error is None and not facts.info.dynamic:
             for name in header.outputs:
                 if name not in facts.info.binds:
                     message = f"stage {header.name!r} declares output {name!r} but its body never binds it"
                     hint = f"assign it in the body ({name} = …) or remove it from --out"
                     yield diag("NBP104", message, hint, facts, names=(name,))
+
+
+def _unpicklable_outputs(facts: CellFacts) -> Iterator[Diagnostic]:
+    """NBP210: a declared output that the body binds to a module, function or class (never a value)."""
+    header = facts.header
+    assert header is not None
+    info = facts.info
+    lambdas = _lambda_names(facts.cell.body) if "lambda" in facts.cell.body else set()
+    kinds: dict[str, str] = {}
+    for name in header.outputs:
+        if name in info.imports:
+            kinds[name] = "a module"
+        elif name in info.defs or name in lambdas:
+            kinds[name] = "a class" if _is_class(facts.cell.body, name) else "a function"
+    if not kinds:
+        return
+    kept = tuple(n for n in header.outputs if n not in kinds)
+    fixed = StageHeader(header.name, header.inputs, kept, header.file_inputs, header.file_outputs,
+                        header.no_cache, header.retries, header.checks)  # fmt: skip
+    for name, kind in kinds.items():
+        message = f"stage output {name!r} is {kind}: it cannot be cached or passed between stages"
+        what = "import" if kind == "a module" else "definition"
+        hint = (f"move the {what} of {name!r} into a setup cell (every stage sees setup names) "
+                f"and drop it from --out: %%stage {fixed.canonical()}")  # fmt: skip
+        yield diag("NBP210", message, hint, facts, info.binds.get(name, (1, 0)), names=(name,))
+
+
+def _lambda_names(body: str) -> set[str]:
+    """Top-level names assigned a lambda (``f = lambda x: x + 1``)."""
+    from nbpipe.analysis.defuse import parse
+
+    try:
+        tree = parse(body)
+    except SyntaxError:
+        return set()
+    return {
+        target.id
+        for node in tree.body
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Lambda)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+
+
+def _is_class(body: str, name: str) -> bool:
+    from nbpipe.analysis.defuse import parse
+
+    try:
+        return any(isinstance(n, ast.ClassDef) and n.name == name for n in parse(body).body)
+    except SyntaxError:
+        return False
 
 
 def check_unprovided(nbf: NotebookFacts) -> Iterator[Diagnostic]:
