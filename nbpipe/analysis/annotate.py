@@ -67,6 +67,7 @@ class Annotation:
     notebook: dict[str, Any]
     stages: list[str]
     notes: list[str]
+    origin: list[list[int]] = field(default_factory=list)  # per result cell: the original cells it comes from
 
 
 def annotate(nb: dict[str, Any]) -> dict[str, Any]:
@@ -88,7 +89,8 @@ def propose(nb: dict[str, Any]) -> Annotation:
     for _ in range(_MAX_ROUNDS):
         stages = _plan(pieces, demoted)
         _name(stages, pieces)
-        result = {**nb, "cells": _rebuild(cells, pieces, stages)}
+        rebuilt, origin = _rebuild(cells, pieces, stages)
+        result = {**nb, "cells": rebuilt}
         rejected = _rejected(result, stages)
         if not rejected:
             break
@@ -97,9 +99,10 @@ def propose(nb: dict[str, Any]) -> Annotation:
                 demoted[index] = message
     else:  # pragma: no cover - each round demotes at least one stage
         stages = []
-        result = {**nb, "cells": _rebuild(cells, pieces, [])}
+        rebuilt, origin = _rebuild(cells, pieces, [])
+        result = {**nb, "cells": rebuilt}
     notes.extend(_plain_notes(pieces, demoted))
-    return Annotation(result, [s.name for s in stages], notes)
+    return Annotation(result, [s.name for s in stages], notes, origin)
 
 
 # -- pieces -------------------------------------------------------------------------------
@@ -443,11 +446,14 @@ def _identifier(text: str) -> str:
 # -- the result ---------------------------------------------------------------------------
 
 
-def _rebuild(cells: list[dict[str, Any]], pieces: list[Piece], stages: list[Stage]) -> list[dict[str, Any]]:
-    """The cells of the result: pieces in order, each stage's pieces joined into one stage cell."""
+def _rebuild(
+    cells: list[dict[str, Any]], pieces: list[Piece], stages: list[Stage]
+) -> tuple[list[dict[str, Any]], list[list[int]]]:
+    """The cells of the result (pieces in order, each stage's pieces joined into one cell) and their origins."""
     first_of = {s.pieces[0]: s for s in stages}
     inside = {i for s in stages for i in s.pieces[1:]}
     result: list[dict[str, Any]] = []
+    origin: list[list[int]] = []
     used_ids: set[str] = set()
     for index, piece in enumerate(pieces):
         if index in inside:
@@ -455,12 +461,14 @@ def _rebuild(cells: list[dict[str, Any]], pieces: list[Piece], stages: list[Stag
         stage = first_of.get(index)
         source = _stage_source(stage, pieces) if stage is not None else piece.source
         result.append(_cell(cells[piece.cell], source, used_ids))
+        origin.append(sorted({pieces[i].cell for i in stage.pieces}) if stage is not None else [piece.cell])
     if stages and not any("%load_ext nbpipe" in p.source for p in pieces):
         result.insert(0, {"cell_type": "code", "metadata": {}, "source": "%load_ext nbpipe",
                           "execution_count": None, "outputs": []})  # fmt: skip
+        origin.insert(0, [])
         if "id" in result[1]:
             result[0]["id"] = _unique_id("nbpipe-load-ext", used_ids)
-    return result
+    return result, origin
 
 
 def _cell(original: dict[str, Any], source: str, used_ids: set[str]) -> dict[str, Any]:

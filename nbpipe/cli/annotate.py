@@ -26,19 +26,27 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Annotate, write the result, check it and print the summary; 1 if the result still has errors."""
+    """Annotate, write the result, check it and print the summary and the notes; 1 if the result has errors.
+
+    The result has errors only where the input has them already (a cell that does
+    not parse, a name read before the cell that binds it): annotate turns back into
+    plain cells every stage the check would reject.
+    """
     from nbpipe.analysis import analyze
-    from nbpipe.analysis.annotate import annotate
+    from nbpipe.analysis.annotate import propose
     from nbpipe.notebook import read
 
     source = Path(args.notebook)
     read(source)  # refuses unreadable or non-Python notebooks with a clear error
     target = _target(source, args)
     nb = _load_v4(source)
-    result = annotate(nb)
-    target.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    annotation = propose(nb)
+    text = json.dumps(annotation.notebook, indent=1, ensure_ascii=False) + "\n"
+    target.write_text(text, encoding="utf-8")
     graph = analyze(target)
     print(f"{target}: {len(graph.stages)} stages proposed: {' -> '.join(graph.order) or '(none)'}")
+    for note in annotation.notes:
+        print(f"  note: {note}")
     for d in graph.errors:
         print(f"  cell {d.cell}: {d.code} {d.message}", file=sys.stderr)
     return 1 if graph.errors else 0
