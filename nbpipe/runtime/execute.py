@@ -51,11 +51,17 @@ def setup_namespace(plan: Plan, overrides: Mapping[str, Any]) -> dict[str, Any]:
 _SETUP_CACHE: dict[str, dict[str, Any]] = {}
 
 
+def forget_setup() -> None:
+    """Start afresh: the next :func:`cached_setup` runs the setup cells again (a new run reads the
+    environment, the clock and files anew, as a new kernel would)."""
+    _SETUP_CACHE.clear()
+
+
 def cached_setup(plan: Plan, overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """The setup namespace of a plan, built once per process and parameter set.
+    """The setup namespace of a plan, built once per run and parameter set.
 
     The coordinator (for keys) and in-process stage jobs share it, so setup cells run
-    once per process, as they run once per kernel.
+    once per run, as they run once per kernel; each run starts with :func:`forget_setup`.
     """
     token = json.dumps([plan.notebook, plan.setup, plan.parameters_source, repr(sorted(overrides.items()))])
     if token not in _SETUP_CACHE:

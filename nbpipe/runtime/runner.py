@@ -19,6 +19,7 @@ from nbpipe.cache.keys import KeyInputs
 from nbpipe.cache.store import Store
 from nbpipe.errors import CacheError, PipelineError
 from nbpipe.notebook import read
+from nbpipe.runtime.execute import forget_setup
 from nbpipe.runtime.keys import key_inputs
 from nbpipe.runtime.params import validate
 from nbpipe.runtime.plan import Plan, plan_notebook, refuse_errors
@@ -162,6 +163,7 @@ class Runner:
         """Run (or, with ``explain``, only explain) the selected stages."""
         os.chdir(self.plan.base_dir)
         self.run_id, self.started = new_run_id(), now()
+        forget_setup()
         self.memo = SetupMemo(self.plan, self.overrides, self.store)
         self.progress.begin(self.plan, self.stages, explain=self.options.explain)
         executor = None if self.options.explain else _executor(self.options)

@@ -161,7 +161,7 @@ class StageCache:
             manifest = self.store.save(stage, probe.key, probe.parts, outputs, prints, seconds)
         except CacheError as exc:
             self._unwritable = True
-            self.warn(f"results of stage {stage!r} not cached: {exc.message}; the run continues without caching")
+            self.warn(f"results not cached: {exc.message}; the run continues without caching")
             return result
         result.saved = True
         result.sizes = {name: info.bytes for name, info in manifest.outputs.items()}

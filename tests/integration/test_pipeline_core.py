@@ -1,0 +1,167 @@
+"""Regression tests of issue 9: one graph, one cache protocol, one status — the same answer in every target."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from IPython.core.error import UsageError
+
+from nbpipe.analysis import analyze
+from nbpipe.cache.store import Store
+from nbpipe.cli import main
+from nbpipe.notebook import read
+from nbpipe.runtime.plan import plan_notebook
+from nbpipe.runtime.runner import RunOptions, run_notebook
+from nbpipe.runtime.status import notebook_status
+from tests.notebooks import write_nb
+
+
+def _records(folder: Path) -> list[dict[str, Any]]:
+    runs = sorted((folder / ".nbpipe" / "runs").glob("*.json"))
+    return [json.loads(p.read_text()) for p in runs]
+
+
+def _stages(record: dict[str, Any]) -> dict[str, str]:
+    return {s["name"]: s["status"] for s in record["stages"]}
+
+
+def test_the_analyzer_order_is_the_runner_order(tmp_path: Path) -> None:
+    """a -> b and an independent c: every view orders a, b, c (notebook order among ready stages)."""
+    path = write_nb(
+        tmp_path / "o.ipynb",
+        "%%stage a --out x\nx = 1",
+        "%%stage b --in x --out y\ny = x + 1",
+        "%%stage c --out z\nz = 3",
+    )
+    nb = read(path)
+    assert analyze(nb).order == plan_notebook(nb).order == ("a", "b", "c")
+    result = run_notebook(path, RunOptions(jobs=1))
+    assert [s.name for s in result.stages] == ["a", "b", "c"]
+    assert main(["export", str(path), "--to", "script", "-o", str(tmp_path / "o.py")]) == 0
+    text = (tmp_path / "o.py").read_text()
+    assert text.index("def stage_a(") < text.index("def stage_b(") < text.index("def stage_c(")
+    done = subprocess.run([sys.executable, str(tmp_path / "o.py")], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert [s["name"] for s in _records(tmp_path)[-1]["stages"]] == ["a", "b", "c"]
+
+
+def test_setup_values_from_the_environment_enter_the_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`N = os.environ.get(...)` in a setup cell: a new value is a miss in every run, never a stale hit."""
+    path = write_nb(
+        tmp_path / "env.ipynb", 'import os\nN = os.environ.get("NBP_TEST_N", "1")', "%%stage t --out y\ny = N * 3"
+    )
+    for value, status in (("1", "ran"), ("5", "ran"), ("5", "cached"), ("1", "cached")):
+        monkeypatch.setenv("NBP_TEST_N", value)
+        result = run_notebook(path, RunOptions())
+        assert result.stages[0].status == status
+        assert result.outputs(["y"]) == {"y": value * 3}
+    monkeypatch.setenv("NBP_TEST_N", "7")
+    assert run_notebook(path, RunOptions(explain=True)).stages[0].reason == "parameter 'N' '1' → '7'"
+
+
+def test_a_literal_setup_memo_skips_the_setup_cells(tmp_path: Path) -> None:
+    """Literals are remembered: a fully cached re-run computes keys without running setup cells."""
+    marker = tmp_path / "ran"
+    path = write_nb(
+        tmp_path / "lit.ipynb",
+        f"import pathlib\nN = 3\ndef side_effect():\n    pathlib.Path({str(marker)!r}).touch()",
+        "side_effect()  # an exploration cell: never part of the pipeline",
+        "%%stage t --out y\ny = N * 2",
+    )
+    assert run_notebook(path, RunOptions()).status == "ok"
+    assert [s.status for s in run_notebook(path, RunOptions()).stages] == ["cached"]
+
+
+def test_corrupt_upstream_entry_reruns_its_producer(tmp_path: Path) -> None:
+    path = write_nb(
+        tmp_path / "c.ipynb", "%%stage a --out x\nx = list(range(5))", "%%stage b --in x --out y\ny = sum(x)"
+    )
+    assert run_notebook(path, RunOptions()).status == "ok"
+    for payload in (tmp_path / ".nbpipe" / "entries").rglob("x.*"):
+        payload.write_bytes(b"garbage")
+    (tmp_path / ".nbpipe" / "stages").joinpath("c.ipynb").exists()
+    Store(tmp_path / ".nbpipe").clear(stage="b")
+    with pytest.warns(UserWarning):
+        result = run_notebook(path, RunOptions())
+    assert result.status == "ok", result.failures()
+    assert _stages(_records(tmp_path)[-1]) == {"a": "ran", "b": "ran"}
+    assert result.outputs(["y"]) == {"y": 10}
+
+
+def test_unwritable_store_runs_uncached_with_one_warning(tmp_path: Path) -> None:
+    if os.geteuid() == 0:
+        store = "memory-less"  # root ignores permissions: point the store at a file instead of a folder
+        (tmp_path / store).write_text("not a folder")
+    else:
+        store = "ro"
+        (tmp_path / store).mkdir(mode=0o500)
+    path = write_nb(tmp_path / "u.ipynb", "%%stage a --out x\nx = 1", "%%stage b --in x --out y\ny = x + 1")
+    with pytest.warns(UserWarning) as caught:
+        result = run_notebook(path, RunOptions(store=str(tmp_path / store)))
+    assert result.status == "ok"
+    assert result.values == {"x": 1, "y": 2}
+    assert len([w for w in caught if "not cached" in str(w.message)]) == 1
+
+
+@pytest.mark.parametrize("value", ["lambda v: v", "(i for i in range(3))", "open(__import__('os').devnull)"])
+def test_unpicklable_outputs_fail_the_stage_in_every_target(tmp_path: Path, value: str) -> None:
+    path = write_nb(tmp_path / "p.ipynb", f"%%stage a --out f\nf = {value}", "%%stage b --out g\ng = 1")
+    result = run_notebook(path, RunOptions(check=False))
+    assert _stages_of(result) == {"a": "failed", "b": "ran"}
+    assert "'f'" in (result.failed[0].error or "")
+    from IPython.testing.globalipapp import get_ipython
+
+    shell = get_ipython()
+    shell.run_line_magic("load_ext", "nbpipe")
+    shell.run_line_magic("nbpipe", f"config store={tmp_path / 'k'}")
+    with pytest.raises(UsageError, match="'f'"):
+        shell.run_cell_magic("stage", "a --out f", f"f = {value}")
+
+
+def _stages_of(result: Any) -> dict[str, str]:
+    return {s.name: s.status for s in result.stages}
+
+
+def test_in_place_change_of_an_input_fails_in_every_target(tmp_path: Path) -> None:
+    path = write_nb(
+        tmp_path / "m.ipynb",
+        "%%stage a --out xs\nxs = [3, 1, 2]",
+        "%%stage b --in xs --out n\nxs.sort()\nn = len(xs)",
+    )
+    result = run_notebook(path, RunOptions(check=False))
+    assert _stages_of(result) == {"a": "ran", "b": "failed"}
+    assert "NBP201" in (result.failed[0].error or "")
+    assert main(["export", str(path), "--to", "script", "-o", str(tmp_path / "m.py"), "--force"]) == 0
+    done = subprocess.run([sys.executable, str(tmp_path / "m.py")], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 1 and "NBP201" in done.stderr
+
+
+def test_status_agrees_after_a_batch_run_and_propagates(tmp_path: Path) -> None:
+    shutil.copy(Path(__file__).parents[2] / "example_notebooks" / "iris_classifier.ipynb", tmp_path / "iris.ipynb")
+    path = tmp_path / "iris.ipynb"
+    assert {s.status for s in notebook_status(read(path)).values()} == {"never-run"}
+    assert run_notebook(path, RunOptions()).status == "ok"
+    assert {s.status for s in notebook_status(read(path)).values()} == {"fresh"}
+    data = json.loads(path.read_text())
+    for cell in data["cells"]:
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            cell["source"] = "".join(cell["source"]).replace("C = 1.0", "C = 0.5")
+    path.write_text(json.dumps(data))
+    found = {n: (s.status, s.reason) for n, s in notebook_status(read(path)).items()}
+    assert found["split"][0] == "fresh"
+    assert found["train"] == ("stale", "parameter 'C' 1.0 → 0.5")
+    assert found["evaluate"] == ("stale", "upstream 'train' is stale")
+    explained = {s.name: s.reason for s in run_notebook(path, RunOptions(explain=True)).stages}
+    assert explained["train"] == "parameter 'C' 1.0 → 0.5"
+    graph = json.loads(subprocess.run(
+        [sys.executable, "-m", "nbpipe.cli", "graph", str(path)], capture_output=True, text=True, check=True
+    ).stdout)  # fmt: skip
+    assert graph["minor"] == 1
+    assert {s["name"]: s["status"] for s in graph["stages"]}["evaluate"] == "stale"
