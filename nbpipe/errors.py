@@ -93,3 +93,7 @@ class PipelineError(NbpipeError):
 
 class ExportError(NbpipeError):
     """Raised when a notebook cannot be exported to the requested target."""
+
+
+class OutputExistsError(ExportError):
+    """Raised when an export would replace a file that nbpipe did not write (and overwriting was not asked for)."""

@@ -11,7 +11,8 @@ def register(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "export",
         help="export the pipeline as a script, a papermill folder or an Airflow DAG",
-        description="Export a notebook's stages to another target; refuses notebooks with analyzer errors.",
+        description="Export a notebook's stages to another target; refuses notebooks with analyzer errors and "
+        "never overwrites a file nbpipe did not write (without --force).",
     )
     add_arguments(parser)
     parser.set_defaults(handler=handle)
@@ -27,7 +28,11 @@ def add_arguments(parser: argparse.ArgumentParser, notebook_optional: bool = Fal
     parser.add_argument("notebook", nargs="?" if notebook_optional else None, help="the .ipynb file")
     parser.add_argument("--to", required=True, metavar="TARGET", help="script, papermill, airflow (or a plug-in)")
     parser.add_argument("-o", "--output", metavar="PATH", help="where to write (default: beside the notebook)")
-    parser.add_argument("--force", action="store_true", help="export even if `nbpipe check` reports errors")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="export even if `nbpipe check` reports errors, and overwrite files nbpipe did not write",
+    )
     parser.add_argument("--standalone", action="store_true", help="(script) no nbpipe import and no cache")
     parser.add_argument("--retries", type=int, default=0, metavar="N", help="(airflow) retries of each task")
     parser.add_argument("--store", metavar="URL", help="(airflow) the store URL tasks share (default .nbpipe/)")

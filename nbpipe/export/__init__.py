@@ -2,7 +2,9 @@
 
 Targets are found through the ``nbpipe.exporters`` entry-point group (loaded lazily), with
 the built-in ones always available. An exporter is a callable
-``(notebook: Notebook, output: str, standalone: bool) -> str`` returning the written path.
+``(notebook: Notebook, output: str, standalone: bool) -> str`` returning the written path;
+the built-in ones also take ``overwrite`` and never replace a file nbpipe did not write
+(:mod:`nbpipe.export.files`).
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from nbpipe.errors import ExportError, PipelineError
+from nbpipe.errors import ExportError, OutputExistsError, PipelineError
+from nbpipe.export.files import check_writable
 from nbpipe.notebook import Notebook, read
 
 Exporter = Callable[..., str]
@@ -24,7 +27,7 @@ BUILTIN: dict[str, tuple[str, str, str]] = {
     "airflow": ("nbpipe.export.airflow", "export_airflow", "_dag.py"),
 }
 
-__all__ = ["BUILTIN", "ExportError", "export_notebook", "targets"]
+__all__ = ["BUILTIN", "ExportError", "OutputExistsError", "export_notebook", "targets"]
 
 
 def targets() -> list[str]:
@@ -61,34 +64,58 @@ def export_notebook(
     output: str | os.PathLike[str] | None = None,
     force: bool = False,
     standalone: bool = False,
+    overwrite: bool | None = None,
     **options: Any,
 ) -> str:
     """Export a notebook and return the written path.
+
+    Export never replaces a file nbpipe did not write (each generated file carries a
+    marker, see :mod:`nbpipe.export.files`) unless ``overwrite``; it never replaces the
+    notebook itself.
 
     Args:
         notebook: a path, or a notebook already read with :func:`nbpipe.notebook.read`.
         to: the target (``script``, ``papermill``, ``airflow`` or a plug-in's name).
         output: where to write (default: beside the notebook, see :func:`default_output`).
-        force: export even if the analyzer reports errors.
+        force: export even if the analyzer reports errors, and overwrite files nbpipe did not write.
         standalone: (script) write code that needs no nbpipe and caches nothing.
+        overwrite: overwrite files nbpipe did not write (default: ``force``).
         **options: target-specific options, e.g. ``retries`` and ``store`` for ``airflow``.
 
     Raises:
-        ExportError: unknown target, existing non-empty output folder, or untranslatable syntax.
+        ExportError: unknown target, output is the notebook itself, or untranslatable syntax.
+        OutputExistsError: the output holds a file nbpipe did not write and ``overwrite`` is false.
         PipelineError: the notebook has analyzer errors and ``force`` is false.
     """
     from nbpipe.runtime.plan import refuse_errors
 
     exporter = _exporter(to)
     nb = notebook if isinstance(notebook, Notebook) else read(notebook)
+    path = os.fspath(output) if output is not None else default_output(nb.path, to)
+    if _same_file(path, nb.path):
+        raise ExportError(
+            f"the output {path!r} is the notebook itself; export never replaces its source",
+            hint="choose another output path with -o",
+        )
+    replace = force if overwrite is None else overwrite
     if not force:
         try:
             refuse_errors(nb)
         except PipelineError as exc:
             _reword(exc)
             raise
-    path = os.fspath(output) if output is not None else default_output(nb.path, to)
+    if to in BUILTIN:
+        return str(exporter(nb, path, standalone=standalone, overwrite=replace, **options))
+    if not os.path.isdir(path):  # plug-ins write what they like; at least the named file is protected
+        check_writable(path, replace)
     return str(exporter(nb, path, standalone=standalone, **options))
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist
+        return False
 
 
 def _reword(exc: PipelineError) -> None:

@@ -14,6 +14,7 @@ import re
 
 from nbpipe.errors import ExportError
 from nbpipe.export.codegen import docstring, identifier, lint_waiver, literal, ruff_format
+from nbpipe.export.files import check_writable, mark_python, write_text
 from nbpipe.notebook import Notebook
 from nbpipe.runtime.plan import Plan, plan_notebook
 
@@ -25,6 +26,7 @@ def export_airflow(
     retries: int = 0,
     store: str | None = None,
     dag_id: str | None = None,
+    overwrite: bool = False,
 ) -> str:
     """Write the DAG file for ``nb`` to ``output`` and return the path.
 
@@ -35,6 +37,11 @@ def export_airflow(
         retries: Airflow retries of each task.
         store: the store URL tasks share (default: the notebook's ``.nbpipe/``; ``NBPIPE_STORE`` overrides).
         dag_id: the DAG id (default: ``nbpipe_`` plus the notebook's stem); must be unique in the dags folder.
+        overwrite: replace ``output`` even if nbpipe did not write it.
+
+    Raises:
+        ExportError: ``--standalone``, or a DAG id Airflow would refuse.
+        OutputExistsError: ``output`` is a file nbpipe did not write, and ``overwrite`` is false.
     """
     if standalone:
         raise ExportError("--standalone applies to --to script only", hint="drop --standalone")
@@ -43,10 +50,9 @@ def export_airflow(
         raise ExportError(
             f"--dag-id {dag_id!r}: Airflow DAG ids are letters, digits, '_', '.' and '-'", hint="rename it"
         )
+    check_writable(output, overwrite)
     text = render(plan, retries, store or os.path.join(plan.base_dir, ".nbpipe"), dag_id or default_dag_id(plan))
-    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
-    with open(output, "w", encoding="utf-8") as handle:
-        handle.write(text)
+    write_text(output, mark_python(text), overwrite)
     return output
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from nbpipe.errors import ExportError
 from nbpipe.export.codegen import identifier, literal
+from nbpipe.export.files import check_writable, is_generated, mark_manifest, mark_notebook, write_text
 from nbpipe.notebook import Notebook
 from nbpipe.runtime.plan import Plan, StagePlan, plan_notebook
 
@@ -21,44 +22,54 @@ MANIFEST = "pipeline.json"
 MANIFEST_VERSION = 1
 
 
-def export_papermill(nb: Notebook, output: str, standalone: bool = False) -> str:
+def export_papermill(nb: Notebook, output: str, standalone: bool = False, overwrite: bool = False) -> str:
     """Write the stage notebooks and ``pipeline.json`` into the folder ``output``; return it.
 
+    The folder may exist and hold other files: they are left alone. Notebooks of an
+    earlier export that the new one no longer has are removed (only files nbpipe wrote).
+
+    Args:
+        nb: the notebook.
+        output: the folder.
+        standalone: not supported for papermill.
+        overwrite: replace files in ``output`` even if nbpipe did not write them.
+
     Raises:
-        ExportError: ``output`` exists and holds files other than an earlier export.
+        ExportError: ``--standalone``, or ``output`` exists and is not a folder.
+        OutputExistsError: a file the export writes exists, nbpipe did not write it, and ``overwrite`` is false.
     """
     if standalone:
         raise ExportError("--standalone applies to --to script only", hint="drop --standalone")
+    if os.path.exists(output) and not os.path.isdir(output):
+        raise ExportError(f"{output!r} exists and is not a folder", hint="choose another -o folder")
     plan = plan_notebook(nb)
-    _prepare(output)
     from nbpipe.runtime.script_api import plan_to_data
 
-    names: dict[str, str] = {}
-    for number, name in enumerate(plan.order, start=1):
-        names[name] = f"{number:02d}_{identifier(name)}.ipynb"
-        _write_notebook(os.path.join(output, names[name]), stage_notebook(plan, plan.stages[name]))
+    names = {name: f"{number:02d}_{identifier(name)}.ipynb" for number, name in enumerate(plan.order, start=1)}
+    for file in [*names.values(), MANIFEST]:  # refuse before writing anything
+        check_writable(os.path.join(output, file), overwrite)
+    os.makedirs(output, exist_ok=True)
+    stale = _earlier_notebooks(output) - set(names.values())
+    for name, file in names.items():
+        _write_notebook(os.path.join(output, file), stage_notebook(plan, plan.stages[name]), overwrite)
     manifest = {
         "version": MANIFEST_VERSION,
         "notebooks": names,
         "plan": plan_to_data(plan, base_dir=os.path.relpath(plan.base_dir, os.path.abspath(output))),
     }
-    with open(os.path.join(output, MANIFEST), "w", encoding="utf-8") as handle:
-        json.dump(manifest, handle, indent=1)
-        handle.write("\n")
+    write_text(os.path.join(output, MANIFEST), json.dumps(mark_manifest(manifest), indent=1) + "\n", overwrite)
+    for file in stale:
+        os.remove(os.path.join(output, file))
     return output
 
 
-def _prepare(output: str) -> None:
-    if os.path.isdir(output):
-        extra = [f for f in os.listdir(output) if not (f.endswith(".ipynb") or f in (MANIFEST, "runs"))]
-        if extra:
-            raise ExportError(
-                f"{output} exists and holds other files ({', '.join(sorted(extra)[:3])})",
-                hint="choose another -o folder",
-            )
-    elif os.path.exists(output):
-        raise ExportError(f"{output} exists and is not a folder", hint="choose another -o folder")
-    os.makedirs(output, exist_ok=True)
+def _earlier_notebooks(folder: str) -> set[str]:
+    """The stage notebooks an earlier export wrote into ``folder`` (nbpipe's marker, numbered names)."""
+    return {
+        f
+        for f in os.listdir(folder)
+        if f.endswith(".ipynb") and f[:2].isdigit() and is_generated(os.path.join(folder, f))
+    }
 
 
 def stage_notebook(plan: Plan, stage: StagePlan) -> Any:
@@ -95,7 +106,8 @@ def stage_notebook(plan: Plan, stage: StagePlan) -> Any:
     return nb
 
 
-def _write_notebook(path: str, nb: Any) -> None:
+def _write_notebook(path: str, nb: Any, overwrite: bool) -> None:
     import nbformat
 
-    nbformat.write(nb, path)
+    text = nbformat.writes(mark_notebook(nb))
+    write_text(path, text if text.endswith("\n") else text + "\n", overwrite)

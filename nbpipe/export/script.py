@@ -12,6 +12,7 @@ from typing import Any
 
 from nbpipe.errors import ExportError
 from nbpipe.export.codegen import docstring, identifier, indent_body, lint_waiver, literal, ruff_format
+from nbpipe.export.files import check_writable, mark_python, write_text
 from nbpipe.export.scoping import module_names, shadowed_globals
 from nbpipe.export.translate import plain_python
 from nbpipe.notebook import Notebook
@@ -34,13 +35,21 @@ GENERATED = (
 GENERATED_FUNCS = ("run", "main", "_run", "_value", "GENERATED")
 
 
-def export_script(nb: Notebook, output: str, standalone: bool = False) -> str:
-    """Write the script for ``nb`` to ``output`` and return the path."""
+def export_script(nb: Notebook, output: str, standalone: bool = False, overwrite: bool = False) -> str:
+    """Write the script for ``nb`` to ``output`` and return the path.
+
+    Args:
+        nb: the notebook.
+        output: the script's path.
+        standalone: write a script that needs no nbpipe and caches nothing.
+        overwrite: replace ``output`` even if nbpipe did not write it.
+
+    Raises:
+        OutputExistsError: ``output`` is a file nbpipe did not write, and ``overwrite`` is false.
+    """
+    check_writable(output, overwrite)  # before rendering: a refusal should be quick
     plan = plan_notebook(nb)
-    source = render(plan, nb, output, standalone)
-    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
-    with open(output, "w", encoding="utf-8") as handle:
-        handle.write(source)
+    write_text(output, mark_python(render(plan, nb, output, standalone)), overwrite)
     return output
 
 

@@ -3,8 +3,9 @@
 Both are authenticated like every Jupyter Server API (token or cookie, XSRF for
 cookie sessions) and authorised on the ``contents`` resource, since they read and
 write files under the root. Replies are JSON; failures are ``{"message", "hint"}``
-with 400 (bad request or notebook), 404 (no such file), 403 (path outside the
-root) or 501 (a part of nbpipe that this installation does not provide).
+with 400 (bad request or notebook, hidden output path), 404 (no such file), 403
+(path outside the root), 409 (the export would replace a file nbpipe did not write)
+or 501 (a part of nbpipe that this installation does not provide).
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 
-from nbpipe.errors import NbpipeError
-from nbpipe.server.paths import PathRefused, resolve, root_dir, to_api
+from nbpipe.errors import NbpipeError, OutputExistsError
+from nbpipe.server.paths import PathRefused, is_hidden_path, resolve, root_dir, to_api
 
 API_PREFIX = "nbpipe/api"
 
@@ -70,6 +71,25 @@ class NbpipeHandler(APIHandler):
             raise ApiError(404, f"notebook {api_path!r} does not exist", "save the notebook first")
         return path
 
+    def bool_field(self, body: dict[str, Any], key: str) -> bool:
+        """``body[key]`` as a boolean (false when missing); :class:`ApiError` 400 when mistyped."""
+        value = body.get(key, False)
+        if not isinstance(value, bool):
+            raise ApiError(400, f"field {key!r} must be true or false", f"send {key!r} as a JSON boolean")
+        return value
+
+    def output_path(self, api_path: str) -> str:
+        """Resolve an output ``api_path`` inside the root; hidden paths only if the contents manager allows them."""
+        path = self.os_path(api_path, must_exist=False)
+        if not getattr(self.contents_manager, "allow_hidden", False) and is_hidden_path(api_path, path, self.root):
+            raise ApiError(
+                400,
+                f"output {api_path!r} is hidden (a name in it starts with '.'); nbpipe does not write hidden files",
+                "choose an output path without hidden folders or files, "
+                "or start Jupyter with --ContentsManager.allow_hidden=True",
+            )
+        return path
+
     @property
     def root(self) -> str:
         """The real root directory of the server's files."""
@@ -77,9 +97,11 @@ class NbpipeHandler(APIHandler):
 
     def reply_error(self, exc: ApiError | NbpipeError) -> None:
         """Finish the request with a JSON error body."""
-        status = exc.status if isinstance(exc, ApiError) else 400
+        status, hint = (exc.status if isinstance(exc, ApiError) else 400), exc.hint
+        if isinstance(exc, OutputExistsError):
+            status, hint = 409, 'send another "output", or "overwrite": true to replace it'
         self.set_status(status)
-        self.finish(json.dumps({"message": exc.message, "hint": exc.hint}))
+        self.finish(json.dumps({"message": exc.message, "hint": hint}))
 
 
 class AnalyzeHandler(NbpipeHandler):
@@ -110,7 +132,12 @@ class AnalyzeHandler(NbpipeHandler):
 
 
 class ExportHandler(NbpipeHandler):
-    """``POST {path, to, output?}`` → ``{"path": written path, "to": target}``."""
+    """``POST {path, to, output?, overwrite?}`` → ``{"path": written path, "to": target}``.
+
+    Without ``output`` the export goes beside the notebook. A file nbpipe did not write
+    is never replaced (409) unless ``"overwrite": true``; hidden outputs are refused (400)
+    unless the contents manager allows hidden files.
+    """
 
     @web.authenticated
     @authorized
@@ -121,18 +148,22 @@ class ExportHandler(NbpipeHandler):
             path = self.os_path(str(self.string_field(body, "path")))
             target = str(self.string_field(body, "to"))
             output = self.string_field(body, "output", required=False)
-            out_path = self.os_path(output, must_exist=False) if output else None
+            overwrite = self.bool_field(body, "overwrite")
             export = _import("nbpipe.export", "export_notebook", f"export to {target!r}")
-            written = await asyncio.to_thread(_call_export, export, path, target, out_path)
+            if output is None:
+                default_output = _import("nbpipe.export", "default_output", f"export to {target!r}")
+                output = to_api(default_output(path, target), self.root)
+            out_path = self.output_path(output)
+            written = await asyncio.to_thread(_call_export, export, path, target, out_path, overwrite)
         except (ApiError, NbpipeError) as exc:
             self.reply_error(exc)
             return
         self.finish(json.dumps({"path": to_api(written, self.root), "to": target}))
 
 
-def _call_export(export: Any, path: str, target: str, output: str | None) -> str:
+def _call_export(export: Any, path: str, target: str, output: str, overwrite: bool) -> str:
     try:
-        return str(export(path, to=target, output=output))
+        return str(export(path, to=target, output=output, overwrite=overwrite))
     except NotImplementedError as exc:
         raise ApiError(501, f"export to {target!r} is not available: {exc}", "pick another target") from exc
 

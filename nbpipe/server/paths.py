@@ -2,6 +2,9 @@
 
 The contents manager's root is the only directory the handlers may touch: a path
 that escapes it (``..``, an absolute path, a symlink pointing outside) is refused.
+Hidden paths (a component starting with ``.``) are judged as the contents manager
+judges them (:func:`is_hidden_path`), so an export cannot write where ``PUT
+/api/contents`` may not (``.jupyter/…``, ``.ipython/profile_default/startup/…``).
 """
 
 from __future__ import annotations
@@ -56,3 +59,21 @@ def to_api(os_path: str, root: str) -> str:
     if os.path.commonpath([real, root]) != root:
         return os_path
     return os.path.relpath(real, root).replace(os.sep, "/")
+
+
+def is_hidden_path(api_path: str, real: str, root: str) -> bool:
+    """Whether ``api_path``, or the real path it resolves to, is hidden or inside a hidden folder.
+
+    Args:
+        api_path: the path as sent (``/``-separated, relative to the root).
+        real: what :func:`resolve` made of it.
+        root: the server's real root directory.
+    """
+    from jupyter_core.paths import is_hidden
+
+    if any(part.startswith(".") for part in api_path.strip("/").split("/")):
+        return True
+    try:
+        return bool(is_hidden(real, root))
+    except (OSError, ValueError):  # cannot tell: treat it as hidden
+        return True
