@@ -93,12 +93,6 @@ class NbpipeMagics(Magics):
     def _publish(self, record: StageRun) -> None:
         for message in record.warnings:
             warnings.warn(f"nbpipe: stage {record.stage!r}: {message}", stacklevel=1)
-        for name in record.mutated:
-            what = "its input" if name in self.session.ownership.outputs else "the setup object"
-            print(
-                f"NBP201 warning: stage {record.stage!r} changed {what} {name!r} in place; "
-                f"other stages and the batch run see a different {name!r}. Work on a copy: {name} = {name}.copy()"
-            )
         publish_display_data({STAGE_MIME: record.bundle(), "text/plain": record.summary()})
 
     def _publish_failed(self, header: StageHeader, body: str) -> None:

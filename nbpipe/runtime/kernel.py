@@ -37,7 +37,6 @@ class StageRun:
     source_hash: str = ""
     seconds: float = 0.0  # time the body took (for a hit: the time saved)
     reason: str = ""  # why the stage ran (miss reason) or "cached"
-    mutated: list[str] = field(default_factory=list)  # inputs changed in place (NBP201)
     warnings: list[str] = field(default_factory=list)
 
     def bundle(self) -> dict[str, Any]:

@@ -79,16 +79,21 @@ def test_bad_header_runs_nothing(shell: Any, line: str) -> None:
     assert "ran" not in shell.user_ns
 
 
-def test_in_place_mutation_of_an_input_warns_nbp201(shell: Any) -> None:
+def test_in_place_mutation_of_an_input_fails_nbp201(shell: Any) -> None:
+    """The same rule as every batch target: a stage that changes an input or a setup object in place fails."""
     run(shell, "%%stage load --out xs\nxs = [3, 1, 2]")
-    result, cap = run(shell, "%%stage srt --in xs --out n\nxs.sort()\nn = len(xs)")
+    result, _cap = run(shell, "%%stage srt --in xs --out n\nxs.sort()\nn = len(xs)")
+    assert not result.success
+    assert "NBP201: stage 'srt' changed its input 'xs' in place" in str(result.error_in_exec)
+    assert "n" not in shell.user_ns  # a failed stage publishes nothing
+    result, _cap = run(shell, "%%stage ok --in xs --out m\nm = sorted(xs)")
     assert result.success
-    assert "NBP201 warning: stage 'srt' changed its input 'xs' in place" in cap.stdout
-    _, cap = run(shell, "%%stage ok --in xs --out m\nm = sorted(xs)")
-    assert "NBP201" not in cap.stdout
     run(shell, "SEEN = []")
-    _, cap = run(shell, "%%stage grow --out k\nSEEN.append(1)\nk = len(SEEN)")
-    assert "NBP201 warning: stage 'grow' changed the setup object 'SEEN' in place" in cap.stdout
+    result, _cap = run(shell, "%%stage grow --out k\nSEEN.append(1)\nk = len(SEEN)")
+    assert "NBP201: stage 'grow' changed its setup object 'SEEN' in place" in str(result.error_in_exec)
+    run(shell, "import numpy as np\nrng = np.random.default_rng(0)")
+    result, _cap = run(shell, "%%stage draw --out d\nd = rng.integers(10)")
+    assert "setup object 'rng'" in str(result.error_in_exec)  # drawing from a shared generator changes it
 
 
 def test_ipython_features_work_inside_a_stage(shell: Any) -> None:
