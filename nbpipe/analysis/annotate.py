@@ -216,7 +216,7 @@ class _NotebookFacts:
     """Facts over all pieces that the walk needs before it reaches them."""
 
     def __init__(self, pieces: list[Piece]) -> None:
-        self.setup_binders: dict[str, int] = {}
+        self.setup_binders: dict[str, int] = {}  # name -> setup pieces binding it other than by import
         self.writes: dict[str, int] = {}  # name -> how many pieces bind or change it
         self.generators: set[str] = set()
         self.unpicklable: dict[int, set[str]] = {}
@@ -228,8 +228,8 @@ class _NotebookFacts:
             for name in _written(info):
                 self.writes[name] = self.writes.get(name, 0) + 1
             if piece.kind == "setup":
-                for name in info.binds:
-                    self.setup_binders[name] = self.setup_binders.get(name, 0) + 1
+                for name in info.binds:  # the same import twice is harmless; two definitions are not
+                    self.setup_binders[name] = self.setup_binders.get(name, 0) + (name not in info.imports)
                 self.helpers.update({n: set(f.reads) for n, f in info.functions.items()})
             if piece.kind in {"work", "setup", "plain", "params"}:
                 tree = _tree(piece.source)
@@ -239,7 +239,7 @@ class _NotebookFacts:
 
     def clean_setup(self, name: str) -> bool:
         """A name only one setup cell binds (batch runs run every setup cell before the stages)."""
-        return self.setup_binders.get(name) == 1
+        return self.setup_binders.get(name, 0) <= 1
 
 
 def _tree(source: str) -> Any:
@@ -353,7 +353,7 @@ def _late_demotions(walk: _Walk, pieces: list[Piece], facts: _NotebookFacts) -> 
         bad = [n for n in needed if n in unsafe]
         twice = [n for n in needed if n in declared]
         setup = [n for n in needed if n in facts.setup_binders]
-        reason = "" if needed else "no later cell reads what it makes (it stays a plain cell)"
+        reason = "" if needed else "no later cell reads what it makes"
         if bad:
             reason = f"later cells read {bad[0]!r}, which is a module, function, figure or file: not a stage output"
         elif twice:
@@ -404,7 +404,7 @@ def _name(stages: list[Stage], pieces: list[Piece]) -> None:
         info = pieces[stage.pieces[0]].info
         binds = [n for n in (info.binds if info else {}) if n not in _THROWAWAY]
         main = _identifier(stage.outputs[0]) if stage.outputs else _identifier(binds[0]) if binds else ""
-        candidates = [heading, main, f"{heading}_{main}" if heading and main else "", "stage"]
+        candidates = [heading, f"{heading}_{main}" if heading and main else "", main, "stage"]
         base = next(c for c in candidates if c)
         name = next((c for c in candidates if c and c not in used), "")
         number = 2

@@ -21,7 +21,7 @@ import ast
 import re
 from dataclasses import dataclass
 
-from nbpipe.analysis.defuse import parse, setup_facts
+from nbpipe.analysis.defuse import cell_info, parse, setup_facts
 from nbpipe.analysis.effects import MUTATING_FUNCTIONS, MUTATING_METHODS, root_name
 from nbpipe.source import session_magic
 
@@ -83,7 +83,19 @@ def cuts(source: str, raising_line: int | None = None) -> list[Cut]:
             found.append((index, index + 1, role))
     if any(s and body[s].lineno <= (body[s - 1].end_lineno or body[s - 1].lineno) for s, _, _ in found):
         return [Cut(source, "raises" if stop < len(body) else "code")]  # a cut inside a line: a = 1; b = 2
-    return [Cut(_segment(lines, body, start, end), role) for start, end, role in found]
+    pieces = [Cut(_segment(lines, body, start, end), role) for start, end, role in found]
+    return pieces if _cuttable(pieces) else [Cut(source, "raises" if stop < len(body) else "code")]
+
+
+def _cuttable(pieces: list[Cut]) -> bool:
+    """False if a piece reads a name only a later piece of the cell binds (the cut would hide a NameError)."""
+    later: set[str] = set()
+    for piece in reversed(pieces):
+        info = cell_info(piece.source)
+        if info.error is not None or later.intersection(info.outside):
+            return False
+        later.update(info.binds)
+    return True
 
 
 def _roles(body: list[ast.stmt]) -> list[str]:
