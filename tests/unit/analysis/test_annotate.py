@@ -249,8 +249,8 @@ def test_cells_without_heading_are_named_from_their_main_output() -> None:
 
 
 def test_a_cell_that_raises_by_design_is_reported_and_stays_out_of_the_pipeline() -> None:
-    error = {"output_type": "error", "ename": "TypeError", "evalue": "boom",
-             "traceback": ["\x1b[0;31mTypeError\x1b[0m Traceback", "Cell \x1b[0;32mIn[4], line 2\x1b[0m", "x"]}  # fmt: skip
+    trace = ["\x1b[0;31mTypeError\x1b[0m Traceback", "Cell \x1b[0;32mIn[4], line 2\x1b[0m", "x"]
+    error = {"output_type": "error", "ename": "TypeError", "evalue": "boom", "traceback": trace}
     nb = notebook(
         "import numpy as np",
         "x = np.arange(3)",
@@ -270,4 +270,4 @@ def test_origin_maps_each_result_cell_to_its_original_cells() -> None:
     sources = [c["source"] for c in result.notebook["cells"]]
     assert sources[0] == "%load_ext nbpipe" and result.origin[0] == []
     assert result.origin[sources.index("import numpy as np")] == [1]
-    assert result.origin[[i for i, s in enumerate(sources) if s.startswith("%%stage")][0]] == [1, 2]
+    assert result.origin[next(i for i, s in enumerate(sources) if s.startswith("%%stage"))] == [1, 2]
