@@ -20,6 +20,8 @@ export interface INodeData extends Record<string, unknown> {
   /** Cell to jump to on click (stages only). */
   cell: number | null;
   status: StageStatus | null;
+  /** Why the stage has its status (stages only; empty when the server does not say). */
+  reason: string;
   errors: number;
   warnings: number;
   /** Edges run top to bottom (narrow panel) instead of left to right. */
@@ -156,7 +158,7 @@ export function graphElements(graph: IGraph): { nodes: IFlowNode[]; edges: IFlow
   const edges: IFlowEdge[] = [];
   const add = (kind: NodeKind, id: string, data: Partial<INodeData> & { label: string }): void => {
     if (!nodes.has(id)) {
-      const base = { kind, cell: null, status: null, errors: 0, warnings: 0, vertical: false };
+      const base = { kind, cell: null, status: null, reason: '', errors: 0, warnings: 0, vertical: false };
       nodes.set(id, {
         id,
         type: kind,
@@ -168,7 +170,13 @@ export function graphElements(graph: IGraph): { nodes: IFlowNode[]; edges: IFlow
   };
   for (const stage of graph.stages) {
     const c = counts.get(stage.name) ?? { errors: 0, warnings: 0 };
-    add('stage', nodeId.stage(stage.name), { label: stage.name, cell: stage.cell, status: stageStatus(stage), ...c });
+    add('stage', nodeId.stage(stage.name), {
+      label: stage.name,
+      cell: stage.cell,
+      status: stageStatus(stage),
+      reason: stage.reason ?? '',
+      ...c
+    });
   }
   for (const e of graph.edges) {
     edges.push({

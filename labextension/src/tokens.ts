@@ -21,6 +21,8 @@ export interface IStage {
   /** Parameters the stage body reads. */
   params: string[];
   status: StageStatus;
+  /** Why the status (graph JSON 1.1): "code changed (line 3)", "parameter 'C' 1.0 → 0.5", "upstream 'x' is stale". */
+  reason?: string;
 }
 
 /** A dependency: `target` reads `names` that `source` outputs. */
@@ -44,9 +46,10 @@ export interface IDiagnostic {
   hint: string;
 }
 
-/** Graph JSON v1. */
+/** Graph JSON v1 (minor version 1 adds each stage's `reason`). */
 export interface IGraph {
   version: 1;
+  minor?: number;
   notebook: string;
   parameters: Record<string, unknown>;
   stages: IStage[];

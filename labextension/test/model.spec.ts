@@ -48,6 +48,14 @@ describe('graphElements', () => {
     expect(train.data).toMatchObject({ kind: 'stage', cell: 5, status: 'never-run', errors: 1, warnings: 0 });
   });
 
+  it('carries the reason of the status (graph JSON 1.1), empty when the server gives none', () => {
+    const graph = irisGraph();
+    graph.stages[2] = { ...graph.stages[2], status: 'stale', reason: "parameter 'C' 1.0 → 0.5" };
+    const byId = new Map(graphElements(graph).nodes.map(n => [n.id, n]));
+    expect(byId.get('stage:train')!.data.reason).toBe("parameter 'C' 1.0 → 0.5");
+    expect(byId.get('stage:load')!.data.reason).toBe('');
+  });
+
   it('shares a file node between its writer and its readers', () => {
     const graph = irisGraph();
     graph.stages[1].file_inputs = ['data/iris.csv'];

@@ -36,13 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser, notebook_optional: bool = Fal
 
 def run(args: argparse.Namespace) -> int:
     """Render the graph; returns 0 (an unreadable notebook raises, mapped to exit 2 by main)."""
-    from nbpipe.analysis import analyze
-    from nbpipe.notebook import read
-    from nbpipe.runtime.status import notebook_status, with_status
+    from nbpipe.runtime.status import analyze_with_status
 
-    nb = read(args.notebook)
-    graph = analyze(nb)
-    graph = with_status(graph, notebook_status(nb, graph=graph))
+    graph = analyze_with_status(args.notebook)
     text = RENDERERS[args.format](graph)
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")

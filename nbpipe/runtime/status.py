@@ -181,20 +181,40 @@ def saved_bundles(nb: Notebook) -> dict[str, dict[str, Any]]:
     return found
 
 
-def failed_runs(store: Store, notebook: str) -> dict[str, str]:
-    """Key -> error of the stages that failed in the latest run record of ``notebook``."""
+def failed_runs(store: Store, notebook: str, scan: int = 20) -> dict[str, str]:
+    """Key -> error of the stages that failed in the latest run record of ``notebook``.
+
+    Run ids start with their time, so the newest ``scan`` records are read, newest first.
+    """
     try:
-        records = [r for r in store.records() if os.path.basename(str(r.get("notebook", ""))) == notebook]
-    except (CacheError, OSError):
+        names = sorted((n for n in store.fs.listdir(store.fs.join("runs")) if n.endswith(".json")), reverse=True)
+    except OSError:
         return {}
-    if not records:
-        return {}
-    latest = max(records, key=lambda r: str(r.get("started", "")))
-    return {
-        str(s.get("key")): str(s.get("error") or "failed")
-        for s in latest.get("stages", [])
-        if isinstance(s, dict) and s.get("status") == "failed" and s.get("key")
-    }
+    for name in names[:scan]:
+        try:
+            record = store.record(name[: -len(".json")])
+        except (CacheError, OSError, ValueError, RecursionError):
+            continue
+        if os.path.basename(str(record.get("notebook", ""))) == notebook:
+            return {
+                str(s.get("key")): str(s.get("error") or "failed")
+                for s in record.get("stages", [])
+                if isinstance(s, dict) and s.get("status") == "failed" and s.get("key")
+            }
+    return {}
+
+
+def analyze_with_status(path: str, content: Any = None) -> Graph:
+    """The analyzer's graph of a notebook (saved, or its unsaved ``content``) with the status function's answer.
+
+    Never runs the notebook's code: what the sidebar and ``nbpipe graph`` show.
+    """
+    from nbpipe.analysis import analyze
+    from nbpipe.notebook import read
+
+    nb = read(path, content)
+    graph = analyze(nb)
+    return with_status(graph, notebook_status(nb, graph=graph))
 
 
 def notebook_status(nb: Notebook, store: Store | None = None, graph: Graph | None = None) -> dict[str, StageStatus]:

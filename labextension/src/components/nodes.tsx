@@ -48,7 +48,7 @@ export function StageNode({ data, selected }: Props): JSX.Element {
     classes.push('jp-nbpipe-selected');
   }
   return (
-    <div className={classes.join(' ')} title={`${data.label}: ${info.label} (${info.description})`}>
+    <div className={classes.join(' ')} title={`${data.label}: ${info.label} (${data.reason || info.description})`}>
       <Handles vertical={data.vertical}>
         <div className="jp-nbpipe-stage-name">{data.label}</div>
         <div className="jp-nbpipe-stage-meta">
