@@ -118,7 +118,7 @@ class AnalyzeHandler(NbpipeHandler):
             if content is not None and not isinstance(content, (dict, str)):
                 raise ApiError(400, "field 'content' must be notebook JSON (an object)", "send the notebook model")
             path = self.os_path(api_path, must_exist=content is None)
-            analyze = _import("nbpipe.analysis", "analyze")
+            analyze = _import("nbpipe.runtime.status", "analyze_with_status")
             started = time.perf_counter()
             graph = await asyncio.to_thread(analyze, path, content)
             elapsed = (time.perf_counter() - started) * 1000
