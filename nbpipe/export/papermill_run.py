@@ -194,6 +194,9 @@ class PapermillExecutor:
                 self._attempt(job, outcome)
             except Exception as exc:  # a failing cell, a dead kernel, a store error
                 outcome.error, outcome.traceback = _describe(exc)
+                outcome.lost_input = _lost_input(exc)
+                if outcome.lost_input is not None:
+                    return outcome  # the coordinator re-runs its producer (the one fault policy)
                 continue
             outcome.status, outcome.error, outcome.traceback = "ran", None, None
             break
@@ -231,6 +234,17 @@ class PapermillExecutor:
         outcome.finished = float(result["finished"])
         outcome.seconds = outcome.finished - outcome.started
         outcome.fingerprints, outcome.sizes, outcome.saved = result["fingerprints"], result["sizes"], result["saved"]
+        outcome.warning = result.get("warning")
+
+
+def _lost_input(exc: BaseException) -> str | None:
+    """The input whose store entry vanished, when the stage notebook failed loading it (InputLost)."""
+    import re
+
+    if getattr(exc, "ename", None) != "InputLost":
+        return None
+    found = re.match(r"input '([^']+)'", str(getattr(exc, "evalue", "")))
+    return found.group(1) if found else None
 
 
 def _literal_path(path: str) -> str:
