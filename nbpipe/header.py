@@ -8,6 +8,7 @@ header line into a :class:`~nbpipe.model.StageHeader` or raises
 from __future__ import annotations
 
 import argparse
+import functools
 import keyword
 import shlex
 from collections.abc import Sequence
@@ -120,8 +121,9 @@ def split_header(line: str) -> list[str]:
         raise HeaderError(f"bad %%stage header: {exc} in {line!r}", hint="close the quote") from exc
 
 
+@functools.lru_cache(maxsize=65536)
 def parse_header(line: str) -> StageHeader:
-    """Parse the text after ``%%stage`` into a StageHeader.
+    """Parse the text after ``%%stage`` into a StageHeader (memoised: headers are immutable).
 
     Args:
         line: the header arguments, e.g. ``"fit --in X y --out model"``.
@@ -132,6 +134,10 @@ def parse_header(line: str) -> StageHeader:
     Raises:
         HeaderError: the line does not follow the grammar; the message says why.
     """
+    header = _plain(line)
+    if header is not None:
+        validate(header)
+        return header
     words = split_header(line)
     if not words:
         raise HeaderError("bad %%stage header: the stage has no name", hint=USAGE)
@@ -148,6 +154,64 @@ def parse_header(line: str) -> StageHeader:
     )
     validate(header)
     return header
+
+
+#: The list options of :data:`OPTIONS` whose values are names or paths (flag -> StageHeader field).
+_PLAIN_LISTS = {
+    flags[0]: kwargs["dest"]
+    for flags, kwargs in OPTIONS
+    if kwargs.get("action") == "extend" and kwargs.get("metavar") in ("NAME", "PATH")
+}
+_PLAIN_FLAGS = {
+    flags[0]: flags[0][2:].replace("-", "_") for flags, kwargs in OPTIONS if kwargs.get("action") == "store_true"
+}
+_PLAIN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./ ")
+
+
+def _plain(line: str) -> StageHeader | None:
+    """The header of a plain line — names, paths and flags of :data:`OPTIONS` only — without argparse.
+
+    Parsing a header with argparse costs half a millisecond, most of a fully cached
+    run's time per stage. Lines made only of identifier and path characters, known
+    flags each followed by at least one value, are read here with the same result
+    (a test compares both on generated lines); anything else — quotes, ``=``,
+    ``--check``, ``--retries``, an error — goes to the argparse parser of :data:`OPTIONS`.
+    """
+    if not _PLAIN_CHARS.issuperset(line):
+        return None
+    words = line.split()
+    if not words or words[0].startswith("-"):
+        return None
+    lists: dict[str, list[str]] = {dest: [] for dest in _PLAIN_LISTS.values()}
+    flags: dict[str, bool] = {}
+    current: list[str] | None = None
+    values = 1  # values of the current option so far (the name counts for the positional)
+    for word in words[1:]:
+        if word.startswith("-"):
+            if not values:
+                return None  # a list option without a value: argparse's message
+            if word in _PLAIN_LISTS:
+                current, values = lists[_PLAIN_LISTS[word]], 0
+            elif word in _PLAIN_FLAGS:
+                flags[_PLAIN_FLAGS[word]] = True
+                current, values = None, 1
+            else:
+                return None
+        elif current is None:
+            return None  # a second positional word: argparse's message
+        else:
+            current.append(word)
+            values += 1
+    if not values:
+        return None
+    return StageHeader(
+        name=words[0],
+        inputs=tuple(lists["inputs"]),
+        outputs=tuple(lists["outputs"]),
+        file_inputs=tuple(lists["file_inputs"]),
+        file_outputs=tuple(lists["file_outputs"]),
+        no_cache=flags.get("no_cache", False),
+    )
 
 
 def validate(header: StageHeader) -> None:

@@ -86,3 +86,31 @@ def test_parse_header_only_raises_header_error(line: str) -> None:
     except HeaderError:
         return
     assert header.name.isidentifier()
+
+
+_WORDS = st.sampled_from(
+    ["a", "x_1", "df", "load", "1bad", "data/x.csv", "-", "--", "-1", "--in", "--out", "--file-in", "--file-out",
+     "--no-cache", "--retries", "2", "--check", "--ou", "class", "x.y", "a-b"]
+)  # fmt: skip
+
+
+@given(st.lists(_WORDS, max_size=9), st.sampled_from([" ", "  ", "\t"]))
+def test_the_plain_reader_agrees_with_argparse(words: list[str], space: str) -> None:
+    """The argparse-free path for plain lines gives argparse's header, or leaves the line to it."""
+    from nbpipe import header as grammar
+
+    line = space.join(words)
+    fast = grammar._plain(line)
+    if fast is None:
+        return
+    ns = grammar._PARSER.parse_args(grammar.split_header(line))
+    assert fast == StageHeader(
+        name=ns.name,
+        inputs=tuple(ns.inputs),
+        outputs=tuple(ns.outputs),
+        file_inputs=tuple(ns.file_inputs),
+        file_outputs=tuple(ns.file_outputs),
+        no_cache=ns.no_cache,
+        retries=ns.retries,
+        checks=tuple(ns.checks),
+    )
