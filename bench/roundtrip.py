@@ -85,12 +85,15 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def roundtrip(path: Path, out: Path, timeout: int = 600) -> Row:
-    """The round trip of one notebook (never raises: a failure is a reason in the row)."""
+def roundtrip(path: Path, out: Path, timeout: int = 600, twice: bool = True) -> Row:
+    """The round trip of one notebook (never raises: a failure is a reason in the row).
+
+    ``twice=False`` runs the original once: no cell is then known to be nondeterministic.
+    """
     started = time.perf_counter()
     row = Row(path.stem)
     try:
-        _roundtrip(path, _workdir(path, out), timeout, row)
+        _roundtrip(path, _workdir(path, out), timeout, row, twice)
     except Exception as exc:  # a bench row, not a crash: report and go on
         row.reasons.append(f"bench failure: {type(exc).__name__}: {exc}"[:300])
     row.ok = not row.reasons and row.original == "clean"
@@ -109,7 +112,7 @@ def _workdir(path: Path, out: Path) -> Path:
     return work
 
 
-def _roundtrip(path: Path, work: Path, timeout: int, row: Row) -> None:
+def _roundtrip(path: Path, work: Path, timeout: int, row: Row, twice: bool) -> None:
     import nbformat
 
     from nbpipe.analysis import analyze
@@ -118,7 +121,7 @@ def _roundtrip(path: Path, work: Path, timeout: int, row: Row) -> None:
 
     original = nbformat.read(str(work / "original.ipynb"), as_version=4)
     first = execute(original, work, work / "store-original", timeout)
-    second = execute(original, work, work / "store-original", timeout)
+    second = execute(original, work, work / "store-original", timeout) if twice else first
     noisy = {i for i, (a, b) in enumerate(zip(first, second)) if _text(a) != _text(b)}
     row.original = _original_status(original, first)
     annotation = propose(dict(original))

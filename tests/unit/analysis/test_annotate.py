@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -271,3 +273,46 @@ def test_origin_maps_each_result_cell_to_its_original_cells() -> None:
     assert sources[0] == "%load_ext nbpipe" and result.origin[0] == []
     assert result.origin[sources.index("import numpy as np")] == [1]
     assert result.origin[next(i for i, s in enumerate(sources) if s.startswith("%%stage"))] == [1, 2]
+
+
+# -- the round-trip fixtures (tests/fixtures/roundtrip): one notebook per failure class -------------
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "roundtrip"
+
+
+def test_fixtures_are_built() -> None:
+    from tests.fixtures.roundtrip.build import FIXTURES as TABLES
+    from tests.fixtures.roundtrip.build import render
+
+    for name in TABLES:
+        assert (FIXTURES / f"{name}.ipynb").read_text(encoding="utf-8") == render(name), f"rebuild {name}"
+
+
+@pytest.mark.parametrize("path", sorted(FIXTURES.glob("*.ipynb")), ids=lambda p: p.stem)
+def test_fixtures_annotate_clean_and_in_order(path: Path) -> None:
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    result = propose(nb)
+    assert errors(result) == []
+    original = "\n".join(
+        line for c in nb["cells"] if c["cell_type"] == "code" for line in c["source"].split("\n") if line.strip()
+    )
+    assert user_code(result) == original
+
+
+@pytest.mark.parametrize(
+    ("name", "stages", "note"),
+    [
+        ("mutation_only", ["x1"], "changes 'x2'"),
+        ("modules_as_outputs", ["sales_by_region", "totals"], "read 'share'"),
+        ("mixed_cells", ["vectors_and_a_random"], "global random state"),
+        ("rebinding", ["iris", "iris_scores"], "re-binds 'X'"),
+        ("late_mutation", ["planets"], "changes 'data'"),
+        ("steps", ["load_the_data", "clean", "features", "train", "evaluate"], ""),
+        ("raises", ["fixed_types", "fixed_types_y"], "raises ValueError by design"),
+    ],
+)
+def test_fixture_proposals(name: str, stages: list[str], note: str) -> None:
+    result = propose(json.loads((FIXTURES / f"{name}.ipynb").read_text(encoding="utf-8")))
+    assert result.stages == stages
+    assert any(note in n for n in result.notes) if note else result.notes == [], result.notes
+    assert not re.search(r"--out[^-]*\b(pd|np|LA|double|share)\b", " ".join(map(header, stage_cells(result))))
