@@ -157,6 +157,13 @@ class _Walk:
             manifest = None
         if manifest is None:
             return StageStatus("stale", "its saved result is not in the store")
+        changed = [
+            name
+            for name, fp in manifest.key_inputs.inputs.items()
+            if name in self.plan.producers and self.prints.get(name) != fp
+        ]
+        if changed:
+            return StageStatus("stale", f"input {changed[0]!r} changed", key)
         self.prints.update({out: info.fingerprint for out, info in manifest.outputs.items()})
         return StageStatus("fresh", "up to date (as saved in the notebook)", key)
 

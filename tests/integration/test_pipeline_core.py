@@ -165,3 +165,24 @@ def test_status_agrees_after_a_batch_run_and_propagates(tmp_path: Path) -> None:
     ).stdout)  # fmt: skip
     assert graph["minor"] == 1
     assert {s["name"]: s["status"] for s in graph["stages"]}["evaluate"] == "stale"
+
+
+def test_status_from_saved_bundles_sees_a_changed_input(tmp_path: Path) -> None:
+    """Without a batch memo (kernel runs only), a stage whose producer re-ran with new code is stale."""
+    from nbpipe.runtime.status import pipeline_status
+    from nbpipe.source import source_hash
+
+    cells = ["%%stage a --out x\nx = 1", "%%stage b --in x --out y\ny = x + 1"]
+    path = write_nb(tmp_path / "k.ipynb", *cells)
+    first = run_notebook(path, RunOptions())
+    path = write_nb(tmp_path / "k.ipynb", "%%stage a --out x\nx = 2", cells[1])
+    second = run_notebook(path, RunOptions(only=["a"]))
+    plan = plan_notebook(read(path))
+    keys = {"a": second.stages[0].key, "b": first.stages[1].key}
+    bundles = {
+        name: {"stage": name, "key": keys[name], "status": "ran",
+               "source_hash": source_hash(stage.header.canonical(), stage.body)}
+        for name, stage in plan.stages.items()
+    }  # fmt: skip
+    found = pipeline_status(plan, Store.for_notebook(path), lambda stage: None, bundles)
+    assert (found["a"].status, found["b"].status, found["b"].reason) == ("fresh", "stale", "input 'x' changed")
