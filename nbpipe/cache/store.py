@@ -7,12 +7,14 @@ Layout under the store root::
     entries/<key[:2]>/<key>/used               touched on every hit (gc order)
     stages/<stage>.json                        the stage's latest key and key inputs
     runs/<run_id>.json                         run records (DESIGN §7)
+    leases/<owner>/lease.json, keys.log        the keys live writers and pins hold (gc skips them)
 
 Every write goes to a temporary name and is renamed into place; payload names carry
 a per-writer token, and the manifest is published last and only if no complete
 manifest exists yet, so concurrent writers of one key never mix their files (the
 first complete entry wins). Readers verify each payload's size and checksum: a torn
-or corrupt entry raises :class:`CorruptEntry`, which callers treat as a miss.
+or corrupt entry raises :class:`CorruptEntry`, which callers treat as a miss. gc and
+the sweep of dead writers' leftovers live in :mod:`nbpipe.cache.maintenance`.
 """
 
 from __future__ import annotations
@@ -21,10 +23,9 @@ import contextlib
 import json
 import os
 import re
-import time
 import uuid
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timezone
 from typing import IO, Any
 
@@ -34,6 +35,8 @@ from nbpipe.cache import serializers
 from nbpipe.cache._fs import LocalFS, RemoteFS, open_fs
 from nbpipe.cache.errors import CorruptEntry, StoreUnavailable
 from nbpipe.cache.keys import KeyInputs
+from nbpipe.cache.leases import Lease, LeaseTable, new_token, writer_lease
+from nbpipe.cache.maintenance import GC_GRACE, collect, sweep, sweep_once
 from nbpipe.cache.manifest import Manifest, OutputInfo, versions
 from nbpipe.cache.sizes import human_size, parse_size
 from nbpipe.errors import CacheError
@@ -43,8 +46,7 @@ STORE_ENV = "NBPIPE_STORE"
 DEFAULT_DIR = ".nbpipe"
 _KEY = re.compile(r"[0-9a-f]{8,64}")
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-__all__ = ["DEFAULT_DIR", "STORE_ENV", "CacheWarning", "Store", "human_size", "parse_size"]
-_TMP_MAX_AGE = 3600.0  # seconds after which gc deletes leftovers of killed writers
+__all__ = ["DEFAULT_DIR", "GC_GRACE", "STORE_ENV", "CacheWarning", "Lease", "Store", "human_size", "parse_size"]
 
 
 class CacheWarning(UserWarning):
@@ -97,6 +99,7 @@ class Store:
         self.url = os.fspath(url)
         self.scope = _scope_name(scope) if scope else ""
         self.fs: LocalFS | RemoteFS = open_fs(url)
+        self._pins: list[Lease] = []
 
     def _pointer(self, stage: str) -> str:
         name = f"{_safe_name(stage)}.json"
@@ -154,24 +157,53 @@ class Store:
         return self.fs.join("entries", key[:2], key)
 
     def lookup(self, key: str) -> Manifest | None:
-        """The manifest of ``key`` if a complete entry exists (no payload is read); marks it used."""
+        """The manifest of ``key`` if a complete entry exists (no payload is read); marks it used.
+
+        Inside :meth:`pin` the key is pinned first. The use is marked before the manifest is
+        confirmed to be still there, so a concurrent gc either sees the use and keeps the entry,
+        or unpublished it before the confirmation and this is a miss.
+        """
+        if not _KEY.fullmatch(key):  # not a key nbpipe makes (e.g. "" for an unknown producer): a miss
+            return None
+        self._pin_keys([key])
         manifest = self._read_manifest(key)
-        if manifest is not None:
-            with contextlib.suppress(OSError):
-                self.fs.touch(self.fs.join("entries", key[:2], key, "used"))
+        if manifest is None:
+            return None
+        entry = self.fs.join("entries", key[:2], key)
+        with contextlib.suppress(OSError):
+            self.fs.touch(self.fs.join(entry, "used"))
+        return manifest if self.fs.mtime(self.fs.join(entry, "manifest.json")) is not None else None
+
+    def _manifest_state(self, key: str) -> tuple[str, Manifest | None]:
+        """``("complete", manifest)``, ``("missing", None)`` or ``("corrupt", None)``; no signature check."""
+        try:
+            manifest = self._parse_manifest(key)
+        except (FileNotFoundError, NotADirectoryError):
+            return "missing", None
+        except (OSError, ValueError, RecursionError, CorruptEntry):
+            return "corrupt", None
+        return "complete", manifest
+
+    def _parse_manifest(self, key: str) -> Manifest:
+        manifest = Manifest.from_dict(
+            json.loads(self.fs.read_bytes(self.fs.join(self.entry_dir(key), "manifest.json")))
+        )
+        if manifest.key != key:
+            raise CorruptEntry(f"manifest of {key[:12]} names key {manifest.key[:12]}")
         return manifest
+
+    @staticmethod
+    def _is_key(text: str) -> bool:
+        return bool(_KEY.fullmatch(text))
 
     def _read_manifest(self, key: str, warn: bool = True) -> Manifest | None:
         if not _KEY.fullmatch(key):  # not a key nbpipe makes (e.g. "" for an unknown producer): a miss
             return None
-        path = self.fs.join(self.entry_dir(key), "manifest.json")
         try:
-            manifest = Manifest.from_dict(json.loads(self.fs.read_bytes(path)))
-            if manifest.key != key:
-                raise CorruptEntry(f"manifest of {key[:12]} names key {manifest.key[:12]}")
+            manifest = self._parse_manifest(key)
         except (FileNotFoundError, NotADirectoryError):
             return None
-        except (OSError, ValueError, CorruptEntry) as exc:
+        except (OSError, ValueError, RecursionError, CorruptEntry) as exc:
             if warn:
                 warnings.warn(f"cache entry {key[:12]} is unreadable, treated as a miss: {exc}", CacheWarning, 2)
             return None
@@ -275,6 +307,34 @@ class Store:
         entry = self.fs.join("entries", key[:2], key)
         return self.fs.mtime(self.fs.join(entry, "used")) or self.fs.mtime(self.fs.join(entry, "manifest.json")) or 0.0
 
+    @contextlib.contextmanager
+    def pin(self, keys: Iterable[str] = ()) -> Iterator[Lease]:
+        """Hold entries against gc while a run or a reader needs them.
+
+        ``keys``, keys added with ``lease.add(keys)`` and every key this Store looks up or
+        saves inside the block are held until the block ends; ``nbpipe cache gc`` in any
+        process skips them. The lease lives in the store (``leases/``): on this host it dies
+        with the process, elsewhere when it is not refreshed for ``LEASE_TTL`` seconds (a
+        thread refreshes it). Pinning is best effort: on a read-only store nothing is held.
+
+        Yields:
+            The :class:`~nbpipe.cache.leases.Lease` (``add(keys)``, ``discard(keys)``, ``keys``).
+        """
+        lease = Lease(self.fs, strict=False)
+        with contextlib.suppress(OSError):
+            sweep_once(self)
+        lease.add(keys)
+        self._pins.append(lease)
+        try:
+            yield lease
+        finally:
+            self._pins.remove(lease)
+            lease.release()
+
+    def _pin_keys(self, keys: list[str]) -> None:
+        for lease in self._pins:
+            lease.add(keys)
+
     # -- writing -------------------------------------------------------------------
 
     def save(
@@ -300,14 +360,18 @@ class Store:
                 nothing is left behind.
             StoreUnavailable: the store cannot be written (full disk, permissions).
         """
+        self._pin_keys([key])
         existing = self._read_manifest(key, warn=False)
         if existing is not None:
             self._write_pointer(stage, key, key_inputs)
             return existing
         entry = self.entry_dir(key)
-        token = uuid.uuid4().hex[:12]
+        token = new_token()  # names our files: whoever finds them can tell if we are alive
         written: list[str] = []
+        writer = writer_lease(self.fs)
         try:
+            sweep_once(self)
+            writer.add([key])  # held while we write: gc leaves the entry alone
             self.fs.makedirs(entry)
             infos = {
                 name: self._write_output(stage, entry, token, name, value, fingerprints, formats, written)
@@ -325,6 +389,9 @@ class Store:
         except BaseException:
             self._discard(written)
             raise
+        finally:
+            with contextlib.suppress(OSError):
+                writer.discard([key])
         with contextlib.suppress(OSError):
             self._write_pointer(stage, key, key_inputs)
         return published
@@ -392,8 +459,19 @@ class Store:
         data = {"stage": stage, "key": key, "updated": _now(), "key_inputs": key_inputs.to_dict()}
         self._write_json(self._pointer(stage), data)
 
+    def mark_latest(self, manifest: Manifest) -> None:
+        """Make ``manifest`` the stage's latest entry for this notebook (a hit it had not saved itself).
+
+        Miss reasons compare against the latest entry of the same notebook, so a notebook
+        whose stages were all computed by another notebook or target still says what changed.
+        """
+        pointer = self._read_pointer(manifest.stage)
+        if pointer is None or pointer.get("key") != manifest.key:
+            with contextlib.suppress(OSError):
+                self._write_pointer(manifest.stage, manifest.key, manifest.key_inputs)
+
     def read_document(self, name: str) -> Any:
-        """A JSON document nbpipe keeps for its own bookkeeping (e.g. ``memo/KEY.json``); None if absent or unreadable."""
+        """A bookkeeping JSON document (e.g. ``memo/KEY.json``); None if absent or unreadable."""
         try:
             return json.loads(self.fs.read_bytes(self.fs.join(*name.split("/"))))
         except (OSError, ValueError, RecursionError):
@@ -433,10 +511,16 @@ class Store:
             self.fs.rmtree(entry)
 
     def clear(self, stage: str | None = None) -> int:
-        """Delete every entry (of ``stage``, if given); returns how many were removed."""
+        """Delete every entry (of ``stage``, if given); returns how many were removed.
+
+        Entries a live writer is filling are left to it; corrupt ones go with ``stage=None``.
+        """
         removed = 0
+        writing = LeaseTable(self.fs).held if stage is None else set()
         for key in list(self._keys()):
-            manifest = self._read_manifest(key, warn=False)
+            state, manifest = self._manifest_state(key)
+            if state == "missing" and key in writing:  # a live writer is filling it right now
+                continue
             if stage is None or (manifest is not None and manifest.stage == stage):
                 self.remove(key)
                 removed += 1
@@ -446,44 +530,25 @@ class Store:
             self.fs.remove(self._pointer(stage))
         return removed
 
-    def gc(self, max_bytes: int) -> list[str]:
+    def gc(self, max_bytes: int, grace: float = GC_GRACE) -> list[str]:
         """Evict least recently used entries until the store holds at most ``max_bytes``.
 
-        Also deletes leftovers of killed writers older than an hour and incomplete entries.
+        Never evicts an entry a live process holds (being written, or pinned with :meth:`pin`)
+        or one used in the last ``grace`` seconds, so the store may stay above ``max_bytes``.
+        Also removes what dead writers left (at once when their pid is gone on this host, after
+        an hour otherwise) and corrupt entries.
 
         Returns:
-            The evicted keys, oldest-used first.
+            The evicted keys, least recently used first.
         """
-        self._sweep_leftovers()
-        sized = []
-        for key in self._keys():
-            entry = self.fs.join("entries", key[:2], key)
-            sized.append((self.last_used(key), key, self.fs.tree_size(entry)))
-        sized.sort()
-        total = sum(size for _, _, size in sized)
-        evicted = []
-        for _, key, size in sized:
-            if total <= max_bytes:
-                break
-            self.remove(key)
-            total -= size
-            evicted.append(key)
-        return evicted
+        return collect(self, max_bytes, grace)
 
-    def _sweep_leftovers(self) -> None:
-        now = time.time()
-        self.fs.rmtree(self.fs.join("trash"))
-        for key in list(self._keys()):
-            entry = self.fs.join("entries", key[:2], key)
-            complete = self._read_manifest(key, warn=False) is not None
-            names = self.fs.listdir(entry)
-            old = {name for name in names if now - (self.fs.mtime(self.fs.join(entry, name)) or now) > _TMP_MAX_AGE}
-            if not complete and len(old) == len(names):  # a writer died long ago: drop the whole entry
-                self.fs.rmtree(entry)
-                continue
-            for name in old:
-                if name.endswith(".tmp"):
-                    self.fs.remove(self.fs.join(entry, name))
+    def sweep(self) -> int:
+        """Remove leftovers of dead writers and corrupt entries now; returns how many files or entries went.
+
+        gc sweeps first; every process also sweeps the leases of dead ones on its first save or pin.
+        """
+        return sweep(self, full=True)[0]
 
     # -- run records -----------------------------------------------------------------
 

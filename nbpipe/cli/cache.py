@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from nbpipe.cache.sizes import human_size, parse_size
-from nbpipe.cache.store import STORE_ENV, Store
+from nbpipe.cache.store import GC_GRACE, STORE_ENV, Store
 from nbpipe.errors import CacheError
 
 
@@ -38,6 +38,14 @@ def register(subparsers: Any) -> None:
 
     gc = _sub(commands, "gc", "evict least recently used entries down to a size")
     gc.add_argument("--max-size", metavar="SIZE", type=_size, required=True, help="e.g. 500M, 2G, 1GiB, 0")
+    gc.add_argument(
+        "--grace",
+        metavar="SECONDS",
+        type=_seconds,
+        default=GC_GRACE,
+        help=f"keep entries used in the last SECONDS (default {GC_GRACE:.0f}); entries a running process "
+        "is writing or has pinned are always kept",
+    )
     gc.set_defaults(handler=_gc)
 
 
@@ -58,6 +66,16 @@ def _size(text: str) -> int:
         return parse_size(text)
     except CacheError as exc:
         raise argparse.ArgumentTypeError(f"{exc.message}; {exc.hint}") from None
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"invalid number of seconds {text!r}; use a number >= 0, e.g. 0 or 600")
+    return value
 
 
 def store_for(args: argparse.Namespace) -> Store:
@@ -111,12 +129,17 @@ def _clear(args: argparse.Namespace) -> int:
 def _gc(args: argparse.Namespace) -> int:
     store = store_for(args)
     started = time.perf_counter()
-    evicted = store.gc(args.max_size)
-    left = sum(manifest.total_bytes for manifest in store.entries())
+    evicted = store.gc(args.max_size, grace=args.grace)
+    left = [manifest.total_bytes for manifest in store.entries()]
     print(
         f"evicted {len(evicted)} entr{'y' if len(evicted) == 1 else 'ies'} (least recently used first); "
-        f"{human_size(left)} left in {store.url} ({time.perf_counter() - started:.2f} s)"
+        f"{human_size(sum(left))} left in {store.url} ({time.perf_counter() - started:.2f} s)"
     )
+    if sum(left) > args.max_size:
+        print(
+            f"kept {len(left)} entr{'y' if len(left) == 1 else 'ies'} above {human_size(args.max_size)}: "
+            f"in use by a running process or used in the last {args.grace:g} s (--grace 0 to ignore recent use)"
+        )
     return 0
 
 

@@ -43,6 +43,9 @@ def test_ls_show_clear_gc(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert "removed 1 cache entry of stage 'load'" in capsys.readouterr().out
 
     assert main(["cache", "gc", "--max-size", "0", "--store", str(store_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "evicted 0 entries" in out and "kept 1 entry above 0 B: in use by a running process or used in" in out
+    assert main(["cache", "gc", "--max-size", "0", "--grace", "0", "--store", str(store_dir)]) == 0
     assert "evicted 1 entry" in capsys.readouterr().out
     assert Store(store_dir).entries() == []
 
@@ -67,3 +70,5 @@ def test_show_unknown_key_fails_with_a_hint(tmp_path: Path, capsys: pytest.Captu
 def test_bad_size_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["cache", "gc", "--max-size", "lots", "--store", str(tmp_path)]) == 2
     assert "invalid size 'lots'" in capsys.readouterr().err
+    assert main(["cache", "gc", "--max-size", "0", "--grace", "-1", "--store", str(tmp_path)]) == 2
+    assert "invalid number of seconds '-1'" in capsys.readouterr().err

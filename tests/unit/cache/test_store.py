@@ -169,10 +169,46 @@ def test_gc_evicts_least_recently_used_first(tmp_path: Path) -> None:
         os.utime(used, (used.stat().st_mtime - age, used.stat().st_mtime - age))
     assert store.lookup(keys[0]) is not None  # a hit makes the oldest the most recently used
     entry_size = sum(f.stat().st_size for f in (tmp_path / "entries" / keys[1][:2] / keys[1]).iterdir())
-    evicted = store.gc(max_bytes=2 * entry_size + 100)
+    evicted = store.gc(max_bytes=2 * entry_size + 100, grace=0)
     assert evicted == [keys[1]]
-    assert store.gc(max_bytes=0) == [keys[2], keys[0]]
+    assert store.gc(max_bytes=0, grace=0) == [keys[2], keys[0]]
     assert store.entries() == []
+
+
+def test_gc_keeps_entries_used_within_the_grace_period(store: Store) -> None:
+    old, recent = _save(store, {"x": 1}, stage="old"), _save(store, {"x": 2}, stage="recent")
+    for key in (old, recent):
+        used = store.fs.join("entries", key[:2], key, "used")
+        if store.fs.local:
+            os.utime(used, (1, 1))
+        else:
+            store.fs.fs.store[used].modified = __import__("datetime").datetime.fromtimestamp(1)  # type: ignore[union-attr]
+    assert store.lookup(recent) is not None  # a hit: used just now
+    assert store.gc(max_bytes=0, grace=60) == [old]
+    assert [manifest.key for manifest in store.entries()] == [recent]
+    assert store.gc(max_bytes=0, grace=0) == [recent]
+
+
+def test_gc_never_evicts_a_pinned_entry(store: Store) -> None:
+    pinned, other = _save(store, {"x": 1}, stage="pinned"), _save(store, {"x": 2}, stage="other")
+    with store.pin([pinned]) as lease:
+        assert lease.keys == {pinned}
+        assert store.gc(max_bytes=0, grace=0) == [other]
+        manifest = store.lookup(pinned)
+        assert manifest is not None and store.load(manifest, "x") == 1
+    assert store.gc(max_bytes=0, grace=0) == [pinned]
+    assert lease.token not in store.fs.listdir(store.fs.join("leases"))  # the pin left nothing behind
+
+
+def test_keys_looked_up_or_saved_inside_a_pin_are_held(store: Store) -> None:
+    hit = _save(store, {"x": 1}, stage="hit")
+    with store.pin() as lease:
+        assert store.lookup(hit) is not None
+        saved = _save(store, {"x": 2}, stage="saved")
+        assert store.lookup("") is None  # not a key: ignored
+        assert lease.keys == {hit, saved}
+        assert store.gc(max_bytes=0, grace=0) == []
+    assert sorted(store.gc(max_bytes=0, grace=0)) == sorted([hit, saved])
 
 
 def test_gc_removes_old_leftovers_of_killed_writers(tmp_path: Path) -> None:
