@@ -195,7 +195,7 @@ def test_adjacent_work_cells_form_one_stage() -> None:
 # -- 6. steps named from headings, exploration plain, clean output -------------------------------
 
 
-PIPELINE = [
+PIPELINE: list[Any] = [
     ("md", "# Churn model"),
     "import pandas as pd\nfrom sklearn.linear_model import LogisticRegression",
     ("md", "## Load the data"),
