@@ -210,9 +210,10 @@ def test_hidden_state_in_the_kernel_flags_the_mutation_and_refuses_the_undeclare
 
     cells = {c.id: c for c in nb.cells}
     statuses = {name: bundle["status"] for name, bundle in stage_bundles(nb).items()}
-    assert statuses == {"load": "ran", "clean": "ran", "big_orders": "ran", "report": "failed"}
+    assert statuses == {"load": "ran", "clean": "failed", "big_orders": "failed", "report": "failed"}
     clean_text = "".join(o.get("text", "") for o in cells["hidden-clean"].outputs)
-    assert "NBP201" in clean_text and "'raw'" in clean_text
+    assert "NBP201: stage 'clean' changed its input 'raw' in place" in clean_text  # the rule of every target
+    assert "needs input 'sales'" in "".join(o.get("text", "") for o in cells["hidden-big-orders"].outputs)
     (report_error,) = [o for o in cells["hidden-report"].outputs if o["output_type"] == "error"]
     assert report_error["ename"] == "NameError"
     assert "--in big sales" in report_error["evalue"]
