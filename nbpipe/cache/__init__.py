@@ -6,7 +6,7 @@ only imported when a value or a store URL needs them.
 
 from __future__ import annotations
 
-from nbpipe.cache.errors import CorruptEntry, StoreUnavailable
+from nbpipe.cache.errors import CorruptEntry, StoreUnavailable, UntrustedEntry
 from nbpipe.cache.fingerprint import fingerprint
 from nbpipe.cache.keys import FORMAT_VERSION, KeyInputs, file_hash, miss_reason, stage_key
 from nbpipe.cache.manifest import Manifest, OutputInfo
@@ -21,6 +21,7 @@ __all__ = [
     "OutputInfo",
     "Store",
     "StoreUnavailable",
+    "UntrustedEntry",
     "file_hash",
     "fingerprint",
     "miss_reason",

@@ -11,3 +11,7 @@ class CorruptEntry(CacheError):
 
 class StoreUnavailable(CacheError):
     """Raised when the store cannot be written (full disk, no permission); the run continues uncached."""
+
+
+class UntrustedEntry(CorruptEntry):
+    """Raised when a store key is set and an entry is not signed with it; callers treat it as a miss."""

@@ -24,7 +24,6 @@ import contextlib
 import json
 import os
 import re
-import socket
 import threading
 import time
 import uuid
@@ -46,11 +45,20 @@ KEY = re.compile(r"[0-9a-f]{8,64}")
 _TOKEN = re.compile(r"(?<![0-9a-f])([0-9a-f]{8})-([0-9]{1,10})-[0-9a-f]{8}(?![0-9a-f])")
 
 
+def hostname() -> str:
+    """This machine's name (``os.uname`` where there is one: importing ``socket`` costs milliseconds)."""
+    if hasattr(os, "uname"):
+        return os.uname().nodename
+    import socket
+
+    return socket.gethostname()
+
+
 def host_id() -> str:
     """A short, stable id of this machine (a hash of its host name)."""
     import xxhash
 
-    return xxhash.xxh3_64_hexdigest(socket.gethostname().encode())[:8]
+    return xxhash.xxh3_64_hexdigest(hostname().encode())[:8]
 
 
 _HOST = host_id()
@@ -189,7 +197,7 @@ class Lease:
 
     def _write(self) -> None:
         self.fs.makedirs(self.path)
-        data = {"host": socket.gethostname(), "pid": os.getpid(), "refreshed": time.time()}
+        data = {"host": hostname(), "pid": os.getpid(), "refreshed": time.time()}
         with self.fs.open_write(self.fs.join(self.path, "lease.json")) as handle:
             handle.write(json.dumps(data).encode())
         self._written = time.time()

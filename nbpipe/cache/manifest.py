@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,8 +11,11 @@ from nbpipe._version import __version__
 from nbpipe.cache.errors import CorruptEntry
 from nbpipe.cache.keys import FORMAT_VERSION, KeyInputs
 
-#: Version of the manifest JSON itself.
+#: Version of the manifest JSON itself (``sha256``, ``key_id`` and ``signature`` are optional additions).
 MANIFEST_VERSION = 1
+#: A payload file name: a bare name inside its entry folder (no separators, no ``..``).
+_FILE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}")
+_RESERVED = {"manifest.json", "used"}
 
 
 @dataclass(frozen=True)
@@ -23,16 +27,43 @@ class OutputInfo:
     bytes: int  # payload size
     checksum: str  # xxh3-128 of the payload bytes
     fingerprint: str  # content fingerprint of the value (nbpipe.cache.fingerprint)
+    sha256: str = ""  # SHA-256 of the payload bytes; written when the store has a key (signed manifests)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict."""
-        return {
+        data: dict[str, Any] = {
             "serializer": self.serializer,
             "file": self.file,
             "bytes": self.bytes,
             "checksum": self.checksum,
             "fingerprint": self.fingerprint,
         }
+        if self.sha256:
+            data["sha256"] = self.sha256
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Any) -> OutputInfo:
+        """Parse and validate one output of a manifest.
+
+        Raises:
+            ValueError: a field is missing, has the wrong type, or the file name is not a bare name.
+        """
+        if not isinstance(data, dict):
+            raise ValueError(f"an output is a {type(data).__name__}, not an object")
+        fields = {name: data.get(name) for name in ("serializer", "file", "checksum", "fingerprint")}
+        for name, value in fields.items():
+            if not isinstance(value, str):
+                raise ValueError(f"output field {name!r} is not a string")
+        size, digest = data.get("bytes"), data.get("sha256", "")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise ValueError("output field 'bytes' is not a size")
+        if not isinstance(digest, str):
+            raise ValueError("output field 'sha256' is not a string")
+        file = str(fields["file"])
+        if not _FILE.fullmatch(file) or file in _RESERVED:  # "../../x" would read outside the entry
+            raise ValueError(f"payload file name {file[:80]!r} is not a bare name inside its entry")
+        return cls(bytes=size, sha256=digest, **fields)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -46,6 +77,9 @@ class Manifest:
     seconds: float  # how long the stage ran: the time a hit saves
     created: str  # ISO-8601 UTC
     versions: dict[str, str] = field(default_factory=dict)
+    key_id: str = ""  # the public id of the store key that signed it (nbpipe.cache.trust.key_id)
+    signature: str = ""  # HMAC-SHA256 over signed_text
+    signed_text: bytes = field(default=b"", compare=False, repr=False)  # the canonical JSON the signature covers
 
     @property
     def total_bytes(self) -> int:
@@ -63,32 +97,51 @@ class Manifest:
             "seconds": self.seconds,
             "created": self.created,
             "versions": self.versions,
+            **({"key_id": self.key_id} if self.key_id else {}),
+            **({"signature": self.signature} if self.signature else {}),
         }
 
     @classmethod
-    def from_dict(cls, data: Any) -> Manifest:
+    def from_dict(cls, data: Any, signed_text: bytes = b"") -> Manifest:
         """Parse and validate manifest JSON.
 
+        Args:
+            data: the parsed JSON.
+            signed_text: the canonical bytes its signature was checked over, if it was.
+
         Raises:
-            CorruptEntry: a field is missing or has the wrong type.
+            CorruptEntry: it is not an object, a field is missing or has the wrong type, or a
+                payload file name is not a bare name inside the entry.
         """
         try:
-            if data["version"] != MANIFEST_VERSION:
-                raise ValueError(f"manifest version {data['version']!r}, expected {MANIFEST_VERSION}")
-            outputs = {str(name): OutputInfo(**info) for name, info in data["outputs"].items()}
+            if not isinstance(data, dict):
+                raise ValueError(f"a manifest is an object, not a {type(data).__name__}")
+            if data.get("version") != MANIFEST_VERSION:
+                raise ValueError(f"manifest version {data.get('version')!r:.40}, expected {MANIFEST_VERSION}")
+            texts = {name: data.get(name) for name in ("stage", "key", "created")}
+            extra = {name: data.get(name, "") for name in ("key_id", "signature")}
+            for name, value in {**texts, **extra}.items():
+                if not isinstance(value, str):
+                    raise ValueError(f"manifest field {name!r} is not a string")
+            outputs, versions = data.get("outputs"), data.get("versions", {})
+            if not isinstance(outputs, dict) or not isinstance(versions, dict):
+                raise ValueError("manifest fields 'outputs' and 'versions' must be objects")
+            seconds = data.get("seconds")
+            if not isinstance(seconds, (int, float)) or isinstance(seconds, bool):
+                raise ValueError("manifest field 'seconds' is not a number")
             return cls(
-                stage=str(data["stage"]),
-                key=str(data["key"]),
                 key_inputs=KeyInputs.from_dict(data["key_inputs"]),
-                outputs=outputs,
-                seconds=float(data["seconds"]),
-                created=str(data["created"]),
-                versions=dict(data.get("versions", {})),
+                outputs={str(name): OutputInfo.from_dict(info) for name, info in outputs.items()},
+                seconds=float(seconds),
+                versions={str(name): str(value) for name, value in versions.items() if isinstance(value, str)},
+                signed_text=signed_text,
+                **texts,  # type: ignore[arg-type]
+                **extra,
             )
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
             raise CorruptEntry(
-                f"invalid cache manifest: {exc!r}", hint="run `nbpipe cache gc` or clear the entry"
-            ) from exc
+                f"invalid cache manifest: {str(exc)[:200]}", hint="run `nbpipe cache gc` or clear the entry"
+            ) from None
 
 
 def versions() -> dict[str, str]:

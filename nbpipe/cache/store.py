@@ -20,19 +20,21 @@ the sweep of dead writers' leftovers live in :mod:`nbpipe.cache.maintenance`.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
 import uuid
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import replace
 from datetime import datetime, timezone
-from typing import IO, Any
+from typing import Any
 
 import xxhash
 
-from nbpipe.cache import serializers
-from nbpipe.cache._fs import LocalFS, RemoteFS, open_fs
+from nbpipe.cache import serializers, trust
+from nbpipe.cache._fs import HashingWriter, LocalFS, RemoteFS, open_fs
 from nbpipe.cache.errors import CorruptEntry, StoreUnavailable
 from nbpipe.cache.keys import KeyInputs
 from nbpipe.cache.leases import Lease, LeaseTable, new_token, writer_lease
@@ -53,38 +55,6 @@ class CacheWarning(UserWarning):
     """Warned when an entry is torn or corrupt and is treated as a miss."""
 
 
-class _HashingWriter:
-    """A write-only file wrapper that checksums and counts what passes through."""
-
-    def __init__(self, handle: IO[bytes]) -> None:
-        self.handle = handle
-        self.hasher = xxhash.xxh3_128()
-        self.count = 0
-        self.closed = False
-
-    def write(self, data: Any) -> int:
-        view = memoryview(data)
-        self.hasher.update(view)
-        self.handle.write(view)
-        self.count += view.nbytes
-        return view.nbytes
-
-    def tell(self) -> int:
-        return self.count
-
-    def flush(self) -> None:
-        self.handle.flush()
-
-    def writable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return False
-
-    def readable(self) -> bool:
-        return False
-
-
 class Store:
     """A content-addressed store of stage outputs at a local path or an fsspec URL.
 
@@ -93,10 +63,17 @@ class Store:
         scope: the notebook the per-stage pointers belong to (its file stem), so that two
             notebooks sharing a store and a stage name keep separate miss reasons.
             Entries themselves are shared: keys are content addresses.
+        key: the store key that signs and verifies manifests (``nbpipe.cache.trust``); None reads
+            ``$NBPIPE_STORE_KEY`` or the key file, empty means none. With a key, only entries
+            signed with it are read, and payloads are checked against their signed SHA-256.
     """
 
-    def __init__(self, url: str | os.PathLike[str], scope: str = "") -> None:
+    def __init__(self, url: str | os.PathLike[str], scope: str = "", key: str | bytes | None = None) -> None:
         self.url = os.fspath(url)
+        secret = trust.configured_key() if key is None else key.encode() if isinstance(key, str) else key
+        self.key: bytes | None = secret or None
+        self._key_id = trust.key_id(self.key) if self.key else ""
+        self._warned: set[str] = set()
         self.scope = _scope_name(scope) if scope else ""
         self.fs: LocalFS | RemoteFS = open_fs(url)
         self._pins: list[Lease] = []
@@ -197,17 +174,35 @@ class Store:
         return bool(_KEY.fullmatch(text))
 
     def _read_manifest(self, key: str, warn: bool = True) -> Manifest | None:
+        """The entry's manifest, or None: missing, corrupt or (with a key) not signed with it."""
         if not _KEY.fullmatch(key):  # not a key nbpipe makes (e.g. "" for an unknown producer): a miss
             return None
         try:
-            manifest = self._parse_manifest(key)
+            data = json.loads(self.fs.read_bytes(self.fs.join(self.entry_dir(key), "manifest.json")))
         except (FileNotFoundError, NotADirectoryError):
             return None
-        except (OSError, ValueError, RecursionError, CorruptEntry) as exc:
-            if warn:
-                warnings.warn(f"cache entry {key[:12]} is unreadable, treated as a miss: {exc}", CacheWarning, 2)
+        except (OSError, ValueError, RecursionError) as exc:  # RecursionError: JSON nested too deep
+            self._warn(warn, key, f"cache entry {key[:12]} is unreadable, treated as a miss: {str(exc)[:200]}")
+            return None
+        signed = b""
+        if self.key is not None and isinstance(data, dict):
+            problem, signed = trust.check(data, self.key)  # before any field of it is used
+            if problem is not None:
+                self._warn(warn, key, trust.untrusted_message(key, data.get("stage"), problem))
+                return None
+        try:
+            manifest = Manifest.from_dict(data, signed)
+            if manifest.key != key:
+                raise CorruptEntry(f"manifest of {key[:12]} names key {manifest.key[:12]}")
+        except CorruptEntry as exc:
+            self._warn(warn, key, f"cache entry {key[:12]} is unreadable, treated as a miss: {exc.message}")
             return None
         return manifest
+
+    def _warn(self, warn: bool, key: str, message: str) -> None:
+        if warn and key not in self._warned:  # one warning per entry, not one per look
+            self._warned.add(key)
+            warnings.warn(message, CacheWarning, 3)
 
     def load(self, manifest: Manifest, name: str, mmap: bool = False, verify: bool = True) -> object:
         """One output of an entry, with its payload checksum verified.
@@ -221,11 +216,18 @@ class Store:
         Raises:
             CorruptEntry: the payload is missing, truncated, fails its checksum or does not decode;
                 the entry is removed so the next run rewrites it.
+            UntrustedEntry: (a CorruptEntry) with a store key, the manifest is not signed with it;
+                nothing is read or decoded. With a key, payloads are also checked against their
+                signed SHA-256 before decoding, and never memory-mapped.
         """
-        try:
+        if name not in manifest.outputs:
+            raise CacheError(f"stage {manifest.stage!r} stored no output {name!r}")
+        if self.key is not None:
+            info = trust.signed_output(manifest, name, self.key)
+            mmap = False  # a signed payload is read into private memory, checked, and only then decoded
+        else:
             info = manifest.outputs[name]
-        except KeyError:
-            raise CacheError(f"stage {manifest.stage!r} stored no output {name!r}") from None
+            trust.check_writers(self.fs)
         path = self.fs.join("entries", manifest.key[:2], manifest.key, info.file)
         try:
             view = self.fs.read_payload(path, mmap and self.fs.local)
@@ -233,6 +235,8 @@ class Store:
             self._corrupt(manifest, f"output {name!r}: payload unreadable ({exc})")
         if verify and (view.nbytes != info.bytes or xxhash.xxh3_128_hexdigest(view) != info.checksum):
             self._corrupt(manifest, f"output {name!r}: payload checksum mismatch")
+        if self.key is not None and hashlib.sha256(view).hexdigest() != info.sha256:
+            self._corrupt(manifest, f"output {name!r}: payload does not match the SHA-256 its signed manifest lists")
         try:
             return serializers.get(info.serializer).load(view, mmap=mmap)
         except (ValueError, EOFError, ImportError, AttributeError, TypeError, IndexError, KeyError) as exc:
@@ -243,6 +247,16 @@ class Store:
             ) from exc
         except Exception as exc:  # an unpickling error from user code
             raise CorruptEntry(f"output {name!r} of stage {manifest.stage!r} does not load: {exc!r}") from exc
+
+    def untrusted(self, key: str) -> str | None:
+        """Why this store's key does not accept the entry ``key`` (None if it does, or no key is set)."""
+        if self.key is None:
+            return None
+        try:
+            data = json.loads(self.fs.read_bytes(self.fs.join(self.entry_dir(key), "manifest.json")))
+        except (OSError, ValueError, RecursionError):
+            return "its manifest is unreadable"
+        return trust.check(data, self.key)[0] if isinstance(data, dict) else "its manifest is not an object"
 
     def _corrupt(self, manifest: Manifest, what: str) -> Any:
         self.remove(manifest.key)
@@ -278,7 +292,7 @@ class Store:
 
     def entries(self) -> list[Manifest]:
         """Every complete entry, oldest first."""
-        found = [manifest for key in self._keys() if (manifest := self._read_manifest(key, warn=False))]
+        found = [manifest for key in self._keys() if (manifest := self._manifest_state(key)[1])]
         return sorted(found, key=lambda manifest: manifest.created)
 
     def _keys(self) -> Iterator[str]:
@@ -297,9 +311,9 @@ class Store:
         if len(matches) != 1:
             problem = "no cache entry" if not matches else f"{len(matches)} cache entries"
             raise CacheError(f"{problem} match {prefix!r} in {self.url}", hint="see `nbpipe cache ls` for keys")
-        manifest = self._read_manifest(matches[0])
+        state, manifest = self._manifest_state(matches[0])
         if manifest is None:
-            raise CorruptEntry(f"cache entry {matches[0][:12]} is incomplete", hint="run `nbpipe cache gc`")
+            raise CorruptEntry(f"cache entry {matches[0][:12]} is {state}", hint="run `nbpipe cache gc`")
         return manifest
 
     def last_used(self, key: str) -> float:
@@ -377,7 +391,9 @@ class Store:
                 name: self._write_output(stage, entry, token, name, value, fingerprints, formats, written)
                 for name, value in outputs.items()
             }
-            manifest = Manifest(stage, key, key_inputs, infos, float(seconds), _now(), versions())
+            manifest = self._sign(
+                Manifest(stage, key, key_inputs, infos, float(seconds), _now(), versions(), self._key_id)
+            )
             published = self._publish(entry, token, manifest, written)
         except OSError as exc:
             self._discard(written)
@@ -415,7 +431,7 @@ class Store:
         temporary = final + ".tmp"
         written.append(temporary)
         with self.fs.open_write(temporary) as handle:
-            writer = _HashingWriter(handle)
+            writer = HashingWriter(handle, sha256=self.key is not None)
             try:
                 serializer.dump(value, writer)  # type: ignore[arg-type]
             except OSError:
@@ -429,7 +445,16 @@ class Store:
                 ) from exc
         self.fs.replace(temporary, final)
         written.append(final)
-        return OutputInfo(serializer.name, file, writer.count, writer.hasher.hexdigest(), fingerprints.get(name, ""))
+        digest = writer.sha256.hexdigest() if writer.sha256 is not None else ""
+        return OutputInfo(
+            serializer.name, file, writer.count, writer.hasher.hexdigest(), fingerprints.get(name, ""), digest
+        )
+
+    def _sign(self, manifest: Manifest) -> Manifest:
+        if self.key is None:
+            return manifest
+        text = trust.canonical(manifest.to_dict())
+        return replace(manifest, signature=trust.sign(text, self.key), signed_text=text)
 
     def _publish(self, entry: str, token: str, manifest: Manifest, written: list[str]) -> Manifest:
         """Write the manifest last; if another writer completed first, keep theirs and drop ours."""

@@ -1,18 +1,22 @@
-"""``nbpipe cache ls | show KEY | clear [--stage S] | gc --max-size SIZE``: glue over :class:`nbpipe.cache.Store`.
+"""``nbpipe cache ls | show KEY | clear [--stage S] | gc --max-size SIZE | key init|show-path``.
 
-The store is ``--store URL`` if given, else ``$NBPIPE_STORE``, else ``.nbpipe/``
-beside the notebook named on the command line (or in the current directory).
+Glue over :class:`nbpipe.cache.Store`. The store is ``--store URL`` if given, else
+``$NBPIPE_STORE``, else ``.nbpipe/`` beside the notebook named on the command line (or
+in the current directory). ``key`` manages the store key that signs entries
+(:mod:`nbpipe.cache.trust`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from nbpipe.cache import trust
 from nbpipe.cache.sizes import human_size, parse_size
 from nbpipe.cache.store import GC_GRACE, STORE_ENV, Store
 from nbpipe.errors import CacheError
@@ -47,6 +51,15 @@ def register(subparsers: Any) -> None:
         "is writing or has pinned are always kept",
     )
     gc.set_defaults(handler=_gc)
+
+    key = commands.add_parser(
+        "key",
+        help="create the store key that signs cache entries, or show where it is read from",
+        description="The store key signs every manifest; with one, entries not signed with it are never loaded.",
+    )
+    key.add_argument("key_action", choices=("init", "show-path"), metavar="init|show-path")
+    key.add_argument("--force", action="store_true", help="(init) replace an existing key file")
+    key.set_defaults(handler=_key, notebook=None, store=None)
 
 
 def _sub(commands: Any, name: str, text: str) -> argparse.ArgumentParser:
@@ -109,6 +122,12 @@ def _ls(args: argparse.Namespace) -> int:
     _table(rows)
     total = sum(manifest.total_bytes for manifest in manifests)
     print(f"{len(manifests)} entries, {human_size(total)} in {store.url}")
+    untrusted = [manifest for manifest in manifests if store.untrusted(manifest.key)]
+    if untrusted:
+        print(
+            f"{len(untrusted)} of them are not signed with this store key: they are misses and never loaded "
+            "(their stages run again and re-sign them)"
+        )
     return 0
 
 
@@ -140,6 +159,32 @@ def _gc(args: argparse.Namespace) -> int:
             f"kept {len(left)} entr{'y' if len(left) == 1 else 'ies'} above {human_size(args.max_size)}: "
             f"in use by a running process or used in the last {args.grace:g} s (--grace 0 to ignore recent use)"
         )
+    return 0
+
+
+def _key(args: argparse.Namespace) -> int:
+    path = trust.key_path()
+    if args.key_action == "show-path":
+        print(path)
+        configured = trust.configured_key()
+        if os.environ.get(trust.KEY_ENV, "").strip():
+            print(f"a key is set in ${trust.KEY_ENV} (id {trust.key_id(configured or b'')}); it wins over the file")
+        elif configured:
+            print(f"the key file holds a key (id {trust.key_id(configured)})")
+        else:
+            print(f"no store key: `nbpipe cache key init` creates one, or set ${trust.KEY_ENV}")
+        return 0
+    if path.exists() and not args.force:
+        raise CacheError(f"the key file {path} exists already", hint="--force replaces it (rotation: see the README)")
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    text, temporary = trust.new_key(), path.with_suffix(".tmp")
+    temporary.unlink(missing_ok=True)
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(text + "\n")
+    os.replace(temporary, path)
+    print(f"wrote a new store key to {path} (id {trust.key_id(text.encode())}, readable only by you)")
+    print("share it with whoever shares the store (copy the file, or set NBPIPE_STORE_KEY in CI secrets)")
     return 0
 
 

@@ -72,3 +72,23 @@ def test_bad_size_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "invalid size 'lots'" in capsys.readouterr().err
     assert main(["cache", "gc", "--max-size", "0", "--grace", "-1", "--store", str(tmp_path)]) == 2
     assert "invalid number of seconds '-1'" in capsys.readouterr().err
+
+
+def test_key_init_show_path_and_the_ls_note(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("NBPIPE_STORE_KEY", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    key_file = tmp_path / "config" / "nbpipe" / "store.key"
+    assert main(["cache", "key", "show-path"]) == 0
+    assert capsys.readouterr().out.startswith(f"{key_file}\nno store key")
+    _fill(Store(tmp_path / "s"))  # written before the key existed: unsigned
+    assert main(["cache", "key", "init"]) == 0
+    assert "wrote a new store key" in capsys.readouterr().out
+    assert key_file.stat().st_mode & 0o777 == 0o600 and len(key_file.read_text().strip()) == 64
+    assert main(["cache", "key", "init"]) == 1
+    assert "exists already" in capsys.readouterr().err
+    assert main(["cache", "key", "show-path"]) == 0
+    assert "the key file holds a key (id " in capsys.readouterr().out
+    assert main(["cache", "ls", "--store", str(tmp_path / "s")]) == 0
+    assert "2 of them are not signed with this store key" in capsys.readouterr().out
