@@ -120,7 +120,7 @@ def _roundtrip(path: Path, work: Path, timeout: int, row: Row, twice: bool) -> N
     from nbpipe.notebook import read
 
     original = nbformat.read(str(work / "original.ipynb"), as_version=4)
-    first = execute(original, work, work / "store-original", timeout)
+    first = execute(original, work, work / "store-original", timeout, "original.run.ipynb")
     second = execute(original, work, work / "store-original", timeout) if twice else first
     noisy = {i for i, (a, b) in enumerate(zip(first, second)) if _text(a) != _text(b)}
     row.original = _original_status(original, first)
@@ -135,7 +135,7 @@ def _roundtrip(path: Path, work: Path, timeout: int, row: Row, twice: bool) -> N
         row.reasons.append("check: " + "; ".join(f"{d.code} {d.message}" for d in graph.errors[:2]))
     staged = nbformat.reads(json.dumps(annotation.notebook), as_version=4)
     for label in ("cold", "warm"):
-        outputs = execute(staged, work, work / "store-kernel", timeout)
+        outputs = execute(staged, work, work / "store-kernel", timeout, f"staged.{label}.ipynb")
         verdict = compare(first, outputs, annotation.origin, noisy)
         setattr(row, label, verdict)
         if verdict != "equal":
@@ -154,8 +154,11 @@ def _roundtrip(path: Path, work: Path, timeout: int, row: Row, twice: bool) -> N
         row.reasons.append(f"fingerprints: {row.fingerprints}")
 
 
-def execute(nb: Any, work: Path, store: Path, timeout: int) -> list[list[dict[str, Any]]]:
-    """Run All in a fresh kernel (errors allowed) with ``NBPIPE_STORE=store``; the outputs of each cell."""
+def execute(nb: Any, work: Path, store: Path, timeout: int, save: str = "") -> list[list[dict[str, Any]]]:
+    """Run All in a fresh kernel (errors allowed) with ``NBPIPE_STORE=store``; the outputs of each cell.
+
+    ``save``: a file name in ``work`` to keep the executed notebook under (to read what differs).
+    """
     import copy
 
     import nbclient
@@ -170,6 +173,8 @@ def execute(nb: Any, work: Path, store: Path, timeout: int) -> list[list[dict[st
     except Exception as exc:  # a dead kernel, a timeout: what ran so far is the result
         error = {"output_type": "error", "ename": type(exc).__name__, "evalue": str(exc)[:200], "traceback": []}
         copied.cells.append({"cell_type": "code", "source": "", "outputs": [error]})
+    if save:
+        (work / save).write_text(json.dumps(copied, indent=1), encoding="utf-8")
     return [list(c.get("outputs", [])) if c.get("cell_type") == "code" else [] for c in copied.cells]
 
 

@@ -221,6 +221,7 @@ class _NotebookFacts:
         self.generators: set[str] = set()
         self.unpicklable: dict[int, set[str]] = {}
         self.helpers: dict[str, set[str]] = {}  # setup function -> globals it reads
+        self.seeded = False  # some cell seeds the global random state (np.random.seed(0))
         for index, piece in enumerate(pieces):
             info = piece.info
             if info is None or info.error is not None:
@@ -235,6 +236,7 @@ class _NotebookFacts:
                 tree = _tree(piece.source)
                 if tree is not None:
                     self.generators |= split.generators(tree)
+                    self.seeded = self.seeded or split.seeds(tree)
                     self.unpicklable[index] = split.unpicklable(tree) | info.imports | info.defs
 
     def clean_setup(self, name: str) -> bool:
@@ -262,6 +264,10 @@ def _why_plain(piece: Piece, index: int, walk: _Walk, current: Stage | None, fac
         return "it uses dynamic namespace access (globals(), exec, %run, import *)"
     if tree is not None and split.random_draws(tree):
         return "it uses the global random state (np.random.*): its draws depend on every cell run before it"
+    implicit = split.implicit_random(tree) if tree is not None and facts.seeded else ""
+    if implicit:
+        return (f"it calls {implicit}() without random_state in a notebook that seeds the global random "
+                f"state: a batch run would not draw the same numbers")  # fmt: skip
     changed = {m.name for m in info.mutations} | set(info.augmented) | (set(info.binds) & set(info.outside))
     for name in info.outside:
         reason = _read_problem(name, name in changed, walk, current, facts)

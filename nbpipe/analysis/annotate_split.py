@@ -77,6 +77,8 @@ def cuts(source: str, raising_line: int | None = None) -> list[Cut]:
     roles = _roles(body[:stop]) + ["raises"] * (len(body) - stop)
     found: list[tuple[int, int, str]] = []
     for index, role in enumerate(roles):
+        if found and found[-1][2] != role and not _cut_after(body[index - 1], lines):
+            role = found[-1][2]  # the statement before would become the last: IPython would show its value
         if found and found[-1][2] == role:
             found[-1] = (found[-1][0], index + 1, role)
         else:
@@ -98,10 +100,24 @@ def _cuttable(pieces: list[Cut]) -> bool:
     return True
 
 
+def _cut_after(node: ast.stmt, lines: list[str]) -> bool:
+    """False after an expression statement (a cell shows its last one) unless ``;`` hides it."""
+    if not isinstance(node, ast.Expr) or session_magic(node):
+        return True
+    end = node.end_lineno or node.lineno
+    return lines[end - 1].split("#", 1)[0].rstrip().endswith(";") if end <= len(lines) else False
+
+
 def _roles(body: list[ast.stmt]) -> list[str]:
     """Per statement: "setup" (leading setup statements, and imports/definitions anywhere), "display"
-    (the trailing statements that only show values) or "code"."""
+    (the trailing statements that only show values) or "code".
+
+    A cell that draws is not cut after its setup prefix: the inline backend shows a figure at
+    the end of the cell that drew it, so the rest stays one piece (an exploration cell).
+    """
     setup_end = _setup_prefix(body)
+    if plots(ast.Module(body=body[setup_end:], type_ignores=[])):
+        return ["setup"] * setup_end + ["display"] * (len(body) - setup_end)
     display_start = _display_tail(body, setup_end)
     roles = ["setup"] * setup_end + ["code"] * (display_start - setup_end) + ["display"] * (len(body) - display_start)
     for index in range(setup_end, display_start):
@@ -219,6 +235,41 @@ def _showing_call(call: ast.Call) -> bool:
     return func.attr in _SHOWING_METHODS or (root is not None and root.id in _PLOT_ROOTS) or func.attr in _PLOT_CALLS
 
 
+def plots(tree: ast.AST) -> bool:
+    """True if the code draws: a call on ``plt``/``sns``… or a plotting method (``ax.plot``, ``df.hist``)."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            root = root_name(node.func)
+            if node.func.attr in _PLOT_CALLS or (root is not None and root.id in _PLOT_ROOTS):
+                return True
+    return False
+
+
+def implicit_random(tree: ast.AST) -> str:
+    """The first call of a library function that draws from the global random state unless given
+    ``random_state`` (``train_test_split(X, y)``, ``RandomForestClassifier()``), else ``""``."""
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call) or any(k.arg in {"random_state", "seed"} for k in node.keywords):
+            continue
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+        if name in _RANDOM_APIS:
+            return name
+    return ""
+
+
+_RANDOM_APIS = frozenset(
+    {
+        "train_test_split", "KFold", "StratifiedKFold", "ShuffleSplit", "StratifiedShuffleSplit", "shuffle",
+        "resample", "make_blobs", "make_moons", "make_circles", "make_classification", "make_regression",
+        "RandomForestClassifier", "RandomForestRegressor", "ExtraTreesClassifier", "ExtraTreesRegressor",
+        "GradientBoostingClassifier", "GradientBoostingRegressor", "DecisionTreeClassifier", "DecisionTreeRegressor",
+        "KMeans", "MiniBatchKMeans", "GaussianMixture", "TSNE", "SGDClassifier", "SGDRegressor", "MLPClassifier",
+        "MLPRegressor", "RandomizedSearchCV", "permutation_importance", "BaggingClassifier", "IsolationForest",
+    }
+)  # fmt: skip
+
+
 def dotted_name(node: ast.expr) -> str:
     """``np.random`` for an attribute chain of names, else ``""``."""
     parts: list[str] = []
@@ -239,6 +290,15 @@ def random_draws(tree: ast.AST) -> bool:
             if owner in _GLOBAL_RANDOM and node.func.attr not in RNG_CONSTRUCTORS:
                 return True
     return False
+
+
+def seeds(tree: ast.AST) -> bool:
+    """True if the code seeds the process-wide random state (``np.random.seed(0)``, ``random.seed(1)``)."""
+    return any(
+        isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "seed"
+        and dotted_name(node.func.value) in _GLOBAL_RANDOM
+        for node in ast.walk(tree)
+    )  # fmt: skip
 
 
 def _rng_value(value: ast.expr) -> bool:

@@ -316,3 +316,35 @@ def test_fixture_proposals(name: str, stages: list[str], note: str) -> None:
     assert result.stages == stages
     assert any(note in n for n in result.notes) if note else result.notes == [], result.notes
     assert not re.search(r"--out[^-]*\b(pd|np|LA|double|share)\b", " ".join(map(header, stage_cells(result))))
+
+
+def test_cells_that_draw_stay_whole_exploration_cells() -> None:
+    """The inline backend shows a figure at the end of the cell that drew it: no cut, no stage."""
+    result = annotated(
+        "import numpy as np\nimport matplotlib.pyplot as plt\nx = np.linspace(0, 1, 5)\n"
+        "fig, ax = plt.subplots()\nax.plot(x, x ** 2)\nax.set_title('square')",
+        "print(x.sum())",
+    )
+    assert code_cells(result) == [
+        "import numpy as np\nimport matplotlib.pyplot as plt",
+        "x = np.linspace(0, 1, 5)\nfig, ax = plt.subplots()\nax.plot(x, x ** 2)\nax.set_title('square')",
+        "print(x.sum())",
+    ]
+
+
+def test_a_cut_never_makes_a_hidden_value_the_shown_one() -> None:
+    """``model.fit(X, y)`` in the middle of a cell shows nothing; cut off from the prints it would."""
+    result = annotated("import numpy as np", "a = np.arange(3)\na.sort()\nprint(a)", "print(a.sum())")
+    assert "a = np.arange(3)\na.sort()\nprint(a)" in stage_cells(result)[0]
+
+
+def test_library_draws_without_random_state_stay_plain_in_a_seeded_notebook() -> None:
+    cells = [
+        "import numpy as np\nfrom sklearn.model_selection import train_test_split",
+        "np.random.seed(0)",
+        "X = np.arange(20).reshape(10, 2)\nparts = train_test_split(X, test_size=0.3)",
+        "print(parts[1])",
+    ]
+    assert stage_cells(annotated(*cells)) == []
+    cells[2] = cells[2].replace("test_size=0.3", "test_size=0.3, random_state=1")
+    assert len(stage_cells(annotated(*cells))) == 1
