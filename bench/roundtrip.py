@@ -323,19 +323,26 @@ def _last_line(done: subprocess.CompletedProcess[str]) -> str:
     return (lines[-1] if lines else f"exit {done.returncode}")[:160]
 
 
-def _agree(kernel: dict[str, dict[str, str]], *others: dict[str, dict[str, str]]) -> str:
-    compared, differ = 0, []
-    for other in others:
-        for stage, outputs in other.items():
-            for name, value in outputs.items():
-                compared += 1
-                if kernel.get(stage, {}).get(name) != value:
-                    differ.append(f"{stage}.{name}")
-    if not compared:
+def _agree(kernel: dict[str, dict[str, str]], run: dict[str, dict[str, str]], script: dict[str, dict[str, str]]) -> str:
+    """Whether the batch outputs' fingerprints equal the kernel's.
+
+    An output on which the two batch runs (``nbpipe run`` and the script, each with a
+    fresh store) disagree is nondeterministic by itself (e.g. ``train_test_split``
+    without ``random_state`` in a notebook that never seeds): counted apart.
+    """
+    names = sorted({(stage, name) for found in (run, script) for stage, outputs in found.items() for name in outputs})
+    differ: list[str] = []
+    noisy: list[str] = []
+    for stage, name in names:
+        values = {found[stage][name] for found in (run, script) if name in found.get(stage, {})}
+        if values == {kernel.get(stage, {}).get(name)}:
+            continue
+        (noisy if len(values) > 1 else differ).append(f"{stage}.{name}")
+    if not names:
         return "nothing to compare"
-    return (
-        f"equal ({compared} outputs)" if not differ else f"{len(differ)} of {compared} differ ({', '.join(differ[:3])})"
-    )
+    if differ:
+        return f"{len(differ)} of {len(names)} differ ({', '.join(differ[:3])})"
+    return f"equal ({len(names)} outputs" + (f"; {len(noisy)} nondeterministic by themselves)" if noisy else ")")
 
 
 def table(rows: list[Row]) -> str:
