@@ -37,6 +37,10 @@ from nbpipe.source import session_magic
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
 _THROWAWAY = frozenset({"_", "__", "___"})
 _MAX_ROUNDS = 200
+_STOP_WORDS = frozenset(
+    "a an the of to in on for and or with as is are be what how why by from at into its it this that vs using "
+    "let s our we you your".split()
+)
 
 
 @dataclass
@@ -438,8 +442,9 @@ def _identifier(text: str) -> str:
     """``"Step 2: Clean the data"`` -> ``clean_the_data``; ``""`` when nothing is left."""
     text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text)  # markdown links keep their text
     text = re.sub(r"<[^>]*>", " ", text)  # html tags
-    words = re.findall(r"[a-z0-9]+", text.lower())
-    while words and (words[0] in {"step", "part", "stage", "section", "chapter"} or words[0].isdigit()):
+    every = re.findall(r"[a-z0-9]+", text.lower())
+    words = [w for w in every if w not in _STOP_WORDS] or every
+    while words and (words[0] in {"step", "part", "stage", "section", "chapter", "example"} or words[0].isdigit()):
         words = words[1:]
     name = "_".join(words[:4])
     if not name:

@@ -218,9 +218,9 @@ def test_stages_follow_the_steps_and_are_named_from_their_headings() -> None:
     nb["cells"][4] = {**code("raw.head()", 3, [{"output_type": "execute_result", "data": {"text/plain": "x"},
                                                "metadata": {}, "execution_count": 3}]), "id": "c4"}  # fmt: skip
     result = propose(nb)
-    assert result.stages == ["load_the_data", "clean", "features", "train", "evaluate"]
+    assert result.stages == ["load_data", "clean", "features", "train", "evaluate"]
     assert [header(s) for s in stage_cells(result)] == [
-        "%%stage load_the_data --out raw",
+        "%%stage load_data --out raw",
         "%%stage clean --in raw --out data",
         "%%stage features --in data --out X y",
         "%%stage train --in X y --out model",
@@ -303,11 +303,11 @@ def test_fixtures_annotate_clean_and_in_order(path: Path) -> None:
     ("name", "stages", "note"),
     [
         ("mutation_only", ["x1"], "changes 'x2'"),
-        ("modules_as_outputs", ["sales_by_region", "totals"], "read 'share'"),
-        ("mixed_cells", ["vectors_and_a_random"], "global random state"),
+        ("modules_as_outputs", ["sales_region", "totals"], "read 'share'"),
+        ("mixed_cells", ["vectors_random_walk"], "global random state"),
         ("rebinding", ["iris", "iris_scores"], "re-binds 'X'"),
         ("late_mutation", ["planets"], "changes 'data'"),
-        ("steps", ["load_the_data", "clean", "features", "train", "evaluate"], ""),
+        ("steps", ["load_data", "clean", "features", "train", "evaluate"], ""),
         ("raises", ["fixed_types", "fixed_types_y"], "raises ValueError by design"),
     ],
 )
