@@ -13,8 +13,10 @@ Every write goes to a temporary name and is renamed into place; payload names ca
 a per-writer token, and the manifest is published last and only if no complete
 manifest exists yet, so concurrent writers of one key never mix their files (the
 first complete entry wins). Readers verify each payload's size and checksum: a torn
-or corrupt entry raises :class:`CorruptEntry`, which callers treat as a miss. gc and
-the sweep of dead writers' leftovers live in :mod:`nbpipe.cache.maintenance`.
+or corrupt entry raises :class:`CorruptEntry`, which callers treat as a miss. With a
+store key, manifests are signed and checked before use, and payloads are checked against
+their signed SHA-256 before decoding (:mod:`nbpipe.cache.trust`). gc and the sweep of dead
+writers' leftovers live in :mod:`nbpipe.cache.maintenance`, leases in :mod:`nbpipe.cache.leases`.
 """
 
 from __future__ import annotations
@@ -377,7 +379,10 @@ class Store:
         self._pin_keys([key])
         existing = self._read_manifest(key, warn=False)
         if existing is not None:
-            self._write_pointer(stage, key, key_inputs)
+            with contextlib.suppress(OSError):
+                self.fs.touch(self.fs.join(self.entry_dir(key), "used"))  # a use: gc's grace covers it
+            with contextlib.suppress(OSError):
+                self._write_pointer(stage, key, key_inputs)
             return existing
         entry = self.entry_dir(key)
         token = new_token()  # names our files: whoever finds them can tell if we are alive
