@@ -4,22 +4,21 @@ A DataFrame is fed as its type, column index, row index and, per column, the dty
 and the column's values. Values come from the array behind the column without
 copying: the NumPy block row for plain dtypes, the data and mask of masked arrays,
 codes and categories of categoricals, the int64 view of datetimes, and the Arrow
-chunks of Arrow-backed columns. Object columns are pickled.
+chunks of Arrow-backed columns. Object columns feed their elements (runs of scalars
+pickled together); an extension array we do not know is walked like any object.
 """
 
 from __future__ import annotations
 
-import struct
-from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
 
-from nbpipe.cache.fingerprint import feed_ndarray, feed_tag, feed_value
+from nbpipe.cache.fingerprint import Handler, Node, Steps
 
 
-def handler_for(value: object) -> Callable[[Any, Any], None] | None:
-    """The feeder for a pandas value, or None if ``value`` is not one we know."""
+def handler_for(value: object) -> Handler | None:
+    """The handler for a pandas value, or None if ``value`` is not one we know."""
     if isinstance(value, pd.DataFrame):
         return _feed_frame
     if isinstance(value, pd.Series):
@@ -29,49 +28,48 @@ def handler_for(value: object) -> Callable[[Any, Any], None] | None:
     return None
 
 
-def _feed_frame(hasher: Any, frame: pd.DataFrame) -> None:
-    feed_tag(hasher, "pandas.DataFrame")
-    feed_tag(hasher, type(frame).__qualname__)
-    _feed_index(hasher, frame.columns)
-    _feed_index(hasher, frame.index)
-    hasher.update(struct.pack("<Q", frame.shape[1]))
+def _feed_frame(node: Node, frame: pd.DataFrame) -> Steps:
+    node.tag("pandas.DataFrame")
+    node.tag(type(frame).__qualname__)
+    yield from _feed_index(node, frame.columns)
+    yield from _feed_index(node, frame.index)
+    node.count(frame.shape[1])
     for _, column in frame.items():  # positional, so duplicate column names are fine
-        _feed_array(hasher, column.array)
+        yield from _feed_array(node, column.array)
 
 
-def _feed_series(hasher: Any, series: pd.Series) -> None:
-    feed_tag(hasher, "pandas.Series")
-    feed_tag(hasher, type(series).__qualname__)
-    feed_value(hasher, series.name)
-    _feed_index(hasher, series.index)
-    _feed_array(hasher, series.array)
+def _feed_series(node: Node, series: pd.Series) -> Steps:
+    node.tag("pandas.Series")
+    node.tag(type(series).__qualname__)
+    node.update((yield series.name))
+    yield from _feed_index(node, series.index)
+    yield from _feed_array(node, series.array)
 
 
-def _feed_index(hasher: Any, index: pd.Index) -> None:
-    feed_tag(hasher, "pandas.Index")
-    feed_tag(hasher, type(index).__qualname__)
+def _feed_index(node: Node, index: pd.Index) -> Steps:
+    node.tag("pandas.Index")
+    node.tag(type(index).__qualname__)
     if isinstance(index, pd.RangeIndex):  # no buffer at all: three integers
-        feed_value(hasher, (index.name, index.start, index.stop, index.step))
+        node.update((yield (index.name, index.start, index.stop, index.step)))
         return
     if isinstance(index, pd.MultiIndex):
-        feed_value(hasher, list(index.names))
+        node.update((yield list(index.names)))
         for level, codes in zip(index.levels, index.codes):
-            _feed_index(hasher, level)
-            feed_ndarray(hasher, codes)
+            yield from _feed_index(node, level)
+            node.ndarray(codes)
         return
-    feed_value(hasher, index.name)
-    _feed_array(hasher, index.array)
+    node.update((yield index.name))
+    yield from _feed_array(node, index.array)
 
 
-def _feed_array(hasher: Any, array: Any) -> None:
+def _feed_array(node: Node, array: Any) -> Steps:
     """Feed a pandas ExtensionArray (or NumpyExtensionArray) by its parts."""
-    feed_tag(hasher, str(array.dtype))
+    node.tag(str(array.dtype))
     parts = _parts(array)
     if parts is None:
-        feed_value(hasher, array)  # an extension array we do not know: pickle it
-        return
+        parts = [array]  # an extension array we do not know: walked like any object
     for part in parts:
-        feed_value(hasher, part)
+        node.update((yield part))
 
 
 def _parts(array: Any) -> list[Any] | None:
