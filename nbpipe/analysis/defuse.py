@@ -467,7 +467,7 @@ def _constant_target(node: ast.stmt, bound: set[str]) -> str | None:
         return None
     for part in ast.walk(value):
         if isinstance(part, ast.Name):
-            if part.id not in bound:
+            if part.id not in bound and not is_builtin(part.id):  # len("abc"), int(...) are setup values too
                 return None
         elif not isinstance(part, _CONSTANT_EXPR):
             return None

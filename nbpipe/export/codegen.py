@@ -108,19 +108,24 @@ _JSON_STDIN = ("--output-format", "json", "--exit-zero", "--stdin-filename", "ge
 
 
 def lint_waiver(source: str) -> str:
-    """A ``# ruff: noqa: …`` line naming exactly the :data:`WAIVABLE` rules ``source`` trips ("" if none)."""
+    """A ``# ruff: noqa: …`` line naming exactly the :data:`WAIVABLE` rules ``source`` trips ("" if none).
+
+    Only rules ruff enables by default are named: a waiver of a rule that is not enabled
+    is itself reported (RUF100, unused ``noqa``) under ruff's default configuration.
+    """
     command = _ruff()
     if command is None:
         return ""
     done = subprocess.run(
-        [*command, "check", "--isolated", "--line-length", "120", "--select", ",".join(WAIVABLE), *_JSON_STDIN],
+        [*command, "check", "--isolated", "--line-length", "120", *_JSON_STDIN],
         input=source,
         capture_output=True,
         text=True,
         check=False,
     )
     try:
-        codes = sorted({str(item["code"]) for item in json.loads(done.stdout or "[]") if item.get("code")})
+        found = {str(item["code"]) for item in json.loads(done.stdout or "[]") if item.get("code")}
+        codes = sorted(found & set(WAIVABLE))
     except ValueError:
         return ""
     return f"# ruff: noqa: {', '.join(codes)}\n" if codes else ""

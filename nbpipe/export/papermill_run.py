@@ -24,9 +24,7 @@ from nbpipe.errors import NotebookReadError
 from nbpipe.export.papermill import MANIFEST
 from nbpipe.runtime.params import validate
 from nbpipe.runtime.progress import choose_progress
-from nbpipe.runtime.records import new_run_id, now
 from nbpipe.runtime.runner import Runner, RunOptions, RunResult
-from nbpipe.runtime.setup_memo import SetupMemo
 from nbpipe.runtime.worker import StageJob, StageOutcome
 
 
@@ -98,7 +96,7 @@ def run_papermill(
     data = manifest["plan"]
     plan = plan_from_data(data, base_dir=os.path.join(os.path.abspath(folder), data["base_dir"]))
     overrides = validate(params, plan.defaults, plan.notebook)
-    url = store or os.environ.get("NBPIPE_STORE") or os.path.join(plan.base_dir, ".nbpipe")
+    located = Store.for_notebook(plan.notebook, store, base_dir=plan.base_dir)
     options = RunOptions(
         params=params,
         only=list(only),
@@ -106,15 +104,13 @@ def run_papermill(
         from_stage=from_stage,
         explain=explain,
         jobs=max(1, jobs),
-        store=url,
+        store=str(located.url),
         retries=retries,
         target="papermill",
     )
     cwd = os.getcwd()
     try:
-        runner = _PapermillRunner(
-            plan, options, overrides, Store(url, scope=os.path.basename(plan.notebook)), choose_progress()
-        )
+        runner = _PapermillRunner(plan, options, overrides, located, choose_progress())
         return runner.run_folder(os.path.abspath(folder), manifest["notebooks"])
     finally:
         os.chdir(cwd)
@@ -140,24 +136,8 @@ class _PapermillRunner(Runner):
 
     def run_folder(self, folder: str, notebooks: dict[str, str]) -> RunResult:
         """Run (or, with ``explain``, only explain: no kernel, no run folder) the selected stages."""
-        os.chdir(self.plan.base_dir)
-        self.run_id, self.started = new_run_id(), now()
-        self.memo = SetupMemo(self.plan, self.overrides, self.store)
-        explain = self.options.explain
-        self.progress.begin(self.plan, self.stages, explain=explain)
-        executor = (
-            None
-            if explain
-            else PapermillExecutor(folder, notebooks, self.run_id, self.options.jobs, self.plan.base_dir)
-        )
-        try:
-            self._schedule(executor)
-        finally:
-            if executor is not None:
-                executor.close()
-            self.progress.end()
-            self.memo.save()
-        return self._result()
+        jobs, cwd = self.options.jobs, self.plan.base_dir
+        return self.run(lambda run_id: PapermillExecutor(folder, notebooks, run_id, jobs, cwd))
 
 
 class PapermillExecutor:

@@ -31,6 +31,7 @@ GENERATED = (
     "PARAMETERS",
     "STAGES",
     "BASE_DIR",
+    "_CWD",
 )
 GENERATED_FUNCS = ("run", "main", "_run", "_value", "GENERATED")
 
@@ -64,8 +65,10 @@ def render(plan: Plan, nb: Notebook, output: str, standalone: bool) -> str:
     parts = [
         _module_doc(plan, output, standalone),
         _imports(standalone, "Any" not in setup_names),
+        _base_dir(plan, output),
         _setup(plan),
         _parameters(plan),
+        "_os.chdir(_CWD)\n",
         *(_stage_function(plan, s, standalone) for s in (plan.stages[n] for n in plan.order)),
         _data(plan, output, standalone),
         _run_standalone(plan) if standalone else _run_cached(plan),
@@ -110,6 +113,20 @@ def _imports(standalone: bool, typing_any: bool) -> str:
     if not standalone:
         common += "\nfrom nbpipe.runtime import script_api as _nbpipe\n"
     return common
+
+
+def _base_dir(plan: Plan, output: str) -> str:
+    folder = os.path.relpath(plan.base_dir, os.path.dirname(os.path.abspath(output)))
+    return "\n".join(
+        [
+            "# The notebook's folder: the working directory of the setup cells and the stages, as in the kernel.",
+            "BASE_DIR = _os.path.normpath(",
+            f"    _os.path.join(_os.path.dirname(_os.path.abspath(__file__)), {literal(folder)})",
+            ")",
+            "_CWD = _os.getcwd()",
+            "_os.chdir(BASE_DIR)",
+        ]
+    )
 
 
 def _setup(plan: Plan) -> str:
@@ -168,10 +185,7 @@ def _check_code(stage: StagePlan, expr: str) -> str:
 def _data(plan: Plan, output: str, standalone: bool) -> str:
     from nbpipe.runtime.script_api import plan_to_data
 
-    folder = os.path.relpath(plan.base_dir, os.path.dirname(os.path.abspath(output)))
     lines = [
-        "# The notebook's folder: the working directory of the stages (relative --file-in paths).",
-        f"BASE_DIR = _os.path.normpath(_os.path.join(_os.path.dirname(_os.path.abspath(__file__)), {literal(folder)}))",
         "STAGES = {" + ", ".join(f"{literal(n)}: stage_{n}" for n in plan.order) + "}",
     ]
     if standalone:

@@ -32,6 +32,24 @@ def _run_remote(job: StageJob) -> StageOutcome:
     return run_job(job)[0]
 
 
+def _run_local(job: StageJob, environ: dict[str, str]) -> StageOutcome:
+    """A job in a pool worker on this machine, with the coordinator's environment.
+
+    Workers fork from a server process started once per coordinating process, with the
+    environment of that moment; setup cells that read the environment must see the
+    coordinator's environment now, as its keys did.
+    """
+    import os
+
+    from nbpipe.runtime.execute import forget_setup
+
+    if dict(os.environ) != environ:
+        os.environ.clear()
+        os.environ.update(environ)
+        forget_setup()
+    return run_job(job)[0]
+
+
 class ProcessPool:
     """Independent stages in parallel worker processes (``--jobs N``)."""
 
@@ -50,7 +68,9 @@ class ProcessPool:
 
     def submit(self, job: StageJob) -> cf.Future[StageOutcome]:
         """Start a job."""
-        return self.pool.submit(_run_remote, job)
+        import os
+
+        return self.pool.submit(_run_local, job, dict(os.environ))
 
     def wait_any(self, handles: list[Any]) -> list[tuple[Any, StageOutcome]]:
         """Block until at least one job finished; return the finished ones."""

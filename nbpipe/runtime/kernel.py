@@ -76,7 +76,9 @@ class KernelSession:
     def store(self) -> Store:
         """The artifact store (the one location rule: configured URL, ``NBPIPE_STORE``, beside the notebook)."""
         if self._store is None:
-            self._store = Store.for_notebook(self.notebook_path(), self.store_url)
+            # The kernel's working directory is the notebook's folder (Jupyter starts it there);
+            # the front end's notebook path may be relative to the server root instead.
+            self._store = Store.for_notebook(self.notebook_path(), self.store_url, base_dir=os.getcwd())
         return self._store
 
     @property
@@ -154,9 +156,8 @@ class KernelSession:
         return key_inputs(header, body, setup, prints, self.base_dir())
 
     def base_dir(self) -> str:
-        """Where relative ``--file-in`` paths point: the notebook's folder if known, else the working directory."""
-        path = self.notebook_path()
-        return os.path.dirname(os.path.abspath(path)) if path else os.getcwd()
+        """Where relative ``--file-in`` paths point: the kernel's working directory (the notebook's folder)."""
+        return os.getcwd()
 
     def _finish(self, header: StageHeader, record: StageRun) -> StageRun:
         self.ownership.headers[header.name] = header

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import heapq
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -119,7 +120,7 @@ def run_notebook(notebook: str | os.PathLike[str], options: RunOptions | None = 
         refuse_errors(nb, graph)
     plan = plan_notebook(nb, graph)
     overrides = validate(options.params, plan.defaults, plan.notebook)
-    store = Store.for_notebook(plan.notebook, options.store)
+    store = Store.for_notebook(plan.notebook, options.store, base_dir=plan.base_dir)
     cwd = os.getcwd()
     try:
         return Runner(plan, options, overrides, store, choose_progress()).run()
@@ -159,16 +160,23 @@ class Runner:
             self.cache_only = set(self.stages) - set(options.only)
             self.forced &= set(options.only)
 
-    def run(self) -> RunResult:
-        """Run (or, with ``explain``, only explain) the selected stages."""
+    def run(self, make_executor: Callable[[str], Any] | None = None) -> RunResult:
+        """Run (or, with ``explain``, only explain) the selected stages.
+
+        Args:
+            make_executor: run id -> the executor of the misses (default: from the options:
+                in-process, ``--jobs``, Dask); never called with ``explain``.
+        """
         os.chdir(self.plan.base_dir)
         self.run_id, self.started = new_run_id(), now()
         forget_setup()
         self.memo = SetupMemo(self.plan, self.overrides, self.store)
         self.progress.begin(self.plan, self.stages, explain=self.options.explain)
-        executor = None if self.options.explain else _executor(self.options)
+        make = make_executor or (lambda _run_id: _executor(self.options))
+        executor = None if self.options.explain else make(self.run_id)
         try:
-            self._schedule(executor)
+            with self.store.pin() as self._lease:  # gc in any process keeps what this run reads and writes
+                self._schedule(executor)
         finally:
             if executor is not None:
                 executor.close()
@@ -333,6 +341,8 @@ class Runner:
             record.started = _iso(outcome.started)
             record.finished = _iso(outcome.finished)
         record.error, record.traceback = outcome.error, outcome.traceback
+        if outcome.saved:
+            self._lease.add([job.key])  # saved by a worker: held from now on too
         if outcome.status == "ran":
             self.values.update(outputs)
             for out, fp in outcome.fingerprints.items():

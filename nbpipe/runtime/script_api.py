@@ -239,7 +239,8 @@ def run_stage_task(
     options = RunOptions(params=dict(overrides), only=[stage], store=store, retries=retries, target=target)
     cwd = os.getcwd()
     try:
-        runner = Runner(plan, options, overrides, Store.for_notebook(plan.notebook, store), Progress())
+        located = Store.for_notebook(plan.notebook, store, base_dir=plan.base_dir)
+        runner = Runner(plan, options, overrides, located, Progress())
         result = runner.run()
     finally:
         os.chdir(cwd)

@@ -108,6 +108,15 @@ class SetupMemo:
         found = self.parts.get(digest(stage.header.canonical(), normalize(stage.body)))
         return self._current(found) if found is not None and self._sound(found) else None
 
+    def last_known(self, stage: StagePlan) -> tuple[Parts, list[str]] | None:
+        """The stage's parts as of the last run, and the setup values among them that only running
+        the setup cells would confirm (computed by calls, read from the environment or files)."""
+        found = self.parts.get(digest(stage.header.canonical(), normalize(stage.body)))
+        if found is None:
+            return None
+        _helpers, values, external = found
+        return self._current(found), sorted((values.keys() | external.keys()) - self.plan.static)
+
     def _current(self, parts: Parts) -> Parts:
         """Remembered parts with this run's parameter values (literals: known without running anything)."""
         helpers, values, external = parts

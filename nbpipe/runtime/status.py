@@ -10,8 +10,9 @@ this very key failed. Staleness propagates downstream: a stage whose producer is
 fresh cannot be fresh.
 
 The setup parts come from the live namespace in a kernel, and from the run's setup
-memo elsewhere, which never executes user code; when neither knows them (no batch run
-yet), the stage's saved display bundle decides, conservatively.
+memo elsewhere, which never executes user code (setup values computed by calls are
+taken as of the last run, and a fresh stage says so); when neither knows them (no
+batch run yet), the stage's saved display bundle decides, conservatively.
 
 Every view shows this answer: the graph JSON (``status`` and ``reason``), the sidebar,
 ``nbpipe graph``, ``nbpipe run --explain``, ``%nbpipe status`` and ``%nbpipe graph``.
@@ -53,6 +54,7 @@ def pipeline_status(
     parts_of: PartsOf,
     bundles: Mapping[str, dict[str, Any]] | None = None,
     failed: Mapping[str, str] | None = None,
+    unconfirmed: Mapping[str, list[str]] | None = None,
 ) -> dict[str, StageStatus]:
     """The status of every stage of ``plan``, in order.
 
@@ -63,8 +65,12 @@ def pipeline_status(
         bundles: stage -> its saved display bundle (``application/vnd.nbpipe.stage+json``), the
             fallback when the parts are unknown.
         failed: key -> error of stage runs that failed (a failure counts only for the current key).
+        unconfirmed: stage -> setup values its parts took from the last run, unchecked (the
+            reason of a fresh stage says so).
     """
-    return _Walk(plan, store, parts_of, bundles or {}, failed or {}).run()
+    walk = _Walk(plan, store, parts_of, bundles or {}, failed or {})
+    walk.unconfirmed = unconfirmed if unconfirmed is not None else {}
+    return walk.run()
 
 
 class _Walk:
@@ -79,6 +85,7 @@ class _Walk:
         self.plan, self.store, self.parts_of, self.bundles, self.failed = plan, store, parts_of, bundles, failed
         self.prints: dict[str, str] = {}  # output -> fingerprint recorded by its fresh producer
         self.found: dict[str, StageStatus] = {}
+        self.unconfirmed: Mapping[str, list[str]] = {}
 
     def run(self) -> dict[str, StageStatus]:
         for name in self.plan.order:
@@ -101,6 +108,10 @@ class _Walk:
             return StageStatus("unknown", f"the store cannot be read: {exc.message}", key)
         if manifest is not None:
             self.prints.update({out: info.fingerprint for out, info in manifest.outputs.items()})
+            names = self.unconfirmed.get(name)
+            if names:
+                shown = ", ".join(repr(n) for n in names)
+                return StageStatus("fresh", f"up to date if setup values {shown} are as in the last run", key)
             return StageStatus("fresh", "up to date (in the cache)", key)
         if key in self.failed:
             return StageStatus("failed", f"its last run failed: {self.failed[key]}", key)
@@ -236,9 +247,17 @@ def notebook_status(nb: Notebook, store: Store | None = None, graph: Graph | Non
         return {}
     store = store or Store.for_notebook(nb.path)
     memo = SetupMemo(plan, {}, store)
-    return pipeline_status(
-        plan, store, memo.remembered, saved_bundles(nb), failed_runs(store, os.path.basename(nb.path))
-    )
+    unconfirmed: dict[str, list[str]] = {}
+
+    def parts_of(stage: StagePlan) -> Any:
+        found = memo.last_known(stage)
+        if found is None:
+            return None
+        unconfirmed[stage.name] = found[1]
+        return found[0]
+
+    bundles, failed = saved_bundles(nb), failed_runs(store, os.path.basename(nb.path))
+    return pipeline_status(plan, store, parts_of, bundles, failed, unconfirmed)
 
 
 def with_status(graph: Graph, statuses: Mapping[str, StageStatus]) -> Graph:

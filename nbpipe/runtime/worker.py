@@ -13,11 +13,11 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
-from nbpipe.cache.keys import KeyInputs
+from nbpipe.cache.keys import KeyInputs, param_token
 from nbpipe.cache.store import Store
-from nbpipe.errors import NbpipeError
+from nbpipe.errors import NbpipeError, StageError
 from nbpipe.runtime.execute import as_main, cached_setup, cell_filename, run_body
-from nbpipe.runtime.keys import mutable_prints
+from nbpipe.runtime.keys import mutable_prints, setup_values
 from nbpipe.runtime.plan import Plan
 from nbpipe.runtime.stage_cache import InputLost, Probe, StageCache
 
@@ -80,6 +80,7 @@ def run_job(job: StageJob, values: dict[str, Any] | None = None) -> tuple[StageO
         try:
             setup = cached_setup(job.plan, job.overrides)
             with as_main(setup):  # setup classes pickle as __main__.X, as in the kernel
+                _same_setup_values(job, setup)
                 outputs = _attempt(job, cache, setup, values or {}, outcome)
                 saved = cache.save(Probe(job.key, job.key_inputs, None), outputs, outcome.seconds, job.save)
         except InputLost as exc:
@@ -94,6 +95,30 @@ def run_job(job: StageJob, values: dict[str, Any] | None = None) -> tuple[StageO
         outcome.fingerprints, outcome.sizes, outcome.saved = saved.fingerprints, saved.sizes, saved.saved
         return outcome, outputs
     return outcome, {}
+
+
+def _same_setup_values(job: StageJob, setup: dict[str, Any]) -> None:
+    """Refuse to run where a setup value differs from the one in the stage key (another environment).
+
+    Raises:
+        StageError: naming the value, both versions and the fix.
+    """
+    keyed = job.key_inputs.params
+    here = setup_values(set(keyed), setup)
+    for name, value in keyed.items():
+        if name in here and param_token(name, here[name]) != param_token(name, value):
+            raise StageError(
+                f"setup value {name!r} is {_shown(here[name])} where stage {job.stage!r} runs but "
+                f"{_shown(value)} where the run computed its key",
+                hint="workers must see the same setup values: the same environment variables, files and parameters",
+                stage=job.stage,
+            )
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, dict) and len(value) == 1 and isinstance(next(iter(value.values())), dict):
+        return str(next(iter(value.values())).get("repr", "?"))
+    return repr(value)
 
 
 def _note(outcome: StageOutcome) -> Any:
