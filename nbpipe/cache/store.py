@@ -466,7 +466,9 @@ class Store:
         temporary = self.fs.join(entry, f"manifest.json.{token}.tmp")
         written.append(temporary)
         with self.fs.open_write(temporary) as handle:
-            handle.write(json.dumps(manifest.to_dict(), indent=1).encode())
+            handle.write(
+                json.dumps(manifest.to_dict(), separators=(",", ":")).encode()
+            )  # C encoder: indent is 10x slower
         target = self.fs.join(entry, "manifest.json")
         if self.fs.link_new(temporary, target):
             self.fs.remove(temporary)
@@ -524,7 +526,7 @@ class Store:
         temporary = f"{path}.{uuid.uuid4().hex[:12]}.tmp"
         try:
             with self.fs.open_write(temporary) as handle:
-                handle.write(json.dumps(data, indent=1, default=str).encode())
+                handle.write(json.dumps(data, separators=(",", ":"), default=str).encode())
             self.fs.replace(temporary, path)
         except BaseException:
             self.fs.remove(temporary)
