@@ -44,6 +44,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{6,}")
+_CELL_FILE = re.compile(r"\(\d+\.py, line")  # IPython names a cell's code by a hash of its text
 _RESTORED = re.compile(r"^stage '[^']*' restored from cache.*$\n?", re.MULTILINE)
 _STAGE_MIME = "application/vnd.nbpipe.stage+json"
 _CLI = "import sys; from nbpipe.cli import main; sys.exit(main(sys.argv[1:]))"
@@ -193,7 +194,7 @@ def _text(outputs: list[dict[str, Any]]) -> str:
             parts.append("".join(text) if isinstance(text, list) else str(text))
         elif kind == "error":
             parts.append(f"{output.get('ename')}: {output.get('evalue')}")
-    return _ADDRESS.sub("0x…", "".join(parts)).strip()
+    return _CELL_FILE.sub("(<cell>, line", _ADDRESS.sub("0x…", "".join(parts))).strip()
 
 
 def _original_status(original: Any, first: list[list[dict[str, Any]]]) -> str:

@@ -37,6 +37,7 @@ from nbpipe.source import session_magic
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
 _THROWAWAY = frozenset({"_", "__", "___"})
 _MAX_ROUNDS = 200
+_IGNORE_SYNTAX = "# nbpipe: ignore[NBP001]"
 _STOP_WORDS = frozenset(
     "a an the of to in on for and or with as is are be what how why by from at into its it this that vs using "
     "let s our we you your".split()
@@ -125,10 +126,14 @@ def _pieces(cells: list[dict[str, Any]], notes: list[str]) -> list[Piece]:
             pieces.append(Piece(index, "text", source))
             continue
         kind = _cell_kind(cell, source)
+        raised = split.raising_line(cell.get("outputs") or []) if kind in {None, "plain"} else None
+        if kind == "plain" and raised is not None and cell_info(source).error is not None:
+            notes.append(f"cell {index + 1} raises {raised[0]} by design (its saved output): it stays a plain "
+                         "cell, marked '# nbpipe: ignore[NBP001]' so that the check accepts the notebook")  # fmt: skip
+            source = source.rstrip("\n") + "\n" + _IGNORE_SYNTAX
         if kind is not None:
             pieces.append(Piece(index, kind, source, cell_info(_body(source) if kind == "stage" else source)))
             continue
-        raised = split.raising_line(cell.get("outputs") or [])
         if raised is not None:
             where = f", line {raised[1]}" if raised[1] is not None else ""
             notes.append(f"cell {index + 1} raises {raised[0]} by design (its saved output{where}): "

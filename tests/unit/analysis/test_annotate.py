@@ -348,3 +348,13 @@ def test_library_draws_without_random_state_stay_plain_in_a_seeded_notebook() ->
     assert stage_cells(annotated(*cells)) == []
     cells[2] = cells[2].replace("test_size=0.3", "test_size=0.3, random_state=1")
     assert len(stage_cells(annotated(*cells))) == 1
+
+
+def test_a_cell_that_does_not_parse_by_design_is_marked_for_the_check() -> None:
+    error = {"output_type": "error", "ename": "SyntaxError", "evalue": "invalid syntax (3311942670.py, line 1)",
+             "traceback": ["Cell In[7], line 1"]}  # fmt: skip
+    nb = notebook("import pandas as pd", "df = pd.DataFrame({'a': [1]})", code("df.loc[(:, 1)]", 7, [error]), "df")
+    result = propose(nb)
+    assert "df.loc[(:, 1)]\n# nbpipe: ignore[NBP001]" in code_cells(result)
+    assert any("raises SyntaxError by design" in n for n in result.notes)
+    assert errors(result) == []
