@@ -231,6 +231,7 @@ class _NotebookFacts:
         self.unpicklable: dict[int, set[str]] = {}
         self.helpers: dict[str, set[str]] = {}  # setup function -> globals it reads
         self.seeded = False  # some cell seeds the global random state (np.random.seed(0))
+        self.drawing: set[str] = set()  # setup functions that draw from the global random state
         for index, piece in enumerate(pieces):
             info = piece.info
             if info is None or info.error is not None:
@@ -244,6 +245,8 @@ class _NotebookFacts:
             if piece.kind in {"work", "setup", "plain", "params"}:
                 tree = _tree(piece.source)
                 if tree is not None:
+                    if piece.kind == "setup":
+                        self.drawing |= split.drawing_functions(tree)
                     self.generators |= split.generators(tree)
                     self.seeded = self.seeded or split.seeds(tree)
                     self.unpicklable[index] = split.unpicklable(tree) | info.imports | info.defs
@@ -282,6 +285,8 @@ def _why_plain(piece: Piece, index: int, walk: _Walk, current: Stage | None, fac
         reason = _read_problem(name, name in changed, walk, current, facts)
         if reason:
             return reason
+        if name in facts.drawing:
+            return f"it calls {name}(), which draws from the global random state"
         for helper_read in sorted(facts.helpers.get(name, set())):
             if walk.writer.get(helper_read, "setup") not in {"setup", "params"}:
                 return (f"it uses {name}(), a setup function that reads the global {helper_read!r}, which is "

@@ -292,6 +292,15 @@ def random_draws(tree: ast.AST) -> bool:
     return False
 
 
+def drawing_functions(tree: ast.Module) -> set[str]:
+    """Top-level functions of a cell whose body draws from the global random state."""
+    return {
+        node.name
+        for node in tree.body
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and random_draws(node)
+    }
+
+
 def seeds(tree: ast.AST) -> bool:
     """True if the code seeds the process-wide random state (``np.random.seed(0)``, ``random.seed(1)``)."""
     return any(

@@ -358,3 +358,13 @@ def test_a_cell_that_does_not_parse_by_design_is_marked_for_the_check() -> None:
     assert "df.loc[(:, 1)]\n# nbpipe: ignore[NBP001]" in code_cells(result)
     assert any("raises SyntaxError by design" in n for n in result.notes)
     assert errors(result) == []
+
+
+def test_a_stage_never_calls_a_helper_that_draws_from_the_global_random_state() -> None:
+    result = annotated(
+        "import numpy as np\ndef noisy(n):\n    return np.arange(n) + np.random.rand(n)",
+        "y = noisy(4)",
+        "print(y.round(0))",
+    )
+    assert stage_cells(result) == []
+    assert any("noisy(), which draws" in n for n in result.notes)
