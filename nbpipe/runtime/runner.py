@@ -181,7 +181,7 @@ class Runner:
             if executor is not None:
                 executor.close()
             self.progress.end()
-            self.memo.save()
+            self.memo.save(self.cache.unwritable)
         return self._result()
 
     def _schedule(self, executor: Any) -> None:
@@ -383,7 +383,7 @@ class Runner:
             try:
                 path = str(self.store.write_record(record))
             except CacheError as exc:
-                self.cache.warn(f"run record not written: {exc.message}")
+                self.cache.unwritable(exc)
         status = "failed" if any(s.status == "failed" for s in stages) else "ok"
         return RunResult(self.run_id, status, stages, path, self.store, self.values, self.refs)
 

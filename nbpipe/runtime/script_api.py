@@ -148,7 +148,7 @@ def run_script(
         try:
             state.cache.store.write_record(record)
         except CacheError as exc:
-            state.cache.warn(f"run record not written: {exc.message}")
+            state.cache.unwritable(exc)
     return state.values
 
 

@@ -16,7 +16,7 @@ take the value as it is now, in every target.
 from __future__ import annotations
 
 import platform
-import warnings
+from collections.abc import Callable
 from typing import Any
 
 from nbpipe.cache.fingerprint import fingerprint
@@ -160,13 +160,17 @@ class SetupMemo:
                 continue
         return parts
 
-    def save(self) -> None:
-        """Remember the parts in the store (a failure only costs the next run time)."""
+    def save(self, unwritable: Callable[[CacheError], None]) -> None:
+        """Remember the parts in the store (a failure only costs the next run time).
+
+        Args:
+            unwritable: how the run reports a store it cannot write (once per run).
+        """
         if not self.dirty:
             return
         stages = {t: {"helpers": h, "values": v, "inputs": i} for t, (h, v, i) in self.parts.items()}
         try:
             self.store.write_document(f"memo/{self.key}.json", {"version": MEMO_VERSION, "stages": stages})
         except CacheError as exc:
-            warnings.warn(f"nbpipe: setup memo not saved: {exc.message}", stacklevel=2)
+            unwritable(exc)
         self.dirty = False

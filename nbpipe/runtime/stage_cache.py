@@ -146,6 +146,12 @@ class StageCache:
         except CacheError as exc:
             raise InputLost(name, key, exc.message) from exc
 
+    def unwritable(self, exc: CacheError) -> None:
+        """The store cannot be written: one warning per run, and nothing more is attempted."""
+        if not self._unwritable:
+            self._unwritable = True
+            self.warn(f"results not cached: {exc.message}; the run continues without caching")
+
     def save(self, probe: Probe, outputs: Mapping[str, Any], seconds: float, persist: bool = True) -> Saved:
         """Fingerprint the outputs and, if ``persist``, store them under the probe's key.
 
@@ -160,8 +166,7 @@ class StageCache:
         try:
             manifest = self.store.save(stage, probe.key, probe.parts, outputs, prints, seconds)
         except CacheError as exc:
-            self._unwritable = True
-            self.warn(f"results not cached: {exc.message}; the run continues without caching")
+            self.unwritable(exc)
             return result
         result.saved = True
         result.sizes = {name: info.bytes for name, info in manifest.outputs.items()}
