@@ -38,6 +38,7 @@ _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
 _THROWAWAY = frozenset({"_", "__", "___"})
 _MAX_ROUNDS = 200
 _IGNORE_SYNTAX = "# nbpipe: ignore[NBP001]"
+_RAISES_TAG = "raises-exception"  # nbclient and nbval let a cell with this tag raise
 _STOP_WORDS = frozenset(
     "a an the of to in on for and or with as is are be what how why by from at into its it this that vs using "
     "let s our we you your".split()
@@ -53,6 +54,7 @@ class Piece:
     source: str
     info: CellInfo | None = None
     note: str = ""  # why a candidate stays plain (for the report)
+    raises: bool = False  # raises by design: the cell is tagged raises-exception (Jupyter's convention)
 
 
 @dataclass(eq=False)
@@ -126,21 +128,32 @@ def _pieces(cells: list[dict[str, Any]], notes: list[str]) -> list[Piece]:
             pieces.append(Piece(index, "text", source))
             continue
         kind = _cell_kind(cell, source)
-        raised = split.raising_line(cell.get("outputs") or []) if kind in {None, "plain"} else None
-        if kind == "plain" and raised is not None and cell_info(source).error is not None:
-            notes.append(f"cell {index + 1} raises {raised[0]} by design (its saved output): it stays a plain "
-                         "cell, marked '# nbpipe: ignore[NBP001]' so that the check accepts the notebook")  # fmt: skip
-            source = source.rstrip("\n") + "\n" + _IGNORE_SYNTAX
-        if kind is not None:
-            pieces.append(Piece(index, kind, source, cell_info(_body(source) if kind == "stage" else source)))
-            continue
+        raised = _raised(cell) if kind in {None, "plain"} else None
         if raised is not None:
             where = f", line {raised[1]}" if raised[1] is not None else ""
-            notes.append(f"cell {index + 1} raises {raised[0]} by design (its saved output{where}): "
-                         "the raising line stays out of the pipeline, in a plain cell")  # fmt: skip
+            notes.append(f"cell {index + 1} raises {raised[0]} by design ({raised[2]}{where}): the raising "
+                         "line stays out of the pipeline, in a plain cell tagged raises-exception")  # fmt: skip
+        if kind == "plain" and raised is not None and cell_info(source).error is not None:
+            notes.append(f"cell {index + 1} does not parse by design: it is marked '{_IGNORE_SYNTAX}' "
+                         "so that the check accepts the notebook")  # fmt: skip
+            source = source.rstrip("\n") + "\n" + _IGNORE_SYNTAX
+        if kind is not None or (raised is not None and raised[1] is None):
+            info = cell_info(_body(source) if kind == "stage" else source)
+            pieces.append(Piece(index, kind or "plain", source, info, raises=raised is not None))
+            continue
         for cut in split.cuts(source, raised[1] if raised else None):
             pieces.append(_piece(index, cut))
     return pieces
+
+
+def _raised(cell: dict[str, Any]) -> tuple[str, int | None, str] | None:
+    """(exception, line, how we know) for a cell that raises by design: a saved error, or the tag."""
+    found = split.raising_line(cell.get("outputs") or [])
+    if found is not None:
+        return found[0], found[1], "its saved output"
+    if _RAISES_TAG in (cell.get("metadata", {}).get("tags") or []):
+        return "an exception", None, f"its {_RAISES_TAG} tag"
+    return None
 
 
 def _body(source: str) -> str:
@@ -176,7 +189,7 @@ def _piece(index: int, cut: split.Cut) -> Piece:
         return Piece(index, "setup", cut.source, info)
     if cut.role != "code" or info.error is not None or not _changes_data(info):
         note = "it raises by design" if cut.role == "raises" else ""
-        return Piece(index, "plain", cut.source, info, note)
+        return Piece(index, "plain", cut.source, info, note, raises=cut.role == "raises")
     return Piece(index, "work", cut.source, info)
 
 
@@ -481,7 +494,7 @@ def _rebuild(
             continue
         stage = first_of.get(index)
         source = _stage_source(stage, pieces) if stage is not None else piece.source
-        result.append(_cell(cells[piece.cell], source, used_ids))
+        result.append(_cell(cells[piece.cell], source, used_ids, raises=piece.raises and stage is None))
         origin.append(sorted({pieces[i].cell for i in stage.pieces}) if stage is not None else [piece.cell])
     if stages and not any("%load_ext nbpipe" in p.source for p in pieces):
         result.insert(0, {"cell_type": "code", "metadata": {}, "source": "%load_ext nbpipe",
@@ -492,12 +505,15 @@ def _rebuild(
     return result, origin
 
 
-def _cell(original: dict[str, Any], source: str, used_ids: set[str]) -> dict[str, Any]:
+def _cell(original: dict[str, Any], source: str, used_ids: set[str], *, raises: bool = False) -> dict[str, Any]:
     cell = {k: v for k, v in original.items() if k not in {"outputs", "execution_count"}}
     cell["source"] = source
     if cell.get("cell_type") == "code":
         cell["outputs"], cell["execution_count"] = [], None
-        cell["metadata"] = {k: v for k, v in (original.get("metadata") or {}).items() if k != "execution"}
+        metadata = {k: v for k, v in (original.get("metadata") or {}).items() if k != "execution"}
+        tags = [t for t in metadata.get("tags") or [] if t != _RAISES_TAG] + ([_RAISES_TAG] if raises else [])
+        metadata.pop("tags", None)
+        cell["metadata"] = {**metadata, "tags": tags} if tags else metadata
     if "id" in original:
         cell["id"] = _unique_id(str(original["id"]), used_ids)
     return cell

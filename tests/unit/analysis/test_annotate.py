@@ -368,3 +368,19 @@ def test_a_stage_never_calls_a_helper_that_draws_from_the_global_random_state() 
     )
     assert stage_cells(result) == []
     assert any("noisy(), which draws" in n for n in result.notes)
+
+
+def test_the_raising_cell_is_tagged_so_that_annotating_again_keeps_it_out() -> None:
+    trace = ["Cell In[4], line 2"]
+    error = {"output_type": "error", "ename": "ValueError", "evalue": "boom", "traceback": trace}
+    nb = notebook("import numpy as np", "x = np.arange(3)\ntotal = x.sum()", "print(total)",
+                  code("y = x * 2\nx[0] = 'hello'", 4, [error]), "print(y)")  # fmt: skip
+    first = propose(nb)
+    tagged = [c for c in first.notebook["cells"] if "raises-exception" in c["metadata"].get("tags", [])]
+    assert [c["source"] for c in tagged] == ["x[0] = 'hello'"]
+    again = propose(first.notebook)  # no saved outputs any more: the tag says it
+    assert [c["source"] for c in again.notebook["cells"]] == [c["source"] for c in first.notebook["cells"]]
+    assert any("raises-exception tag" in n for n in again.notes)
+    untagged = notebook("import numpy as np", code("x = np.arange(3)\nx.fill(1)", None), "print(x)")
+    untagged["cells"][1]["metadata"] = {"tags": ["raises-exception"]}
+    assert stage_cells(propose(untagged)) == []
