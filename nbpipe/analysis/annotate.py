@@ -5,7 +5,9 @@ kernel (cold and warm) and in every batch target. So:
 
 - cells are cut, never reordered (:mod:`~nbpipe.analysis.annotate_split`): the
   imports and definitions of a mixed cell become a setup cell, its trailing
-  ``df.head()``/``print``/plot lines an exploration cell, the rest is a candidate;
+  ``df.head()``/``print`` lines an exploration cell, the rest is a candidate; a cell
+  that draws stays whole, an exploration cell; from the line a saved traceback points
+  at (a cell that raises by design), the rest is a plain cell tagged ``raises-exception``;
 - adjacent candidates (no other cell between them) form one stage; a candidate
   that changes or re-binds what another stage made can only join that stage when
   adjacent, otherwise it stays a plain cell, and so does every candidate that reads
@@ -13,13 +15,16 @@ kernel (cold and warm) and in every batch target. So:
 - a stage outputs every name a later cell reads from it and reads what it takes from
   other stages; a stage that would have to output a module, function, figure or file,
   or an output another stage already declares, stays plain instead; so does a cell
-  that uses a random generator (its draws depend on what ran before it, which a
-  cache restore skips);
+  that uses a random generator or the global random state, or, in a notebook that
+  seeds, a library call without ``random_state`` (its draws depend on what ran before
+  it, which batch runs and cache restores skip);
 - the result is checked with the analyzer, and a proposed stage that still draws an
   error is turned back into plain cells (the contract: annotate never writes a
   notebook that ``nbpipe check`` rejects for its stages);
 - stages are named from the markdown heading they sit under, else from their main
-  output; the written notebook has no saved outputs and no execution counts.
+  output; the written notebook has no saved outputs and no execution counts;
+- every candidate left plain for a reason of its own, and every cell that raises by
+  design, gets a note (:attr:`Annotation.notes`, printed by the CLI).
 """
 
 from __future__ import annotations
