@@ -291,3 +291,36 @@ def test_dark_theme_stays_readable(page: Page, lab: Lab, artifacts: Path) -> Non
     page.screenshot(path=str(artifacts / "sidebar-dark.png"))
     _theme(page, "JupyterLab Light")
     expect(page.locator('body[data-jp-theme-light="true"]')).to_have_count(1, timeout=10_000)
+
+
+def test_a_batch_run_makes_the_sidebar_fresh_and_an_edit_upstream_makes_it_stale(
+    page: Page, lab: Lab, artifacts: Path
+) -> None:
+    """The sidebar shows the one status function: entries any target wrote count, staleness flows downstream."""
+    import json
+    import subprocess
+    import sys
+
+    name = _copy(lab, "batch.ipynb")
+    subprocess.run([sys.executable, "-m", "nbpipe.cli", "run", str(lab.root / name)], check=True, capture_output=True)
+    stages, _ = _expected(lab.root / name)
+    _open(page, lab, name)
+    for stage in stages:
+        fresh = page.locator(f'{SIDEBAR} .react-flow__node[data-id="stage:{stage}"] .jp-nbpipe-status-fresh')
+        expect(fresh).to_have_count(1, timeout=15_000)
+    page.locator(SIDEBAR).screenshot(path=str(artifacts / "sidebar-after-batch-run.png"))
+    # Change the parameter C on disk and reopen: train reads it, evaluate reads train's output.
+    data = json.loads((lab.root / name).read_text())
+    for cell in data["cells"]:
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            cell["source"] = "".join(cell["source"]).replace("C = 1.0", "C = 0.5")
+    (lab.root / name).write_text(json.dumps(data))
+    _open(page, lab, name)
+    for stage, status in (("split", "fresh"), ("train", "stale"), ("evaluate", "stale")):
+        node = page.locator(f'{SIDEBAR} .react-flow__node[data-id="stage:{stage}"] .jp-nbpipe-status-{status}')
+        expect(node).to_have_count(1, timeout=15_000)
+    train = page.locator(f'{SIDEBAR} .react-flow__node[data-id="stage:train"] .jp-nbpipe-stage')
+    expect(train).to_have_attribute("title", re.compile(r"parameter 'C' 1\.0 → 0\.5"))
+    evaluate = page.locator(f'{SIDEBAR} .react-flow__node[data-id="stage:evaluate"] .jp-nbpipe-stage')
+    expect(evaluate).to_have_attribute("title", re.compile(r"upstream 'train' is stale"))
+    page.locator(SIDEBAR).screenshot(path=str(artifacts / "sidebar-stale-after-parameter-edit.png"))
