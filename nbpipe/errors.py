@@ -26,6 +26,8 @@ CODES: dict[str, tuple[str, str]] = {
     "NBP206": ("warning", "undeclared file read or write"),
     "NBP207": ("warning", "a helper function reads a global that a stage binds"),
     "NBP208": ("error", "a cell reads a name that only a later cell binds"),
+    "NBP209": ("error", "a cell reads a stage's local that is not among its --out"),
+    "NBP210": ("error", "a stage declares a module, function or class as an output"),
 }
 
 

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-from nbpipe.analysis import checks_order, checks_stage, checks_state, facts, graph, incremental
+from nbpipe.analysis import checks_locals, checks_order, checks_stage, checks_state, facts, graph, incremental
 from nbpipe.analysis.defuse import IGNORE_COMMENT, cell_info
 from nbpipe.model import Diagnostic, Graph
 from nbpipe.notebook import Cell, Notebook, read
@@ -84,6 +84,7 @@ def _analyze(nb: Notebook) -> Graph:
         *checks_state.check_files(nbf),
         *checks_state.check_hidden_globals(nbf),
         *checks_order.check_top_to_bottom(nbf),
+        *checks_locals.check_stage_locals(nbf),
     ]
     return Graph(
         notebook=nb.path,

@@ -49,6 +49,8 @@ TRIGGERS: dict[str, list[CellSpec]] = {
     "NBP207": [SETUP, "%%stage load --out raw\nraw = [1]\nscale = 2", "def scaled(xs):\n    return [x * scale for x in xs]",
                "%%stage use --in raw --out out\nout = scaled(raw)"],
     "NBP208": ["print(later)", "later = 1"],
+    "NBP209": ["%%stage s --out total\nser = [1, 2]\ntotal = sum(ser)", "print(ser)"],
+    "NBP210": ["%%stage s --out f\ndef f():\n    return 1"],
 }  # fmt: skip
 
 #: name -> a notebook that must report no diagnostic at all.
@@ -118,6 +120,11 @@ CLEAN: dict[str, list[CellSpec]] = {
 
 #: name -> (notebook, codes that must not be reported): near misses of one rule.
 NEAR_MISSES: dict[str, tuple[list[CellSpec], set[str]]] = {
+    "reading a stage's output, or a name a plain cell binds too, is not NBP209": (
+        ["%%stage s --out total\nser = [1, 2]\ntotal = sum(ser)\nn = 2", "print(total)", "n = 3", "print(n)",
+         "print(ser) if False else None\nser = 0"],
+        {"NBP209"},
+    ),
     "mutating a local copy is not NBP201": (
         [SETUP, "%%stage load --out raw\nraw = pd.DataFrame({'a': [1]})",
          "%%stage fix --in raw --out fixed\nfixed = raw.copy()\nfixed['b'] = 1\nfixed.fillna(0, inplace=True)"],
