@@ -8,10 +8,14 @@ the cell's lines.
 from __future__ import annotations
 
 import ast
+import contextlib
 import shlex
+import sys
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
+from IPython.core.displayhook import DisplayHook
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
@@ -23,6 +27,17 @@ from nbpipe.model import STAGE_MIME, StageHeader
 from nbpipe.runtime.kernel import KernelSession, StageRun
 from nbpipe.runtime.namespace import StageNamespace
 from nbpipe.source import source_hash
+
+
+def _replay(outputs: list[dict[str, Any]]) -> None:
+    """Show a restored stage's recorded outputs again, in order, as they were shown when it ran."""
+    for output in outputs:
+        if output["type"] == "stream":
+            stream = sys.stderr if output.get("name") == "stderr" else sys.stdout
+            stream.write(str(output.get("text", "")))
+            stream.flush()
+        elif output.get("data"):
+            publish_display_data(output["data"], metadata=output.get("metadata") or {})
 
 
 def _stage_arguments(func: Any) -> Any:
@@ -40,6 +55,7 @@ class NbpipeMagics(Magics):
         super().__init__(shell)
         hidden = set(getattr(shell, "user_ns_hidden", {})) - {"get_ipython"}
         self.session = KernelSession(shell.user_ns, hidden)
+        self.session.replayer = _replay
 
     @cell_magic
     @_stage_arguments
@@ -82,13 +98,48 @@ class NbpipeMagics(Magics):
         tree = shell.transform_ast(ast.parse(code, filename=cell_name))
         nodes = list(tree.body)
         last = nodes.pop() if nodes and isinstance(nodes[-1], ast.Expr) else None
+        if last is not None and DisplayHook.semicolon_at_end_of_expression(body):
+            nodes.append(last)  # a trailing ';' hides the last value, as in IPython
+            last = None
         try:
-            exec(compile(ast.Module(body=nodes, type_ignores=[]), cell_name, "exec"), namespace)  # noqa: S102
-            if last is not None:
-                exec(compile(ast.Interactive(body=[last]), cell_name, "single"), namespace)  # noqa: S102
+            with self._recording_displays():
+                exec(compile(ast.Module(body=nodes, type_ignores=[]), cell_name, "exec"), namespace)  # noqa: S102
+                if last is not None:
+                    exec(compile(ast.Interactive(body=[last]), cell_name, "single"), namespace)  # noqa: S102
         except NameError as exc:
             namespace.explain(exc)
             raise
+
+    @contextlib.contextmanager
+    def _recording_displays(self) -> Iterator[None]:
+        """Record what the body displays (``display()``, figures, its last value) while showing it."""
+        shell, recording = self.shell, self.session.recording
+        assert shell is not None
+        publish, hook = shell.display_pub.publish, sys.displayhook
+
+        def recorded_publish(data: dict[str, Any], metadata: dict[str, Any] | None = None, **kwargs: Any) -> None:
+            recording.display(data, metadata)
+            publish(data, metadata=metadata, **kwargs)
+
+        def recorded_hook(value: object) -> None:
+            formatter = shell.display_formatter
+            if value is not None and formatter is not None:
+                data, metadata = formatter.format(value)
+                recording.display(data, metadata)
+            hook(value)
+
+        pub = shell.display_pub
+        own = vars(pub).get("publish")  # an instance attribute someone else set, kept as it was
+        setattr(pub, "publish", recorded_publish)  # noqa: B010 - shadows the method for this body only
+        sys.displayhook = recorded_hook
+        try:
+            yield
+        finally:
+            if own is None:
+                delattr(pub, "publish")
+            else:
+                setattr(pub, "publish", own)  # noqa: B010
+            sys.displayhook = hook
 
     def _publish(self, record: StageRun) -> None:
         for message in record.warnings:

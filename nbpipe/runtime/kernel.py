@@ -18,9 +18,11 @@ from nbpipe.cache.keys import KeyInputs
 from nbpipe.cache.store import Store
 from nbpipe.errors import StageError
 from nbpipe.model import StageHeader
+from nbpipe.runtime import replay
 from nbpipe.runtime.checks import check_unchanged, run_checks, watch
 from nbpipe.runtime.keys import key_inputs, mutable_prints
 from nbpipe.runtime.namespace import Ownership, StageNamespace, bound_names, visible_names
+from nbpipe.runtime.replay import Recording, recording_streams
 from nbpipe.runtime.stage_cache import Probe, StageCache
 from nbpipe.source import source_hash
 
@@ -71,6 +73,8 @@ class KernelSession:
         self._store: Store | None = None
         self._cache: StageCache | None = None
         self._notes: list[str] = []  # cache faults of the stage running now
+        self.recording = Recording()  # what the stage running now shows (the magics add displays)
+        self.replayer: Callable[[list[dict[str, Any]]], None] | None = None  # shows a restored stage's outputs
 
     @property
     def store(self) -> Store:
@@ -135,7 +139,9 @@ class KernelSession:
         self.ownership.headers[header.name] = header
         self.runs[header.name] = StageRun(stage=header.name, status="failed", key=record.key)
         started = time.perf_counter()
-        execute(body, namespace)
+        self.recording = Recording()
+        with recording_streams(self.recording):
+            execute(body, namespace)
         record.seconds = time.perf_counter() - started
         bound = bound_names(initial, namespace)
         self._check_outputs(header, bound)
@@ -143,7 +149,8 @@ class KernelSession:
         check_unchanged(header, before, {**setup, **inputs})
         outputs = {name: namespace[name] for name in header.outputs}
         self._notes.clear()
-        self.cache.save(probe, outputs, record.seconds, persist=not header.no_cache)
+        if self.cache.save(probe, outputs, record.seconds, persist=not header.no_cache).saved:
+            replay.save(self.store, probe.key, self.recording)
         record.warnings.extend(self._notes)
         self._publish(header, namespace, bound)
         return self._finish(header, record)
@@ -210,6 +217,8 @@ class KernelSession:
         if values is None:
             return False
         self._bind(header, values, set())
+        if self.replayer is not None:
+            self.replayer(replay.load(self.store, probe.key))
         record.status, record.reason = "cached", "cached"
         record.warnings.extend(self._notes)
         record.seconds = float(probe.manifest.seconds) if probe.manifest is not None else 0.0

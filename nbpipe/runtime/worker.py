@@ -16,9 +16,11 @@ from typing import Any
 from nbpipe.cache.keys import KeyInputs, param_token
 from nbpipe.cache.store import Store
 from nbpipe.errors import NbpipeError, StageError
+from nbpipe.runtime import replay
 from nbpipe.runtime.execute import as_main, cached_setup, cell_filename, run_body
 from nbpipe.runtime.keys import mutable_prints, setup_values
 from nbpipe.runtime.plan import Plan
+from nbpipe.runtime.replay import Recording, recording_streams
 from nbpipe.runtime.stage_cache import InputLost, Probe, StageCache
 
 
@@ -81,8 +83,12 @@ def run_job(job: StageJob, values: dict[str, Any] | None = None) -> tuple[StageO
             setup = cached_setup(job.plan, job.overrides)
             with as_main(setup):  # setup classes pickle as __main__.X, as in the kernel
                 _same_setup_values(job, setup)
-                outputs = _attempt(job, cache, setup, values or {}, outcome)
+                recording = Recording()
+                with recording_streams(recording):
+                    outputs = _attempt(job, cache, setup, values or {}, outcome)
                 saved = cache.save(Probe(job.key, job.key_inputs, None), outputs, outcome.seconds, job.save)
+                if saved.saved:
+                    replay.save(cache.store, job.key, recording)
         except InputLost as exc:
             outcome.status, outcome.error, outcome.lost_input = "failed", exc.message, exc.name
             return outcome, {}

@@ -53,6 +53,5 @@ def test_fixture_round_trips(name: str, tmp_path: Path) -> None:
     assert row.run == "ok, 2nd all cached", row
     assert row.script == "ok", row
     assert row.fingerprints.startswith("equal"), row
-    if row.warm != "equal":  # a restored stage does not show its outputs yet
-        pytest.xfail(f"issue 10 item 8 (outputs replayed on restore) is not in yet: warm run {row.warm}")
+    assert row.warm == "equal", row  # a restored stage shows its outputs again (issue 10, item 8)
     assert row.ok, row.reasons
