@@ -37,6 +37,7 @@ LEFTOVER_MAX_AGE = 3600.0
 GC_GRACE = 300.0
 _MANIFEST = "manifest.json"
 _SWEPT: set[tuple[str, int]] = set()
+REPLAY = "replay.json"  # what the stage showed when it ran (nbpipe.runtime.replay), removed with its entry
 _BATCH = 64  # entries unpublished before the leases are read again (bounds the window of spurious misses)
 
 
@@ -81,7 +82,7 @@ class _Sweep:
         names = self.fs.listdir(entry)
         state, manifest = self.store._manifest_state(key)
         if state == "complete" and manifest is not None:
-            keep = {_MANIFEST, "used", *(info.file for info in manifest.outputs.values())}
+            keep = {_MANIFEST, "used", REPLAY, *(info.file for info in manifest.outputs.values())}
             for name in names:
                 if name not in keep and self.stale(self.fs.join(entry, name), name):
                     self.remove(self.fs.join(entry, name))

@@ -2,9 +2,9 @@
 
 A stage restored from the cache skips its body, so without this a warm Run All would
 lose every print, table and figure of the cold one. The outputs are recorded while
-the body runs (passed through as they happen), kept with the entry as a JSON document
-``replay/KEY.json`` (capped in size), and replayed before the line that says the
-stage was restored.
+the body runs (passed through as they happen), kept in the entry's folder as a JSON
+document ``replay.json`` (capped in size; gc removes it with the entry), and replayed
+before the line that says the stage was restored.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any, TextIO
 
+from nbpipe.cache.maintenance import REPLAY
 from nbpipe.cache.store import Store
 from nbpipe.errors import CacheError
 
@@ -102,18 +103,23 @@ def save(store: Store, key: str, recording: Recording) -> None:
     if not recording.outputs:
         return
     with contextlib.suppress(CacheError):
-        store.write_document(f"replay/{key}.json", recording.to_data())
+        store.write_document(_path(key), recording.to_data())
 
 
 def load(store: Store, key: str) -> list[dict[str, Any]]:
     """The outputs kept for entry ``key`` (empty if none); only :data:`INERT` ones from signed stores."""
-    data = store.read_document(f"replay/{key}.json")
+    data = store.read_document(_path(key))
     if not isinstance(data, dict) or not isinstance(data.get("outputs"), list):
         return []
     outputs = [o for o in data["outputs"] if isinstance(o, dict) and o.get("type") in ("stream", "display")]
     if store.key is not None:
         outputs = [_inert(o) for o in outputs]
     return [o for o in outputs if o]
+
+
+def _path(key: str) -> str:
+    """Inside the entry's folder: gc removes it with the entry."""
+    return f"entries/{key[:2]}/{key}/{REPLAY}"
 
 
 def _inert(output: dict[str, Any]) -> dict[str, Any]:
