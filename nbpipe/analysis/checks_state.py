@@ -54,6 +54,8 @@ def _mutation(
         if name in shared:
             message = f"stage {stage!r} changes {name!r}, defined in a setup or parameters cell, in place ({how})"
             hint = f"copy it inside the stage before changing it ({name} = copy.deepcopy({name}))"
+            if "draws from it" in how:
+                hint = f"create it inside the stage from a seed parameter ({name} = np.random.default_rng(seed))"
             return diag("NBP201", message, hint, facts, loc, names=(name,))
         return None
     if facts.role != "stage" and name in nbf.outputs:

@@ -24,6 +24,19 @@ MUTATING_METHODS = frozenset(
     }
 )  # fmt: skip
 
+#: Draws from a random generator (numpy ``Generator``/``RandomState``, ``random.Random``):
+#: each one advances the generator's state, so a stage drawing from a setup generator
+#: gets other numbers in every target (``sample`` is left out: DataFrames have it too).
+#: Only a plain variable counts as the receiver: ``np.random.normal()`` is the global state.
+RNG_DRAWS = frozenset(
+    {
+        "integers", "random", "normal", "uniform", "choice", "permutation", "standard_normal", "binomial",
+        "poisson", "exponential", "beta", "gamma", "lognormal", "multinomial", "multivariate_normal",
+        "rand", "randn", "randint", "random_sample", "random_integers", "seed",  # RandomState
+        "gauss", "randrange", "getrandbits", "choices", "betavariate", "normalvariate",  # random.Random
+    }
+)  # fmt: skip
+
 #: Functions that change their first argument in place (``np.random.shuffle(x)``).
 MUTATING_FUNCTIONS = frozenset({"shuffle", "copyto", "fill_diagonal", "place", "putmask", "put"})
 
@@ -77,6 +90,8 @@ def call_mutations(call: ast.Call) -> list[tuple[ast.Name, str]]:
         found.append((receiver, f"{func.attr}(inplace=True)"))
     elif receiver is not None and func.attr in MUTATING_METHODS:
         found.append((receiver, f".{func.attr}()"))
+    elif isinstance(func.value, ast.Name) and receiver is not None and func.attr in RNG_DRAWS:
+        found.append((receiver, f".{func.attr}() draws from it"))  # a generator object, not np.random.*
     if func.attr in MUTATING_FUNCTIONS and call.args:
         target = root_name(call.args[0])
         if target is not None and target is not receiver:

@@ -120,6 +120,11 @@ CLEAN: dict[str, list[CellSpec]] = {
 
 #: name -> (notebook, codes that must not be reported): near misses of one rule.
 NEAR_MISSES: dict[str, tuple[list[CellSpec], set[str]]] = {
+    "a generator made inside the stage, or numpy's global state, is not NBP201": (
+        ["import numpy as np", "SEED = 1", "%%stage s --out x\nrng = np.random.default_rng(SEED)\nx = rng.integers(9)",
+         "%%stage t --out y\ny = np.random.normal()"],
+        {"NBP201"},
+    ),
     "reading a stage's output, or a name a plain cell binds too, is not NBP209": (
         ["%%stage s --out total\nser = [1, 2]\ntotal = sum(ser)\nn = 2", "print(total)", "n = 3", "print(n)",
          "print(ser) if False else None\nser = 0"],

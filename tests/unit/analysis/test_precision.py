@@ -48,3 +48,10 @@ def test_trigger_is_silenced_by_ignore_comment(code: str) -> None:
         lines.insert(insert_at, f"# nbpipe: ignore[{code}]")
         nb["cells"][index]["source"] = "\n".join(lines)
     assert code not in [d.code for d in analyze("test.ipynb", nb).diagnostics]
+
+
+def test_drawing_from_a_setup_generator_is_nbp201_with_the_seed_hint() -> None:
+    """A draw advances the generator: every target would see other numbers (issue 10, item 9)."""
+    cells = ["import numpy as np\nrng = np.random.default_rng(0)", "%%stage s --out x\nx = rng.integers(10)"]
+    (found,) = [d for d in analyze("test.ipynb", notebook(*cells)).diagnostics if d.code == "NBP201"]
+    assert found.names == ("rng",) and "seed parameter" in found.hint
