@@ -75,9 +75,10 @@ def _undeclared_inputs(nbf: NotebookFacts, facts: CellFacts) -> list[str]:
     header = facts.header
     assert header is not None
     provided = nbf.provided
+    declared = set(header.inputs)  # a fan-in stage may declare thousands: no tuple scans
     missing = []
     for name in facts.reads:
-        if name in header.inputs or name in provided:
+        if name in declared or name in provided:
             continue
         if _producer(nbf, name, facts) is not None or name in nbf.data_binds:
             missing.append(name)

@@ -164,13 +164,19 @@ class Lease:
     def _compact(self) -> None:
         """Rewrite keys.log with the keys held now (a long-lived writer's log would only grow)."""
         assert self._log is not None
-        self._log.close()
         path = self.fs.join(self.path, LOG)
         text = "".join(f"+{key}\n" for key in self._counts).encode()
+        if self.fs.mtime(self.fs.join(self.path, "lease.json")) is None:  # removed under us (a deleted store)
+            self.fs.makedirs(self.path)
+            with self.fs.open_write(self.fs.join(self.path, "lease.json")) as handle:
+                handle.write(json.dumps({"host": hostname(), "pid": os.getpid(), "refreshed": time.time()}).encode())
         with open(f"{path}.tmp", "wb") as handle:
             handle.write(text)
         os.replace(f"{path}.tmp", path)
-        self._log = open(path, "ab", buffering=0)
+        # The new log opens before the old one closes: if anything above fails, the lease keeps
+        # a usable (if stale) log instead of a closed file every later save would trip on.
+        old, self._log = self._log, open(path, "ab", buffering=0)
+        old.close()
         self._log_bytes = len(text)
 
     def discard(self, keys: Iterable[str]) -> None:

@@ -66,6 +66,23 @@ def test_the_key_log_is_compacted(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     lease.release()
 
 
+def test_compaction_survives_a_store_deleted_under_the_lease(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store removed while a process keeps using it: the lease writes its folder again, never a closed log."""
+    import shutil
+
+    monkeypatch.setattr(leases, "_LOG_COMPACT_AT", 200)
+    fs = open_fs(tmp_path / "store")
+    lease = Lease(fs)
+    lease.add(KEYS)
+    shutil.rmtree(tmp_path / "store")
+    for i in range(20):  # a writer's keys come and go: the log grows until it is compacted
+        key = f"{i:032x}"
+        lease.add([key])
+        lease.discard([key])
+    assert LeaseTable(fs).held == set(KEYS)
+    lease.release()
+
+
 def test_a_lease_of_a_dead_process_is_dead(tmp_path: Path) -> None:
     fs = open_fs(tmp_path)
     folder = tmp_path / "leases" / f"{leases.host_id()}-{_dead_pid()}-0123abcd"
