@@ -46,7 +46,7 @@ class Dag:
     parents: dict[str, tuple[str, ...]]  # stage -> the stages it reads from, in order
     children: dict[str, tuple[str, ...]]  # stage -> the stages reading from it, in order
     order: tuple[str, ...]  # topological order, ties broken by notebook order; () with a cycle
-    cycle: tuple[str, ...] | None = None  # a cycle (first node repeated at the end), if any
+    cycle: tuple[str, ...] | None = None  # a cycle, each stage feeding the next (first repeated at the end)
 
     def upstream(self, names: Iterable[str]) -> list[str]:
         """``names`` and all their ancestors, in order."""
@@ -94,19 +94,34 @@ def build_dag(names: Sequence[str], edges: Iterable[tuple[str, str]]) -> Dag:
 def _order(
     names: Iterable[str], parents: dict[str, tuple[str, ...]], position: dict[str, int]
 ) -> tuple[tuple[str, ...], tuple[str, ...] | None]:
+    """Kahn's algorithm with the highest ready stage (notebook order) first; a cycle if some stage never gets ready."""
+    waiting = {name: len(parents[name]) for name in names}
+    children: dict[str, list[str]] = {name: [] for name in waiting}
+    for name in waiting:
+        for parent in parents[name]:
+            children[parent].append(name)
+    ready = [(position[name], name) for name, count in waiting.items() if not count]
+    heapq.heapify(ready)
+    result: list[str] = []
+    while ready:
+        _pos, name = heapq.heappop(ready)
+        result.append(name)
+        for child in children[name]:
+            waiting[child] -= 1
+            if not waiting[child]:
+                heapq.heappush(ready, (position[child], child))
+    if len(result) < len(waiting):
+        return (), _cycle({n: parents[n] for n in waiting if waiting[n]})
+    return tuple(result), None
+
+
+def _cycle(parents: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
+    """A cycle among stages that never got ready (graphlib finds it, first node repeated at the end)."""
     sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
-    for name in names:
-        sorter.add(name, *parents[name])
+    for name, ps in parents.items():
+        sorter.add(name, *(p for p in ps if p in parents))
     try:
         sorter.prepare()
     except graphlib.CycleError as exc:
-        return (), tuple(exc.args[1]) if len(exc.args) > 1 else ()
-    result: list[str] = []
-    ready: list[tuple[int, str]] = []
-    while sorter.is_active():
-        for name in sorter.get_ready():
-            heapq.heappush(ready, (position[name], name))
-        _pos, name = heapq.heappop(ready)
-        result.append(name)
-        sorter.done(name)
-    return tuple(result), None
+        return tuple(exc.args[1]) if len(exc.args) > 1 else ()
+    return ()  # pragma: no cover - stages left waiting always contain a cycle

@@ -97,14 +97,31 @@ def _call(kind: str, rest: str, *, assigned: bool) -> str:
 
 
 @functools.lru_cache(maxsize=4096)
+def python_tree(source: str) -> ast.Module:
+    """The AST of a cell body in plain Python (IPython syntax transformed), parsed once.
+
+    Shared by the stage key's parts (:func:`normalize`, the names a body reads): treat it
+    as read-only.
+
+    Raises:
+        SyntaxError: the body is not Python even after IPython's transforms.
+    """
+    try:
+        return ast.parse(source)
+    except SyntaxError:
+        pass
+    return ast.parse(to_python(source))
+
+
+@functools.lru_cache(maxsize=4096)
 def normalize(source: str) -> str:
     """A form of the code that ignores comments, spacing and blank lines.
 
     Unparsable code falls back to its stripped lines, so it still hashes stably.
     """
     try:
-        tree = ast.parse(to_python(source))
-    except SyntaxError:
+        tree = python_tree(source)
+    except (SyntaxError, ValueError):
         return "\n".join(line.rstrip() for line in source.strip().splitlines())
     return ast.dump(tree, annotate_fields=False, include_attributes=False)
 

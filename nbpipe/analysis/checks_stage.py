@@ -239,7 +239,7 @@ def check_order(
     """NBP106 (cycle) and NBP107 (a stage above a stage it depends on)."""
     cells = {s.name: s.cell for s in stages}
     if cycle:
-        path = " -> ".join(reversed(cycle))
+        path = " -> ".join(cycle)
         facts = nbf.by_stage(cycle[0])
         yield diag("NBP106", f"the stage graph has a cycle: {path}", "break the cycle: a stage cannot (indirectly) read its own output; split one stage or rename an output",  # noqa: E501
                    facts, names=tuple(dict.fromkeys(cycle)))  # fmt: skip

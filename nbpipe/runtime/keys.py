@@ -19,7 +19,7 @@ from nbpipe.cache.fingerprint import fingerprint
 from nbpipe.cache.keys import KeyInputs, encode_param, file_hash, param_token
 from nbpipe.errors import CacheError
 from nbpipe.model import StageHeader
-from nbpipe.source import normalize, to_python
+from nbpipe.source import normalize, python_tree
 
 _PLAIN = (type(None), bool, int, float, complex, str, bytes)
 
@@ -27,8 +27,8 @@ _PLAIN = (type(None), bool, int, float, complex, str, bytes)
 def names_read(body: str) -> set[str]:
     """Every name a body loads anywhere (an over-approximation of its free names)."""
     try:
-        tree = ast.parse(to_python(body))
-    except SyntaxError:
+        tree = python_tree(body)
+    except (SyntaxError, ValueError):
         return set()
     return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
 

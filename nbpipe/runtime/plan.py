@@ -98,20 +98,21 @@ def plan_notebook(nb: Notebook, graph: Graph | None = None) -> Plan:
         stages=stages,
         producers=producers,
         static=graph.static,
+        dag=graph.dag,  # the analyzer's graph: the same stages and declared edges
     )
 
 
-def make_plan(**fields: Any) -> Plan:
-    """A :class:`Plan` whose graph is built from its stages' headers (:func:`nbpipe.dag.declared_edges`).
+def make_plan(dag: Dag | None = None, **fields: Any) -> Plan:
+    """A :class:`Plan` whose graph is ``dag``, or built from its stages' headers (:func:`nbpipe.dag.declared_edges`).
 
     Raises:
         PipelineError: the stage graph has a cycle (NBP106).
     """
     stages: dict[str, StagePlan] = fields["stages"]
-    edges = declared_edges([s.header for s in stages.values()])
-    dag = build_dag(list(stages), edges)
+    if dag is None or dag.names != tuple(stages):
+        dag = build_dag(list(stages), declared_edges([s.header for s in stages.values()]))
     if dag.cycle is not None:
-        cycle = " -> ".join(reversed(dag.cycle))
+        cycle = " -> ".join(dag.cycle)
         raise PipelineError(f"the stage graph has a cycle: {cycle}", hint="break the cycle", code="NBP106")
     return Plan(dag=dag, **fields)
 

@@ -199,7 +199,7 @@ class Runner:
                 if job is None:
                     self._done(name)
                 elif executor.in_process:
-                    self._finish(job, *run_job(job, self._memory_inputs(name)))
+                    self._finish(job, *run_job(job, self._memory_inputs(name), self.store))
                 else:
                     running[executor.submit(job)] = name
             if running:

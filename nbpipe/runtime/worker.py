@@ -66,16 +66,19 @@ class StageOutcome:
     lost_input: str | None = None  # an input whose entry vanished: its producer must run again
 
 
-def run_job(job: StageJob, values: dict[str, Any] | None = None) -> tuple[StageOutcome, dict[str, Any]]:
+def run_job(
+    job: StageJob, values: dict[str, Any] | None = None, store: Store | None = None
+) -> tuple[StageOutcome, dict[str, Any]]:
     """Run one stage with retries through the stage-cache protocol; returns the outcome and the outputs.
 
     Args:
         job: the stage job.
         values: inputs already in memory (in-process runs); others load from the store.
+        store: the coordinator's store (in-process runs); elsewhere the job's store URL is opened.
     """
     os.chdir(job.plan.base_dir)  # relative --file-in/--file-out paths are notebook-relative
     outcome = StageOutcome(stage=job.stage, status="failed", attempts=0)
-    cache = StageCache(Store(job.store, scope=os.path.basename(job.plan.notebook)), warn=_note(outcome))
+    cache = StageCache(store or _store(job.store, os.path.basename(job.plan.notebook)), warn=_note(outcome))
     outputs: dict[str, Any] = {}
     for attempt in range(job.retries + 1):
         outcome.attempts = attempt + 1
@@ -101,6 +104,21 @@ def run_job(job: StageJob, values: dict[str, Any] | None = None) -> tuple[StageO
         outcome.fingerprints, outcome.sizes, outcome.saved = saved.fingerprints, saved.sizes, saved.saved
         return outcome, outputs
     return outcome, {}
+
+
+def _store(url: str, scope: str) -> Store:
+    """The store of a job in a worker process, opened once per process (and per key setting)."""
+    from nbpipe.cache.trust import KEY_ENV
+
+    token = (url, scope, os.environ.get(KEY_ENV, ""))
+    found = _STORES.get(token)
+    if found is None:
+        _STORES.clear()
+        found = _STORES[token] = Store(url, scope=scope)
+    return found
+
+
+_STORES: dict[tuple[str, str, str], Store] = {}
 
 
 def _same_setup_values(job: StageJob, setup: dict[str, Any]) -> None:
