@@ -8,8 +8,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from nbpipe.errors import NotebookReadError
 from nbpipe.analysis.defuse import cell_info
+from nbpipe.errors import NotebookReadError
 from nbpipe.notebook import literal_assignments, read
 
 
