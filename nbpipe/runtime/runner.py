@@ -10,6 +10,7 @@ siblings; write the run record.
 
 from __future__ import annotations
 
+import gc
 import heapq
 import os
 from collections.abc import Callable
@@ -174,10 +175,12 @@ class Runner:
         self.progress.begin(self.plan, self.stages, explain=self.options.explain)
         make = make_executor or (lambda _run_id: _executor(self.options))
         executor = None if self.options.explain else make(self.run_id)
+        gc.freeze()  # the plan, the notebook and the imports live all run: no collection rescans them
         try:
             with self.store.pin() as self._lease:  # gc in any process keeps what this run reads and writes
                 self._schedule(executor)
         finally:
+            gc.unfreeze()
             if executor is not None:
                 executor.close()
             self.progress.end()
