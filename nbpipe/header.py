@@ -141,8 +141,15 @@ def parse_header(line: str) -> StageHeader:
     words = split_header(line)
     if not words:
         raise HeaderError("bad %%stage header: the stage has no name", hint=USAGE)
+    header = parsed_header(words)
+    validate(header)
+    return header
+
+
+def parsed_header(words: list[str]) -> StageHeader:
+    """The header argparse reads from the words of a line (not yet validated)."""
     ns = _PARSER.parse_args(words)
-    header = StageHeader(
+    return StageHeader(
         name=ns.name,
         inputs=tuple(ns.inputs),
         outputs=tuple(ns.outputs),
@@ -152,8 +159,6 @@ def parse_header(line: str) -> StageHeader:
         retries=ns.retries,
         checks=tuple(ns.checks),
     )
-    validate(header)
-    return header
 
 
 #: The list options of :data:`OPTIONS` whose values are names or paths (flag -> StageHeader field).

@@ -16,7 +16,7 @@ from typing import Any
 
 from nbpipe.errors import HeaderError, NotebookReadError
 from nbpipe.header import parse_header
-from nbpipe.model import StageHeader
+from nbpipe.model import STAGE_MIME, StageHeader
 from nbpipe.source import split_stage
 
 PARAMETERS_TAG = "parameters"
@@ -77,6 +77,22 @@ class Notebook:
         """Literal values bound in the parameters cell, in order."""
         cell = self.parameters_cell
         return literal_assignments(cell.source) if cell else {}
+
+
+def stage_bundle(cell: Cell) -> dict[str, Any] | None:
+    """The last ``application/vnd.nbpipe.stage+json`` bundle saved in a cell's outputs (DESIGN §4.6)."""
+    found = None
+    for output in cell.outputs:
+        data = output.get("data") if isinstance(output, dict) else None
+        value = data.get(STAGE_MIME) if isinstance(data, dict) else None
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                value = None
+        if isinstance(value, dict):
+            found = value
+    return found
 
 
 def read(path: str | os.PathLike[str], content: dict[str, Any] | str | None = None) -> Notebook:

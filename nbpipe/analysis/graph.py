@@ -7,12 +7,12 @@ beyond its declarations is the job of the checks.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from nbpipe.analysis.facts import CellFacts, NotebookFacts
 from nbpipe.dag import build_dag, declared_edges
-from nbpipe.model import STAGE_MIME, Edge, Stage, StageHeader
+from nbpipe.model import Edge, Stage, StageHeader
+from nbpipe.notebook import stage_bundle
 from nbpipe.source import source_hash
 
 
@@ -92,19 +92,8 @@ def _helpers(
 
 
 def bundle(facts: CellFacts) -> dict[str, Any] | None:
-    """The last ``application/vnd.nbpipe.stage+json`` bundle saved in the cell's outputs."""
-    found = None
-    for output in facts.cell.outputs:
-        data = output.get("data") if isinstance(output, dict) else None
-        value = data.get(STAGE_MIME) if isinstance(data, dict) else None
-        if isinstance(value, str):
-            try:
-                value = json.loads(value)
-            except ValueError:
-                value = None
-        if isinstance(value, dict):
-            found = value
-    return found
+    """The last stage bundle saved in the cell's outputs."""
+    return stage_bundle(facts.cell)
 
 
 def status(facts: CellFacts) -> str:

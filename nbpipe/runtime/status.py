@@ -29,8 +29,8 @@ from typing import Any
 from nbpipe.cache.keys import miss_reason, stage_key
 from nbpipe.cache.store import Store
 from nbpipe.errors import CacheError, NbpipeError
-from nbpipe.model import STAGE_MIME, Graph
-from nbpipe.notebook import Notebook
+from nbpipe.model import Graph
+from nbpipe.notebook import Notebook, stage_bundle
 from nbpipe.runtime.keys import key_inputs
 from nbpipe.runtime.plan import Plan, StagePlan
 from nbpipe.source import source_hash
@@ -181,21 +181,11 @@ class _Walk:
 
 def saved_bundles(nb: Notebook) -> dict[str, dict[str, Any]]:
     """Stage -> the last stage bundle saved in its cell's outputs."""
-    import json
-
     found: dict[str, dict[str, Any]] = {}
     for cell in nb.stage_cells:
-        assert cell.header is not None
-        for output in cell.outputs:
-            data = output.get("data") if isinstance(output, dict) else None
-            value = data.get(STAGE_MIME) if isinstance(data, dict) else None
-            if isinstance(value, str):
-                try:
-                    value = json.loads(value)
-                except ValueError:
-                    value = None
-            if isinstance(value, dict):
-                found[cell.header.name] = value
+        saved = stage_bundle(cell)
+        if saved is not None and cell.header is not None:
+            found[cell.header.name] = saved
     return found
 
 

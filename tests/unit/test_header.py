@@ -103,14 +103,4 @@ def test_the_plain_reader_agrees_with_argparse(words: list[str], space: str) -> 
     fast = grammar._plain(line)
     if fast is None:
         return
-    ns = grammar._PARSER.parse_args(grammar.split_header(line))
-    assert fast == StageHeader(
-        name=ns.name,
-        inputs=tuple(ns.inputs),
-        outputs=tuple(ns.outputs),
-        file_inputs=tuple(ns.file_inputs),
-        file_outputs=tuple(ns.file_outputs),
-        no_cache=ns.no_cache,
-        retries=ns.retries,
-        checks=tuple(ns.checks),
-    )
+    assert fast == grammar.parsed_header(grammar.split_header(line))
