@@ -158,7 +158,7 @@ def _roundtrip(path: Path, work: Path, timeout: int, row: Row, twice: bool) -> N
     for label, status in (("nbpipe run", row.run), ("script", row.script)):
         if not status.startswith("ok"):
             row.reasons.append(f"{label}: {status}")
-    row.fingerprints = _agree(kernel, run_prints, script_prints)
+    row.fingerprints = _agree(kernel, run_prints, script_prints, _random_stages(annotation.notebook))
     if not row.fingerprints.startswith("equal"):
         row.reasons.append(f"fingerprints: {row.fingerprints}")
 
@@ -332,12 +332,19 @@ def _last_line(done: subprocess.CompletedProcess[str]) -> str:
     return (lines[-1] if lines else f"exit {done.returncode}")[:160]
 
 
-def _agree(kernel: dict[str, dict[str, str]], run: dict[str, dict[str, str]], script: dict[str, dict[str, str]]) -> str:
+def _agree(
+    kernel: dict[str, dict[str, str]],
+    run: dict[str, dict[str, str]],
+    script: dict[str, dict[str, str]],
+    random: set[str] | frozenset[str] = frozenset(),
+) -> str:
     """Whether the batch outputs' fingerprints equal the kernel's.
 
-    An output on which the two batch runs (``nbpipe run`` and the script, each with a
-    fresh store) disagree is nondeterministic by itself (e.g. ``train_test_split``
-    without ``random_state`` in a notebook that never seeds): counted apart.
+    An output is nondeterministic by itself, and counted apart, when the two batch runs
+    (``nbpipe run`` and the script, each with a fresh store) disagree on it, or when its
+    stage calls a library function that draws without ``random_state`` (``random``:
+    ``RandomForestClassifier(n_estimators=1000)`` in a notebook that never seeds; its
+    predictions differ only now and then).
     """
     names = sorted({(stage, name) for found in (run, script) for stage, outputs in found.items() for name in outputs})
     differ: list[str] = []
@@ -346,12 +353,25 @@ def _agree(kernel: dict[str, dict[str, str]], run: dict[str, dict[str, str]], sc
         values = {found[stage][name] for found in (run, script) if name in found.get(stage, {})}
         if values == {kernel.get(stage, {}).get(name)}:
             continue
-        (noisy if len(values) > 1 else differ).append(f"{stage}.{name}")
+        (noisy if len(values) > 1 or stage in random else differ).append(f"{stage}.{name}")
     if not names:
         return "nothing to compare"
     if differ:
         return f"{len(differ)} of {len(names)} differ ({', '.join(differ[:3])})"
     return f"equal ({len(names)} outputs" + (f"; {len(noisy)} nondeterministic by themselves)" if noisy else ")")
+
+
+def _random_stages(nb: dict[str, Any]) -> set[str]:
+    """Stages whose body calls a library function that draws when not given ``random_state``."""
+    from nbpipe.analysis.annotate_split import implicit_random
+    from nbpipe.analysis.defuse import parse
+
+    found = set()
+    for cell in nb["cells"]:
+        header, _, body = str(cell.get("source", "")).partition("\n")
+        if cell.get("cell_type") == "code" and header.startswith("%%stage ") and implicit_random(parse(body)):
+            found.add(header.split()[1])
+    return found
 
 
 def table(rows: list[Row]) -> str:
