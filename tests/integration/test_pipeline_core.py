@@ -186,3 +186,18 @@ def test_status_from_saved_bundles_sees_a_changed_input(tmp_path: Path) -> None:
     }  # fmt: skip
     found = pipeline_status(plan, Store.for_notebook(path), lambda stage: None, bundles)
     assert (found["a"].status, found["b"].status, found["b"].reason) == ("fresh", "stale", "input 'x' changed")
+
+
+def test_the_exported_script_runs_uncached_on_an_unwritable_store(tmp_path: Path) -> None:
+    """The same fault policy as nbpipe run: one warning, exit 0, the outputs computed."""
+    (tmp_path / "blocked").write_text("not a folder")
+    path = write_nb(tmp_path / "w.ipynb", "%%stage a --out x\nx = 1", "%%stage b --in x --out y\ny = x + 1")
+    assert main(["export", str(path), "--to", "script", "-o", str(tmp_path / "w.py")]) == 0
+    done = subprocess.run(
+        [sys.executable, str(tmp_path / "w.py"), "--store", str(tmp_path / "blocked" / "store")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("not cached") == 1 and "Traceback" not in done.stderr
