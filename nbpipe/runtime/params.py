@@ -20,20 +20,24 @@ def parse_value(text: str) -> Any:
 
 
 def parse_overrides(pairs: Iterable[list[str]]) -> dict[str, Any]:
-    """``[["C", "0.5"], ["seed=3"]]`` → ``{"C": 0.5, "seed": 3}``.
+    """``[["C", "0.5"], ["seed=3", "n=2"]]`` → ``{"C": 0.5, "seed": 3, "n": 2}``.
 
     Raises:
         ParameterError: a pair is neither ``name value`` nor ``name=value``.
     """
     values: dict[str, Any] = {}
     for pair in pairs:
-        if len(pair) == 1 and "=" in pair[0]:
-            name, text = pair[0].split("=", 1)
-        elif len(pair) == 2:
-            name, text = pair
+        if pair and all("=" in word for word in pair):  # -p C=0.5 seed=3: one or more NAME=VALUE
+            found = [word.split("=", 1) for word in pair]
+        elif len(pair) == 2 and "=" not in pair[0]:  # -p C 0.5 (papermill's spelling)
+            found = [pair]
         else:
-            raise ParameterError(f"-p {' '.join(pair)}: expected -p NAME VALUE or -p NAME=VALUE")
-        values[name.strip()] = parse_value(text)
+            raise ParameterError(
+                f"-p {' '.join(pair)}: expected -p NAME VALUE or -p NAME=VALUE [NAME=VALUE ...]",
+                hint="e.g. -p C 0.5, or -p C=0.5 seed=3",
+            )
+        for name, text in found:
+            values[name.strip()] = parse_value(text)
     return values
 
 
