@@ -354,7 +354,7 @@ note above each cell explains the hazard and its fix:
 | | code | hazard | where |
 | --- | --- | --- | --- |
 | (a) | NBP101 (error) | a stage reads another stage's output without `--in` | `report` reads `sales` |
-| (b) | NBP201 (warning; an error when it runs) | a stage mutates its declared input in place | `clean` assigns `raw["units"]` |
+| (b) | NBP201 (warning; fails at run) | a stage mutates its declared input in place | `clean` sets `raw["units"]` |
 | (c) | NBP202 (warning) | a plain data cell binds a name that a stage reads | `threshold`, read by `big_orders` |
 | (d) | NBP203 (warning) | saved execution counts are out of order | `def describe` ran as [9], the cell above as [10] |
 | (e) | NBP208 (error) | a cell uses a name that only a later cell binds | `print(describe(big))` |
