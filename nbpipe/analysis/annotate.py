@@ -37,13 +37,14 @@ from typing import Any
 
 from nbpipe.analysis import annotate_split as split
 from nbpipe.analysis.defuse import CellInfo, cell_info, parse
+from nbpipe.analysis.facts import RAISES_TAG
 from nbpipe.source import session_magic
 
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
 _THROWAWAY = frozenset({"_", "__", "___"})
 _MAX_ROUNDS = 200
 _IGNORE_SYNTAX = "# nbpipe: ignore[NBP001]"
-_RAISES_TAG = "raises-exception"  # nbclient and nbval let a cell with this tag raise
+_RAISES_TAG = RAISES_TAG  # nbclient and nbval let a cell with this tag raise
 _STOP_WORDS = frozenset(
     "a an the of to in on for and or with as is are be what how why by from at into its it this that vs using "
     "let s our we you your".split()

@@ -4,7 +4,7 @@ This is the one place that decides a cell's role (DESIGN §2):
 
 - ``stage``: first line ``%%stage`` (a bad header included);
 - ``parameters``: tagged ``parameters``;
-- ``setup``: only imports, defs, classes and constants;
+- ``setup``: only imports, defs, classes and constants (not tagged ``raises-exception``);
 - ``data``: any other cell that binds a name some stage reads;
 - ``exploration``: every other code cell (it reads stage outputs, plots, prints).
 """
@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 from nbpipe.analysis.defuse import CellInfo, Location, cell_info
 from nbpipe.model import StageHeader
 from nbpipe.notebook import Cell, Notebook
+
+#: The tag nbclient and nbval honour on a cell that raises on purpose: never run as setup in batch targets.
+RAISES_TAG = "raises-exception"
 
 
 @dataclass(slots=True)
@@ -158,7 +161,8 @@ def _cell_facts(cell: Cell) -> CellFacts:
         info = cell_info(cell.body)
         return CellFacts(cell, info, "stage", None, info.outside, index=cell.index)
     info = cell_info(cell.source)
-    role = "parameters" if cell.is_parameters else "setup" if info.setup and cell.source.strip() else "exploration"
+    setup = info.setup and cell.source.strip() and RAISES_TAG not in cell.tags  # a cell that raises on purpose
+    role = "parameters" if cell.is_parameters else "setup" if setup else "exploration"
     return CellFacts(cell, info, role, None, info.reads, index=cell.index)
 
 

@@ -55,3 +55,12 @@ def test_drawing_from_a_setup_generator_is_nbp201_with_the_seed_hint() -> None:
     cells = ["import numpy as np\nrng = np.random.default_rng(0)", "%%stage s --out x\nx = rng.integers(10)"]
     (found,) = [d for d in analyze("test.ipynb", notebook(*cells)).diagnostics if d.code == "NBP201"]
     assert found.names == ("rng",) and "seed parameter" in found.hint
+
+
+def test_a_cell_tagged_raises_exception_is_never_setup() -> None:
+    """Batch targets run setup cells; one that raises on purpose (nbclient's tag) would fail them."""
+    nb = notebook("import numpy as np", "%%stage s --out x\nx = np.zeros(2)")
+    nb["cells"].insert(1, {"cell_type": "code", "metadata": {"tags": ["raises-exception"]}, "source": "import nonexistent",
+                           "outputs": [], "execution_count": None})  # fmt: skip
+    roles = analyze("test.ipynb", nb).roles
+    assert roles[0] == "setup" and roles[1] == "exploration"
