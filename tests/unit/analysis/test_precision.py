@@ -60,7 +60,7 @@ def test_drawing_from_a_setup_generator_is_nbp201_with_the_seed_hint() -> None:
 def test_a_cell_tagged_raises_exception_is_never_setup() -> None:
     """Batch targets run setup cells; one that raises on purpose (nbclient's tag) would fail them."""
     nb = notebook("import numpy as np", "%%stage s --out x\nx = np.zeros(2)")
-    nb["cells"].insert(1, {"cell_type": "code", "metadata": {"tags": ["raises-exception"]}, "source": "import nonexistent",
-                           "outputs": [], "execution_count": None})  # fmt: skip
+    tagged = {"cell_type": "code", "metadata": {"tags": ["raises-exception"]}, "source": "import nonexistent"}
+    nb["cells"].insert(1, {**tagged, "outputs": [], "execution_count": None})
     roles = analyze("test.ipynb", nb).roles
     assert roles[0] == "setup" and roles[1] == "exploration"
