@@ -8,6 +8,7 @@ nbpipe at all and caches nothing.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from nbpipe.errors import ExportError
@@ -60,11 +61,11 @@ def render(plan: Plan, nb: Notebook, output: str, standalone: bool) -> str:
     Raises:
         ExportError: a setup cell binds a name the script itself defines (``run``, ``main``…).
     """
-    setup_names = module_names([source for _, source in plan.setup] + [plan.parameters_source])
+    setup_names = module_names([_without_future_imports(source) for _, source in plan.setup] + [plan.parameters_source])
     _refuse_clashes(plan, setup_names)
     parts = [
         _module_doc(plan, output, standalone),
-        _imports(standalone, "Any" not in setup_names),
+        _imports(standalone, "Any" not in setup_names, _future_features(plan)),
         _base_dir(plan, output),
         _setup(plan),
         _parameters(plan),
@@ -105,9 +106,39 @@ def _refuse_clashes(plan: Plan, setup_names: set[str]) -> None:
         )
 
 
-def _imports(standalone: bool, typing_any: bool) -> str:
+def _future_features(plan: Plan) -> list[str]:
+    """``from __future__`` features the setup cells ask for: they must open the file."""
+
+    found: list[str] = []
+    for _, source in plan.setup:
+        for node in _future_imports(source):
+            found += [a.name for a in node.names if a.name not in found and a.name != "annotations"]
+    return found
+
+
+def _future_imports(source: str) -> list[Any]:
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    return [n for n in tree.body if isinstance(n, ast.ImportFrom) and n.module == "__future__"]
+
+
+def _without_future_imports(source: str) -> str:
+    """A setup cell without its ``from __future__`` lines (the script opens with them)."""
+    lines = source.splitlines(keepends=True)
+    for node in _future_imports(source):
+        for number in range(node.lineno - 1, node.end_lineno or node.lineno):
+            lines[number] = "\n"
+    return "".join(lines)
+
+
+def _imports(standalone: bool, typing_any: bool, future: Sequence[str] = ()) -> str:
     # The script's own modules get private names, so setup cells may import json, os… themselves.
-    common = "from __future__ import annotations\n\nimport argparse as _argparse\nimport json as _json\n"
+    features = ", ".join(["annotations", *future])
+    common = f"from __future__ import {features}\n\nimport argparse as _argparse\nimport json as _json\n"
     common += "import os as _os\nimport sys as _sys\n"
     common += "from typing import Any\n" if typing_any else ""
     if not standalone:
@@ -132,7 +163,8 @@ def _base_dir(plan: Plan, output: str) -> str:
 def _setup(plan: Plan) -> str:
     chunks = ["# Setup cells, verbatim from the notebook.\n# fmt: off\n"]
     for index, source in plan.setup:
-        chunks.append(f"# cell {index}\n" + plain_python(source, index, "setup cell").rstrip() + "\n")
+        text = plain_python(_without_future_imports(source), index, "setup cell")
+        chunks.append(f"# cell {index}\n" + text.rstrip() + "\n")
     chunks.append("# fmt: on\n")
     return "\n".join(chunks)
 

@@ -176,3 +176,15 @@ def test_stage_rebinding_a_setup_global_behaves_as_in_the_notebook(tmp_path: Pat
     standalone = export(notebook, tmp_path / "standalone.py", "--standalone")
     done = subprocess.run([sys.executable, "-I", str(standalone)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+def test_future_imports_of_setup_cells_open_the_script(tmp_path: Path) -> None:
+    """``from __future__ import …`` must be the first statement of a file: the script hoists it."""
+    path = write_nb(
+        tmp_path / "fut.ipynb", "from __future__ import division, annotations\nN = 3", "%%stage s --out x\nx = N / 2"
+    )
+    script = export(path, tmp_path / "fut.py")
+    text = script.read_text()
+    assert "from __future__ import annotations, division" in text
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
