@@ -15,7 +15,7 @@ def register(subparsers: Any) -> None:
     """Add the ``annotate`` sub-command."""
     parser = subparsers.add_parser(
         "annotate",
-        help="propose %%stage headers for a plain notebook",
+        help="propose %%%%stage headers for a plain notebook",
         description="Turn data-producing cells into stages with inputs and outputs inferred from the code. "
         "Writes NB.staged.ipynb (or -o OUT); never overwrites the input without --in-place.",
     )
