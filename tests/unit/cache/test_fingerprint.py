@@ -116,16 +116,17 @@ print(json.dumps([fingerprint(v) for v in values]))
 """
 
 
-def _fingerprints_in_subprocess(seed: str) -> list[str]:
+def fingerprints_in_subprocess(seed: str, samples: str = _SAMPLES) -> list[str]:
+    """The fingerprints a fresh interpreter with ``PYTHONHASHSEED=seed`` prints for ``samples`` (a script template)."""
     env = {"PYTHONHASHSEED": seed, "PATH": "/usr/bin:/bin"}
     done = subprocess.run(
-        [sys.executable, "-c", _SAMPLES.format(root=str(ROOT))], env=env, capture_output=True, text=True, check=True
+        [sys.executable, "-c", samples.format(root=str(ROOT))], env=env, capture_output=True, text=True, check=True
     )
     return list(json.loads(done.stdout))
 
 
 def test_fingerprints_agree_across_processes_with_different_hash_seeds() -> None:
-    assert _fingerprints_in_subprocess("1") == _fingerprints_in_subprocess("4242")
+    assert fingerprints_in_subprocess("1") == fingerprints_in_subprocess("4242")
 
 
 def test_importing_fingerprint_does_not_import_data_libraries() -> None:

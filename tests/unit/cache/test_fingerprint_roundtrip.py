@@ -11,10 +11,8 @@ import collections
 import dataclasses
 import functools
 import io
-import json
 import pickle
 import socket
-import subprocess
 import sys
 import threading
 import types
@@ -397,16 +395,10 @@ print(json.dumps([fingerprint(v) for v in values]))
 """
 
 
-def _fingerprints_in_subprocess(seed: str) -> list[str]:
-    env = {"PYTHONHASHSEED": seed, "PATH": "/usr/bin:/bin"}
-    done = subprocess.run(
-        [sys.executable, "-c", _SAMPLES.format(root=str(ROOT))], env=env, capture_output=True, text=True, check=True
-    )
-    return list(json.loads(done.stdout))
-
-
 def test_objects_holding_sets_fingerprint_alike_across_hash_seeds() -> None:
-    assert _fingerprints_in_subprocess("1") == _fingerprints_in_subprocess("977")
+    from tests.unit.cache.test_fingerprint import fingerprints_in_subprocess
+
+    assert fingerprints_in_subprocess("1", _SAMPLES) == fingerprints_in_subprocess("977", _SAMPLES)
 
 
 def test_deeply_nested_values_do_not_hit_the_recursion_limit() -> None:
