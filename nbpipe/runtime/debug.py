@@ -13,7 +13,14 @@ from nbpipe.runtime.plan import plan_notebook
 
 
 def find_record(store: Store, run_id: str | None, notebook: str | None = None) -> dict[str, Any]:
-    """The run record ``run_id``, or the latest one (of ``notebook``, when given)."""
+    """The run record ``run_id`` (or the only one its prefix matches), or the latest one (of ``notebook``, when given).
+
+    Raises:
+        CacheError: no record, or several, match ``run_id``.
+        PipelineError: there is no run record at all.
+    """
+    if run_id is not None:
+        return store.record(run_id)  # the one lookup by id: a prefix matching several runs is refused
     records = store.records()
     if notebook is not None:
         name = os.path.basename(notebook)
@@ -23,12 +30,7 @@ def find_record(store: Store, run_id: str | None, notebook: str | None = None) -
         raise PipelineError(
             f"no run records{where} in the store {store.url}", hint="run the pipeline first: nbpipe run NB"
         )
-    if run_id is None:
-        return records[-1]
-    for record in records:
-        if record["run_id"] == run_id or record["run_id"].startswith(run_id):
-            return record
-    raise PipelineError(f"no run {run_id!r} in {store.url}", hint="list runs with: nbpipe runs ls")
+    return records[-1]
 
 
 def stage_inputs(

@@ -201,3 +201,11 @@ def test_the_exported_script_runs_uncached_on_an_unwritable_store(tmp_path: Path
     )
     assert done.returncode == 0, done.stderr
     assert done.stderr.count("not cached") == 1 and "Traceback" not in done.stderr
+
+
+def test_a_run_id_prefix_matching_several_runs_is_refused(tmp_path: Path) -> None:
+    path = write_nb(tmp_path / "r.ipynb", "%%stage a --out x\nx = 1")
+    first = run_notebook(path, RunOptions())
+    run_notebook(path, RunOptions())
+    assert main(["runs", "show", first.run_id[:4], "--store", str(tmp_path / ".nbpipe")]) == 1
+    assert main(["runs", "show", first.run_id, "--store", str(tmp_path / ".nbpipe")]) == 0
