@@ -104,14 +104,26 @@ def read(path: str | os.PathLike[str], content: dict[str, Any] | str | None = No
     path = os.fspath(path)
     raw = _load_json(path, content)
     nb = _to_v4(path, raw)
-    language = _language(nb)
+    metadata = _mapping(nb.get("metadata"))
+    language = _language(metadata)
     if language != "python":
         raise NotebookReadError(
             f"{path}: the notebook's kernel language is {language!r}; nbpipe analyses Python notebooks only",
             hint="open a notebook whose kernel is Python",
         )
-    cells = tuple(_cell(i, c) for i, c in enumerate(nb.get("cells", [])) if isinstance(c, dict))
-    return Notebook(path=path, cells=cells, language=language, metadata=dict(nb.get("metadata", {})))
+    raw_cells = nb.get("cells", [])
+    if not isinstance(raw_cells, list):
+        raise NotebookReadError(
+            f"{path}: not a valid notebook: 'cells' is a {type(raw_cells).__name__}, not a list",
+            hint="open it in Jupyter to repair it",
+        )
+    cells = tuple(_cell(path, i, c) for i, c in enumerate(raw_cells) if isinstance(c, dict))
+    return Notebook(path=path, cells=cells, language=language, metadata=metadata)
+
+
+def _mapping(value: object) -> dict[str, Any]:
+    """A metadata field as a dict: anything else (a list, a number, null) counts as empty."""
+    return dict(value) if isinstance(value, dict) else {}
 
 
 def _load_json(path: str, content: dict[str, Any] | str | None) -> dict[str, Any]:
@@ -128,8 +140,16 @@ def _load_json(path: str, content: dict[str, Any] | str | None) -> dict[str, Any
             f"{path}: not a notebook, invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
             hint="is it an .ipynb file? Open it in Jupyter to repair it",
         ) from exc
+    except RecursionError as exc:
+        raise NotebookReadError(f"{path}: not a notebook: its JSON is nested too deeply to read") from exc
     if not isinstance(data, dict) or "nbformat" not in data:
         raise NotebookReadError(f"{path}: not a notebook (no 'nbformat' field)", hint="pass an .ipynb file")
+    version = data["nbformat"]
+    if type(version) not in (int, float) or version != int(version) or int(version) not in (2, 3, 4):
+        raise NotebookReadError(
+            f"{path}: nbformat {version!r} is not a notebook format nbpipe reads (versions 2, 3 and 4, as numbers)",
+            hint="open it in Jupyter and save it again to write nbformat 4",
+        )
     return data
 
 
@@ -147,21 +167,23 @@ def _to_v4(path: str, data: dict[str, Any]) -> dict[str, Any]:
     return dict(nb)
 
 
-def _language(nb: dict[str, Any]) -> str:
-    meta = nb.get("metadata", {}) or {}
-    info = meta.get("language_info", {}) or {}
-    spec = meta.get("kernelspec", {}) or {}
+def _language(metadata: dict[str, Any]) -> str:
+    info, spec = _mapping(metadata.get("language_info")), _mapping(metadata.get("kernelspec"))
     lang = info.get("name") or spec.get("language") or "python"
     return str(lang).lower()
 
 
-def _cell(index: int, raw: dict[str, Any]) -> Cell:
-    source = raw.get("source", "")
-    if isinstance(source, list):
-        source = "".join(source)
+def _cell(path: str, index: int, raw: dict[str, Any]) -> Cell:
+    source = _source(path, index, raw.get("source", ""))
     cell_type = raw.get("cell_type", "code")
-    meta = raw.get("metadata", {}) or {}
-    tags = tuple(str(t) for t in meta.get("tags", []) or [])
+    if not isinstance(cell_type, str):
+        raise NotebookReadError(
+            f"{path}: cell {index + 1}: 'cell_type' is a {type(cell_type).__name__}, not 'code', 'markdown' or 'raw'",
+            hint="open it in Jupyter to repair it",
+        )
+    meta = _mapping(raw.get("metadata"))
+    found = meta.get("tags")
+    tags = tuple(t for t in found if isinstance(t, str)) if isinstance(found, list) else ()
     header, error, body = None, None, source
     if cell_type == "code":
         line, body = split_stage(source)
@@ -175,13 +197,30 @@ def _cell(index: int, raw: dict[str, Any]) -> Cell:
         cell_type=cell_type,
         source=source,
         tags=tags,
-        execution_count=raw.get("execution_count") if cell_type == "code" else None,
-        outputs=tuple(raw.get("outputs", []) or []) if cell_type == "code" else (),
+        execution_count=_count(raw.get("execution_count")) if cell_type == "code" else None,
+        outputs=tuple(o for o in raw.get("outputs") or [] if isinstance(o, dict))
+        if cell_type == "code" and isinstance(raw.get("outputs"), list)
+        else (),
         cell_id=raw.get("id"),
         header=header,
         header_error=error,
         body=body,
     )
+
+
+def _source(path: str, index: int, source: object) -> str:
+    if isinstance(source, str):
+        return source
+    if isinstance(source, list) and all(isinstance(line, str) for line in source):
+        return "".join(source)
+    raise NotebookReadError(
+        f"{path}: cell {index + 1}: 'source' is a {type(source).__name__}, not text or a list of lines of text",
+        hint="open it in Jupyter to repair it",
+    )
+
+
+def _count(value: object) -> int | None:
+    return value if type(value) is int else None
 
 
 def literal_assignments(source: str) -> dict[str, Any]:
