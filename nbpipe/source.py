@@ -96,6 +96,19 @@ def _call(kind: str, rest: str, *, assigned: bool) -> str:
     return f"get_ipython().{method}({rest.strip()!r})"
 
 
+_LINE_BREAK = re.compile(r"(?<=\n)|(?<=\r)(?!\n)")
+
+
+def code_lines(text: str) -> list[str]:
+    """``text`` split into lines as Python splits source code (``\n``, ``\r\n``, ``\r``), ends kept.
+
+    ``str.splitlines`` also breaks at ``\x0b``, ``\x0c``, ``\x1c``–``\x1e``, ``\x85``,
+    U+2028 and U+2029, which may sit inside a string literal: re-indenting such pieces would
+    change the string.
+    """
+    return [line for line in _LINE_BREAK.split(text) if line]
+
+
 @functools.lru_cache(maxsize=4096)
 def python_tree(source: str) -> ast.Module:
     """The AST of a cell body in plain Python (IPython syntax transformed), parsed once.

@@ -18,6 +18,7 @@ import tokenize
 from typing import Any
 
 from nbpipe.errors import ExportError
+from nbpipe.source import code_lines
 
 
 def identifier(name: str) -> str:
@@ -80,10 +81,13 @@ def drop_display(body: str) -> str:
         tree = ast.parse(body)
     except SyntaxError:
         return body
-    lines = body.splitlines(keepends=True)
+    lines = code_lines(body)
     while tree.body and isinstance(tree.body[-1], ast.Expr) and isinstance(tree.body[-1].value, ast.Name):
         last = tree.body.pop()
-        lines = lines[: last.lineno - 1]
+        kept = lines[: last.lineno - 1]
+        if tree.body and (tree.body[-1].end_lineno or 0) == last.lineno:  # `t = [1, 2, 3]; t`: keep `t = …`
+            kept.append(lines[last.lineno - 1][: last.col_offset].rstrip().rstrip(";").rstrip() + "\n")
+        lines = kept
     return "".join(lines)
 
 
@@ -97,7 +101,7 @@ def indent_body(source: str, prefix: str = "    ") -> str:
     body = drop_display(body)
     if not body.strip():
         return prefix + "pass\n"
-    return "".join(prefix + line if line.strip() else "\n" for line in body.splitlines(keepends=True)).rstrip() + "\n"
+    return "".join(prefix + line if line.strip() else "\n" for line in code_lines(body)).rstrip() + "\n"
 
 
 #: Lint rules generated code may trip by construction (notebook cells pasted at module level).

@@ -15,7 +15,7 @@ from __future__ import annotations
 import symtable
 
 from nbpipe.runtime.keys import names_read
-from nbpipe.source import to_python
+from nbpipe.source import code_lines, to_python
 
 _WRAPPER = "__nbpipe_stage__"
 
@@ -44,7 +44,7 @@ def shadowed_globals(body: str, globals_: set[str], arguments: set[str]) -> list
     Returns:
         The names to pass in as keyword-only arguments, sorted.
     """
-    wrapped = f"def {_WRAPPER}():\n" + "".join(f"    {line}" for line in (body.strip("\n") + "\n").splitlines(True))
+    wrapped = f"def {_WRAPPER}():\n" + "".join(f"    {line}" for line in code_lines(body.strip("\n") + "\n"))
     try:
         table = symtable.symtable(wrapped, "<stage>", "exec")
     except SyntaxError:

@@ -19,6 +19,7 @@ from nbpipe.export.translate import plain_python
 from nbpipe.notebook import Notebook
 from nbpipe.runtime.keys import names_read
 from nbpipe.runtime.plan import Plan, StagePlan, plan_notebook
+from nbpipe.source import code_lines
 
 #: Names the generator adds to the script's module namespace (never part of a stage key).
 GENERATED = (
@@ -128,7 +129,7 @@ def _future_imports(source: str) -> list[Any]:
 
 def _without_future_imports(source: str) -> str:
     """A setup cell without its ``from __future__`` lines (the script opens with them)."""
-    lines = source.splitlines(keepends=True)
+    lines = code_lines(source)
     for node in _future_imports(source):
         for number in range(node.lineno - 1, node.end_lineno or node.lineno):
             lines[number] = "\n"

@@ -20,7 +20,7 @@ from nbpipe.errors import StageError
 from nbpipe.runtime.checks import check_unchanged, run_checks, watch
 from nbpipe.runtime.namespace import Ownership, StageNamespace, bound_names
 from nbpipe.runtime.plan import Plan, StagePlan
-from nbpipe.source import batch_tree
+from nbpipe.source import batch_tree, code_lines
 
 
 def cell_filename(notebook: str, cell: int) -> str:
@@ -30,7 +30,7 @@ def cell_filename(notebook: str, cell: int) -> str:
 
 def exec_cell(source: str, filename: str, namespace: dict[str, Any]) -> None:
     """Run one cell's code in ``namespace`` (IPython syntax transformed, session magics dropped)."""
-    lines = source.splitlines(keepends=True)
+    lines = code_lines(source)
     linecache.cache[filename] = (len(source), None, lines, filename)
     tree = batch_tree(source, filename)
     exec(compile(tree, filename, "exec"), namespace)  # noqa: S102 - running the user's notebook is the job

@@ -188,3 +188,21 @@ def test_future_imports_of_setup_cells_open_the_script(tmp_path: Path) -> None:
     assert "from __future__ import annotations, division" in text
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
+
+
+def test_the_script_computes_what_the_notebook_computes_for_odd_lines(tmp_path: Path) -> None:
+    """Lines split as Python splits them (not at \\x0c or U+2028 inside a string); `t = …; t` keeps `t = …`."""
+    import importlib.util
+
+    from nbpipe.runtime.runner import RunOptions, run_notebook
+
+    body = 's = "a\x0cb\u2028c\x85d"\nt = [1, 2, 3]; t'  # the odd characters themselves, inside the literal
+    path = write_nb(tmp_path / "odd.ipynb", f"%%stage odd --out s t\n{body}")
+    expected = run_notebook(path, RunOptions()).outputs()
+    assert expected == {"s": "a\x0cb\u2028c\x85d", "t": [1, 2, 3]}
+    script = export(path, tmp_path / "odd.py")
+    spec = importlib.util.spec_from_file_location("odd_pipeline", script)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.run() == expected
