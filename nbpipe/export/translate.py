@@ -63,6 +63,16 @@ def _is_ipython_call(node: ast.Call) -> bool:
 def _check_translatable(node: ast.Call, source: str, cell: int, what: str) -> None:
     assert isinstance(node.func, ast.Attribute)
     if node.func.attr in ("system", "getoutput") and len(node.args) == 1:
+        command = node.args[0]
+        if isinstance(command, ast.Constant) and isinstance(command.value, str) and _expands(command.value):
+            line = _original_line(source, node.lineno)
+            raise ExportError(
+                f"{what} (cell {cell}, line {line}) runs the shell command {command.value!r}, into which IPython "
+                "expands Python values ($name, {expr}); the exported script would run it unexpanded",
+                hint="build the command in Python and run it: subprocess.run(['ls', d], check=True) "
+                "(nbpipe run and the kernel expand it as IPython does)",
+                cell=cell,
+            )
         return
     line = _original_line(source, node.lineno)
     raise ExportError(
@@ -71,6 +81,11 @@ def _check_translatable(node: ast.Call, source: str, cell: int, what: str) -> No
         hint="replace the magic with Python code (only !cmd, x = !cmd and session magics can be exported)",
         cell=cell,
     )
+
+
+def _expands(command: str) -> bool:
+    """Whether IPython would put Python values into ``command`` (``$name``, ``{expr}``)."""
+    return "$" in command.replace("$$", "") or "{" in command
 
 
 def _original_line(source: str, lineno: int) -> int:

@@ -20,6 +20,7 @@ from nbpipe.errors import StageError
 from nbpipe.runtime.checks import check_unchanged, run_checks, watch
 from nbpipe.runtime.namespace import Ownership, StageNamespace, bound_names
 from nbpipe.runtime.plan import Plan, StagePlan
+from nbpipe.runtime.shell import get_ipython
 from nbpipe.source import batch_tree, code_lines
 
 
@@ -38,7 +39,7 @@ def exec_cell(source: str, filename: str, namespace: dict[str, Any]) -> None:
 
 def setup_namespace(plan: Plan, overrides: Mapping[str, Any]) -> dict[str, Any]:
     """Run the setup cells and the parameters cell, then apply parameter overrides."""
-    namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
+    namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins, "get_ipython": get_ipython}
     with as_main(namespace):
         for index, source in plan.setup:
             exec_cell(source, cell_filename(plan.notebook, index), namespace)

@@ -209,3 +209,27 @@ def test_a_run_id_prefix_matching_several_runs_is_refused(tmp_path: Path) -> Non
     run_notebook(path, RunOptions())
     assert main(["runs", "show", first.run_id[:4], "--store", str(tmp_path / ".nbpipe")]) == 1
     assert main(["runs", "show", first.run_id, "--store", str(tmp_path / ".nbpipe")]) == 0
+
+
+SHELL_CELLS = (
+    "%%stage ls --out listing\nd = 'sub'\nlisting = !ls $d",
+    "%%stage echo --out v\nname = 'zz'\nout = !echo {name}-$name\nv = out[0]",
+)
+
+
+def test_shell_lines_mean_in_nbpipe_run_what_they_mean_in_the_kernel(tmp_path: Path, shell: Any) -> None:
+    """``!cmd $var`` / ``{expr}`` are expanded by IPython's own formatter in batch runs too (issue 11 §3)."""
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "a.txt").write_text("")
+    path = write_nb(tmp_path / "sh.ipynb", *SHELL_CELLS)
+    result = run_notebook(path, RunOptions())
+    assert result.status == "ok", result.failures()
+    assert result.outputs() == {"listing": ["a.txt"], "v": "zz-zz"}
+    shell.run_line_magic("nbpipe", f"config notebook={path}")
+    for source in SHELL_CELLS:  # the kernel: the same values, restored from the entries the batch run wrote
+        line, _, body = source.partition("\n")
+        shell.run_cell_magic("stage", line.removeprefix("%%stage "), body)
+    runs = shell.magics_manager.registry["NbpipeMagics"].session.runs
+    assert {name: runs[name].status for name in ("ls", "echo")} == {"ls": "cached", "echo": "cached"}  # same keys
+    assert list(shell.user_ns["listing"]) == ["a.txt"] and shell.user_ns["v"] == "zz-zz"
+    assert main(["export", str(path), "--to", "script", "-o", str(tmp_path / "sh.py")]) == 1  # refused, not run raw
