@@ -172,8 +172,18 @@ class RemoteFS:
     def __init__(self, url: str) -> None:
         import fsspec
 
+        from nbpipe.cache.errors import StoreUnavailable
+
         self.fs: Any
-        self.fs, self.root = fsspec.core.url_to_fs(url)
+        try:
+            self.fs, self.root = fsspec.core.url_to_fs(url)
+        except ImportError as exc:  # fsspec names the package its protocol needs (s3fs, gcsfs …)
+            raise StoreUnavailable(
+                f"the store {url} needs a package that is not installed: {exc}",
+                hint="install it (e.g. pip install s3fs for s3://, gcsfs for gs://), or use a local --store",
+            ) from exc
+        except (ValueError, OSError) as exc:
+            raise StoreUnavailable(f"the store {url} cannot be opened: {exc}", hint="check the URL") from exc
 
     def join(self, *parts: str) -> str:
         """Like ``os.path.join``: a first part already under the root is not rooted again."""

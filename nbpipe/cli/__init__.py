@@ -10,7 +10,9 @@ here, never tracebacks: 0 ok, 1 the command found problems or a stage failed,
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -73,6 +75,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("nbpipe: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `nbpipe runs show ID | head`: the reader left, which is not an error
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")
+        return 0
 
 
 def _error(exc: NbpipeError) -> None:

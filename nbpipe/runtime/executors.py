@@ -82,6 +82,10 @@ class ProcessPool:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
+#: Seconds to wait for a Dask scheduler before the run gives up with a clear message.
+CONNECT_TIMEOUT = 10
+
+
 class DaskExecutor:
     """Stages as Dask tasks; a LocalCluster is started when no address is given."""
 
@@ -100,7 +104,13 @@ class DaskExecutor:
                 n_workers=max(jobs, 2), threads_per_worker=1, processes=True, dashboard_address=None
             )
             address = self.cluster.scheduler_address
-        self.client = Client(address)
+        try:
+            self.client = Client(address, timeout=CONNECT_TIMEOUT)
+        except (OSError, TimeoutError, ValueError) as exc:  # unreachable, refused, a malformed address
+            raise PipelineError(
+                f"cannot reach the Dask scheduler at {address}: {exc}",
+                hint="start the scheduler (dask scheduler), check --address, or drop --address to use a LocalCluster",
+            ) from None
 
     def submit(self, job: StageJob) -> Any:
         """Submit a job as a Dask task (never deduplicated: pure=False)."""

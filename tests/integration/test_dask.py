@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from nbpipe.cli import main
-from nbpipe.runtime.runner import run_notebook
+from nbpipe.errors import PipelineError
+from nbpipe.runtime.runner import RunOptions, run_notebook
 from tests.notebooks import write_nb
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("kernel_env")]
@@ -102,3 +103,12 @@ def test_dask_address_of_an_existing_cluster(tmp_path: Path, cluster: Any, capsy
         assert len(client.scheduler_info()["workers"]) == 2
     assert main(["run", str(notebook), "--executor", "dask", "--address", cluster.scheduler_address]) == 0
     assert {s["status"] for s in latest_record(tmp_path)["stages"]} == {"cached"}
+
+
+def test_an_unreachable_scheduler_is_one_clear_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from nbpipe.runtime import executors
+
+    monkeypatch.setattr(executors, "CONNECT_TIMEOUT", 1)
+    path = write_nb(tmp_path / "d.ipynb", "%%stage a --out x\nx = 1")
+    with pytest.raises(PipelineError, match=r"cannot reach the Dask scheduler at tcp://127\.0\.0\.1:9"):
+        run_notebook(path, RunOptions(executor="dask", address="tcp://127.0.0.1:9"))
