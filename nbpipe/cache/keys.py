@@ -143,7 +143,7 @@ def _params_reason(before: dict[str, Any], after: dict[str, Any]) -> str:
         if name not in after:
             return f"parameter {name!r} no longer read"
         if param_token(name, before[name]) != param_token(name, after[name]):
-            return f"parameter {name!r} {_param_display(before[name])} → {_param_display(after[name])}"
+            return f"parameter {name!r} {param_display(before[name])} → {param_display(after[name])}"
     return ""
 
 
@@ -187,7 +187,8 @@ def param_token(name: str, value: Any) -> str:
     return "fp:" + fingerprint(value, name)
 
 
-def _param_display(value: Any) -> str:
+def param_display(value: Any) -> str:
+    """A setup value as miss reasons show it (its repr, also for values kept by fingerprint)."""
     if _is_marker(value):
         return str(value[_PARAM_MARK]["repr"])
     return _short_repr(value)

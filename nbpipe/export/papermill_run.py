@@ -50,13 +50,9 @@ def run_folder(
     )
     if explain:
         return 0
-    counts = {s: sum(1 for r in result.stages if r.status == s) for s in ("ran", "cached", "failed", "skipped")}
-    summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
-    print(f"run {result.run_id}: {result.status} ({summary}); notebooks: {os.path.join(folder, 'runs', result.run_id)}")
-    for record in result.failed:
-        print(f"\nstage {record.name!r} failed: {record.error}", file=sys.stderr)
-        if record.traceback:
-            print(record.traceback.rstrip(), file=sys.stderr)
+    print(f"{result.summary()}; notebooks: {os.path.join(folder, 'runs', result.run_id)}")
+    if result.failed:
+        print(result.failures(), file=sys.stderr)
     return 0 if result.status == "ok" else 1
 
 

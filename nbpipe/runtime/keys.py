@@ -145,6 +145,24 @@ def setup_parts(header: StageHeader, body: str, namespace: Mapping[str, Any]) ->
     return helpers, setup_values((read | referred) - set(header.inputs) - helpers.keys(), namespace)
 
 
+def stage_setup_parts(
+    header: StageHeader, body: str, namespace: Mapping[str, Any], producers: Mapping[str, str]
+) -> tuple[dict[str, str], dict[str, Any], dict[str, str]]:
+    """Everything a stage key takes from the setup namespace: helper sources, setup values, and the
+    fingerprints of declared inputs no stage produces (setup or parameter names).
+
+    Raises:
+        KeyError: such an input is not in ``namespace`` (its name).
+    """
+    visible = {k: v for k, v in namespace.items() if k not in header.inputs}
+    helpers, values = setup_parts(header, body, visible)
+    external = [i for i in header.inputs if i not in producers]
+    missing = [i for i in external if i not in namespace]
+    if missing:
+        raise KeyError(missing[0])
+    return helpers, values, {i: fingerprint(namespace[i], i) for i in external}
+
+
 def mutable_prints(values: Mapping[str, Any], namespace: Mapping[str, Any]) -> dict[str, str]:
     """Fingerprints of the setup values a stage could change in place (NBP201 is checked against them)."""
     prints: dict[str, str] = {}

@@ -19,12 +19,11 @@ import platform
 from collections.abc import Callable
 from typing import Any
 
-from nbpipe.cache.fingerprint import fingerprint
 from nbpipe.cache.keys import encode_param
 from nbpipe.cache.store import Store
 from nbpipe.errors import CacheError
 from nbpipe.runtime.execute import as_main, cached_setup
-from nbpipe.runtime.keys import setup_parts
+from nbpipe.runtime.keys import stage_setup_parts
 from nbpipe.runtime.plan import Plan, StagePlan
 from nbpipe.source import digest, normalize
 
@@ -131,16 +130,8 @@ class SetupMemo:
         return self.plan.static.issuperset(values) and self.plan.static.issuperset(external)
 
     def _compute(self, stage: StagePlan) -> Parts:
-        header = stage.header
-        visible = {k: v for k, v in self.namespace.items() if k not in header.inputs}
         with as_main(self.namespace):  # setup classes pickle as __main__.X, as in the kernel
-            helpers, values = setup_parts(header, stage.body, visible)
-            external = [i for i in header.inputs if i not in self.plan.producers]
-            missing = [i for i in external if i not in self.namespace]
-            if missing:
-                raise KeyError(missing[0])
-            prints = {i: fingerprint(self.namespace[i], i) for i in external}
-        return helpers, values, prints
+            return stage_setup_parts(stage.header, stage.body, self.namespace, self.plan.producers)
 
     def _load(self) -> dict[str, Parts]:
         data = self.store.read_document(f"memo/{self.key}.json")

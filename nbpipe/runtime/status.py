@@ -68,9 +68,7 @@ def pipeline_status(
         unconfirmed: stage -> setup values its parts took from the last run, unchecked (the
             reason of a fresh stage says so).
     """
-    walk = _Walk(plan, store, parts_of, bundles or {}, failed or {})
-    walk.unconfirmed = unconfirmed if unconfirmed is not None else {}
-    return walk.run()
+    return _Walk(plan, store, parts_of, bundles or {}, failed or {}, unconfirmed or {}).run()
 
 
 class _Walk:
@@ -81,11 +79,12 @@ class _Walk:
         parts_of: PartsOf,
         bundles: Mapping[str, dict[str, Any]],
         failed: Mapping[str, str],
+        unconfirmed: Mapping[str, list[str]],
     ) -> None:
         self.plan, self.store, self.parts_of, self.bundles, self.failed = plan, store, parts_of, bundles, failed
+        self.unconfirmed = unconfirmed  # stage -> setup values taken from the last run, unchecked
         self.prints: dict[str, str] = {}  # output -> fingerprint recorded by its fresh producer
         self.found: dict[str, StageStatus] = {}
-        self.unconfirmed: Mapping[str, list[str]] = {}
 
     def run(self) -> dict[str, StageStatus]:
         for name in self.plan.order:
@@ -267,7 +266,7 @@ def kernel_status(session: Any, nb: Notebook) -> list[dict[str, Any]]:
     The setup parts come from the kernel's live namespace, the same rule the kernel's
     cache keys follow; a stage run in this kernel that failed is failed.
     """
-    from nbpipe.runtime.keys import setup_parts
+    from nbpipe.runtime.keys import stage_setup_parts
     from nbpipe.runtime.namespace import visible_names
     from nbpipe.runtime.plan import plan_notebook
 
@@ -275,14 +274,10 @@ def kernel_status(session: Any, nb: Notebook) -> list[dict[str, Any]]:
     setup = visible_names(session.user_ns, session.ownership, session.hidden)
 
     def parts_of(stage: StagePlan) -> Any:
-        visible = {k: v for k, v in setup.items() if k not in stage.header.inputs}
-        helpers, values = setup_parts(stage.header, stage.body, visible)
-        external = [i for i in stage.header.inputs if i not in plan.producers]
-        if any(i not in session.user_ns for i in external):
+        try:
+            return stage_setup_parts(stage.header, stage.body, setup, plan.producers)
+        except KeyError:  # an input this kernel does not have yet
             return None
-        from nbpipe.cache.fingerprint import fingerprint
-
-        return helpers, values, {i: fingerprint(session.user_ns[i], i) for i in external}
 
     failed = {run.key: "failed in this kernel" for run in session.runs.values() if run.status == "failed" and run.key}
     found = pipeline_status(plan, session.store, parts_of, saved_bundles(nb), failed)

@@ -13,7 +13,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
-from nbpipe.cache.keys import KeyInputs, param_token
+from nbpipe.cache.keys import KeyInputs, param_display, param_token
 from nbpipe.cache.store import Store
 from nbpipe.errors import NbpipeError, StageError
 from nbpipe.runtime import replay
@@ -132,17 +132,11 @@ def _same_setup_values(job: StageJob, setup: dict[str, Any]) -> None:
     for name, value in keyed.items():
         if name in here and param_token(name, here[name]) != param_token(name, value):
             raise StageError(
-                f"setup value {name!r} is {_shown(here[name])} where stage {job.stage!r} runs but "
-                f"{_shown(value)} where the run computed its key",
+                f"setup value {name!r} is {param_display(here[name])} where stage {job.stage!r} runs but "
+                f"{param_display(value)} where the run computed its key",
                 hint="workers must see the same setup values: the same environment variables, files and parameters",
                 stage=job.stage,
             )
-
-
-def _shown(value: Any) -> str:
-    if isinstance(value, dict) and len(value) == 1 and isinstance(next(iter(value.values())), dict):
-        return str(next(iter(value.values())).get("repr", "?"))
-    return repr(value)
 
 
 def _note(outcome: StageOutcome) -> Any:
