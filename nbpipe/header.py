@@ -83,6 +83,16 @@ OPTIONS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
             "help": "boolean expression over the outputs; a false check fails the stage",
         },
     ),
+    (
+        ("--resources",),
+        {
+            "nargs": "+",
+            "action": "extend",
+            "default": [],
+            "metavar": "KEY=VALUE",
+            "help": "what the stage needs: cpu=2 (or 500m), memory=4Gi, gpu=1, accelerator=TYPE",
+        },
+    ),
 )
 
 
@@ -103,7 +113,7 @@ def build_parser(prog: str = MAGIC) -> argparse.ArgumentParser:
 
 USAGE = (
     "%%stage NAME [--in NAME ...] [--out NAME ...] [--file-in PATH ...] "
-    "[--file-out PATH ...] [--no-cache] [--retries N] [--check EXPR ...]"
+    "[--file-out PATH ...] [--no-cache] [--retries N] [--check EXPR ...] [--resources KEY=VALUE ...]"
 )
 _PARSER = build_parser()
 
@@ -158,6 +168,7 @@ def parsed_header(words: list[str]) -> StageHeader:
         no_cache=ns.no_cache,
         retries=ns.retries,
         checks=tuple(ns.checks),
+        resources=tuple(sorted(_resource_pair(word) for word in ns.resources)),
     )
 
 
@@ -239,6 +250,7 @@ def validate(header: StageHeader) -> None:
         raise HeaderError(f"bad %%stage header: --retries must be >= 0, got {header.retries}", stage=header.name)
     for check in header.checks:
         _check_expression(header, check)
+    _check_resources(header)
 
 
 def _check_names(header: StageHeader, flag: str, names: Sequence[str]) -> None:
@@ -270,6 +282,65 @@ def _check_expression(header: StageHeader, expr: str) -> None:
             hint='quote the expression: --check "len(df) > 0"',
             stage=header.name,
         ) from exc
+
+
+#: ``--resources`` keys: the rule each value follows, and a pattern for it (Kubernetes quantities).
+RESOURCES: dict[str, tuple[str, str]] = {
+    "cpu": ("a positive number of cores (2, 0.5) or whole millicores (500m)", r"(?:[0-9]*\.)?[0-9]+|[0-9]+m"),
+    "memory": (
+        "a whole number of bytes, optionally with a suffix K, M, G, T, P, E or Ki, Mi, Gi, Ti, Pi, Ei (4Gi)",
+        r"[0-9]+(?:[KMGTPE]i?)?",
+    ),
+    "gpu": ("a positive whole number of GPUs (1)", r"[0-9]+"),
+    "accelerator": ("an accelerator type such as nvidia.com/gpu (needs gpu=N)", r"[A-Za-z0-9][A-Za-z0-9._/-]*"),
+}
+_SUFFIXES = {"K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18}
+
+
+def _resource_pair(word: str) -> tuple[str, str]:
+    key, _, value = word.partition("=")
+    return key, value
+
+
+def _check_resources(header: StageHeader) -> None:
+    import re
+
+    keys = [key for key, _ in header.resources]
+    for key, value in header.resources:
+        if key not in RESOURCES:
+            _bad_resource(header, f"{key}={value}" if value else key, f"{key!r} is not a resource")
+        rule, pattern = RESOURCES[key]
+        if not value:
+            _bad_resource(header, key, f"{key} needs a value: {key}=VALUE, {rule}")
+        if not re.fullmatch(pattern, value) or (key != "accelerator" and resource_amount(key, value) <= 0):
+            _bad_resource(header, f"{key}={value}", f"{key} must be {rule}")
+        if keys.count(key) > 1:
+            _bad_resource(header, f"{key}={value}", f"{key} is given more than once")
+    if "accelerator" in keys and "gpu" not in keys:
+        _bad_resource(header, "accelerator", "an accelerator type needs a count: add gpu=N")
+
+
+def _bad_resource(header: StageHeader, word: str, rule: str) -> NoReturn:
+    raise HeaderError(
+        f"bad %%stage header: --resources {word!r} of stage {header.name!r}: {rule}",
+        hint="--resources takes KEY=VALUE pairs with keys "
+        + ", ".join(RESOURCES)
+        + ", e.g. --resources cpu=2 memory=4Gi gpu=1",
+        stage=header.name,
+    )
+
+
+def resource_amount(key: str, value: str) -> float:
+    """A validated ``--resources`` value as a number: cores for ``cpu``, bytes for ``memory``, a count for ``gpu``."""
+    if key == "cpu":
+        return int(value[:-1]) / 1000 if value.endswith("m") else float(value)
+    if key == "memory":
+        digits = value.rstrip("KMGTPEi")
+        suffix = value[len(digits) :]
+        if suffix.endswith("i"):  # binary: Ki = 1024
+            return float(int(digits) * 1024 ** ("KMGTPE".index(suffix[0]) + 1))
+        return float(int(digits) * _SUFFIXES.get(suffix, 1))
+    return float(int(value))
 
 
 def _names(names: Sequence[str]) -> str:

@@ -31,6 +31,7 @@ class StageHeader:
     no_cache: bool = False  # --no-cache
     retries: int = 0  # --retries N
     checks: tuple[str, ...] = ()  # --check EXPR, evaluated over outputs
+    resources: tuple[tuple[str, str], ...] = ()  # --resources KEY=VALUE, sorted by key
 
     def canonical(self) -> str:
         """The header as one normalised line: equal headers give equal text."""
@@ -48,6 +49,8 @@ class StageHeader:
         if self.retries:
             parts.append(f"--retries {self.retries}")
         parts.extend(f"--check {_quote(c)}" for c in self.checks)
+        if self.resources:
+            parts.append("--resources " + " ".join(_quote(f"{k}={v}") for k, v in self.resources))
         return " ".join(parts)
 
 
