@@ -34,6 +34,10 @@ REGIONS = ("North", "South", "East", "West")
 PRODUCTS = {"Notebook": 3.5, "Pen": 1.2, "Backpack": 39.0, "Desk lamp": 24.9, "Stapler": 8.75}
 
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+# What ipykernel reports for the project's Python (3.11, .venv). JupyterLab writes the
+# kernel's language_info into the notebook when it differs, so without ``version`` a
+# freshly opened example was dirty before anyone touched it. A constant (not the running
+# interpreter's version) keeps the files byte for byte the same wherever they are built.
 LANGUAGE_INFO = {
     "codemirror_mode": {"name": "ipython", "version": 3},
     "file_extension": ".py",
@@ -41,6 +45,7 @@ LANGUAGE_INFO = {
     "name": "python",
     "nbconvert_exporter": "python",
     "pygments_lexer": "ipython3",
+    "version": "3.11.7",
 }
 
 

@@ -131,6 +131,6 @@ describe('PipelineView', () => {
     view({ path: 'a.ipynb', graph: irisGraph(), error: null, loading: false }, { onGoToCell });
     expect(screen.getByText('1 error, 2 warnings')).toBeTruthy();
     fireEvent.click(screen.getByText('NBP101'));
-    expect(onGoToCell).toHaveBeenCalledWith(5, 'train');
+    expect(onGoToCell).toHaveBeenCalledWith(5, 'train', { line: 2, col: 8, length: 2 });
   });
 });

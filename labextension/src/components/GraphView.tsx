@@ -56,9 +56,12 @@ export function GraphView(props: IGraphViewProps): JSX.Element {
     }
   };
   const onKeyDown = (event: React.KeyboardEvent): void => {
-    if (event.key !== 'Enter') {
+    if (event.key !== 'Enter' && event.key !== ' ') {
       return;
     }
+    // The jump moves the focus to the notebook: the key must not act there too (no newline typed).
+    event.preventDefault();
+    event.stopPropagation();
     const id = (event.target as HTMLElement).closest('.react-flow__node')?.getAttribute('data-id');
     activate(flowNodes.find(n => n.id === id));
   };

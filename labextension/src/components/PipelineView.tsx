@@ -3,6 +3,7 @@
  */
 import React, { useLayoutEffect } from 'react';
 
+import type { ICellSpot } from '../jump';
 import { Direction, IPipelineState, summary } from '../model';
 import { ExportTarget, IDiagnostic } from '../tokens';
 import { DiagnosticsList } from './DiagnosticsList';
@@ -26,7 +27,8 @@ export interface IPipelineViewProps {
   busy: boolean;
   message: IMessage | null;
   onSelect: (stage: string) => void;
-  onGoToCell: (cell: number, stage: string | null) => void;
+  /** Jump to a cell (command mode; `spot` places the editor's selection without editing). */
+  onGoToCell: (cell: number, stage: string | null, spot?: ICellSpot | null) => void;
   onRun: (stage: string) => void;
   onExport: (to: ExportTarget) => void;
   onCheck: () => void;
@@ -60,7 +62,7 @@ export function PipelineView(props: IPipelineViewProps): JSX.Element {
   const graph = state.graph;
   const goTo = (d: IDiagnostic): void => {
     if (d.cell !== null) {
-      props.onGoToCell(d.cell, d.stage);
+      props.onGoToCell(d.cell, d.stage, { line: d.line, col: d.col, length: d.names[0]?.length ?? 0 });
     }
   };
   return (

@@ -12,6 +12,7 @@ import { Widget } from '@lumino/widgets';
 import React from 'react';
 
 import { analyze, exportNotebook } from '../api';
+import { ICellSpot, jumpToCell } from '../jump';
 import { IMessage, PipelineView } from './PipelineView';
 import { describeError, Direction, directionFor, PipelineModel, stageAtCell, summary } from '../model';
 import { ExportTarget, IStageBundle, STAGE_MIME } from '../tokens';
@@ -74,7 +75,7 @@ export class PipelineSidebar extends ReactWidget {
         busy={this._busy}
         message={this._message}
         onSelect={stage => this._setSelected(stage)}
-        onGoToCell={(cell, stage) => this._goToCell(cell, stage)}
+        onGoToCell={(cell, stage, spot) => this._goToCell(cell, stage, spot)}
         onRun={stage => void this._run(stage)}
         onExport={to => void this._export(to)}
         onCheck={() => void this._check()}
@@ -139,17 +140,13 @@ export class PipelineSidebar extends ReactWidget {
     this.update();
   }
 
-  private _goToCell(index: number, stage: string | null): void {
+  private _goToCell(index: number, stage: string | null, spot: ICellSpot | null = null): void {
     const panel = this._panel;
     if (!panel || index < 0 || index >= panel.content.widgets.length) {
       return;
     }
-    const notebook = panel.content;
-    notebook.deselectAll();
-    notebook.activeCellIndex = index;
-    notebook.mode = 'command';
     this._app.shell.activateById(panel.id);
-    void notebook.scrollToCell(notebook.widgets[index], 'center');
+    void jumpToCell(panel.content, index, spot);
     if (stage) {
       this._setSelected(stage);
     }

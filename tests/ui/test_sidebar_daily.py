@@ -1,0 +1,76 @@
+"""The sidebar a data scientist keeps open all day (issue 12), in real Chromium against a real ``jupyter lab``.
+
+Every check reads what a person sees (the DOM, the saved file on disk), never the extension's internals.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from playwright.sync_api import Page, expect
+
+from tests.ui.pages import (
+    SIDEBAR,
+    active_cell,
+    cells,
+    copy_example,
+    in_command_mode,
+    is_dirty,
+    node,
+    open_notebook,
+    save_and_read,
+    sources,
+    wait_active,
+)
+
+if TYPE_CHECKING:
+    from tests.ui.conftest import Lab
+
+HIDDEN = "hidden_state.ipynb"
+IRIS = "iris_classifier.ipynb"
+
+
+def _disk_sources(lab: Lab, name: str) -> list[str]:
+    return sources(json.loads((lab.root / name).read_text())["cells"])
+
+
+def test_diagnostic_click_then_b_inserts_a_cell_below_and_changes_no_source(
+    page: Page, lab: Lab, artifacts: Path
+) -> None:
+    name = copy_example(lab, HIDDEN, "jump-diagnostic.ipynb")
+    before = _disk_sources(lab, name)
+    open_notebook(page, lab, name)
+    diagnostic = page.locator(f'{SIDEBAR} .jp-nbpipe-diagnostic[data-code="NBP101"]').last
+    target = int(diagnostic.get_attribute("data-cell") or -1)
+    cells(page).nth(1).click()  # start elsewhere, with the notebook focused
+    diagnostic.click()
+    wait_active(page, target)
+    assert in_command_mode(page)
+    page.screenshot(path=str(artifacts / "daily-jump-to-diagnostic.png"))
+    page.keyboard.press("b")
+    expect(cells(page)).to_have_count(len(before) + 1)
+    after = sources(save_and_read(page, lab, name))
+    assert after == [*before[: target + 1], "", *before[target + 1 :]]
+
+
+def test_enter_on_a_focused_node_jumps_to_its_cell_and_changes_no_source(page: Page, lab: Lab) -> None:
+    name = copy_example(lab, IRIS, "jump-enter.ipynb")
+    before = _disk_sources(lab, name)
+    open_notebook(page, lab, name)
+    expect(page.get_by_text("Python 3 (ipykernel) | Idle")).to_be_visible(timeout=60_000)
+    page.wait_for_timeout(500)
+    assert not is_dirty(page, name)  # the example opens clean (its language_info is the kernel's)
+    train = node(page, "train")
+    expect(train).to_be_visible()
+    train.focus()
+    page.keyboard.press("Enter")
+    target = before.index(next(s for s in before if s.startswith("%%stage train")))
+    wait_active(page, target)
+    assert active_cell(page) == target
+    assert in_command_mode(page)
+    page.keyboard.press("Enter")  # a second Enter: now in the notebook, it enters edit mode, types nothing
+    page.wait_for_timeout(300)
+    assert not is_dirty(page, name)
+    assert sources(save_and_read(page, lab, name)) == before
