@@ -7,6 +7,9 @@ and runs code the way IPython does, so magics, ``!cmd`` and tracebacks keep work
 
 from __future__ import annotations
 
+import ast
+import builtins
+import functools
 import os
 import time
 from collections.abc import Callable, Mapping, MutableMapping
@@ -21,10 +24,10 @@ from nbpipe.model import StageHeader
 from nbpipe.runtime import replay
 from nbpipe.runtime.checks import check_unchanged, run_checks, watch
 from nbpipe.runtime.keys import key_inputs, mutable_prints
-from nbpipe.runtime.namespace import Ownership, StageNamespace, bound_names, visible_names
+from nbpipe.runtime.namespace import LiveStageNamespace, Ownership, SetupView, StageNamespace, bound_names
 from nbpipe.runtime.replay import Recording, recording_streams
 from nbpipe.runtime.stage_cache import Probe, StageCache
-from nbpipe.source import source_hash
+from nbpipe.source import python_tree, source_hash
 
 Execute = Callable[[str, StageNamespace], None]
 
@@ -123,7 +126,7 @@ class KernelSession:
         """
         __tracebackhide__ = True
         self._check_inputs(header)
-        setup = visible_names(self.user_ns, self.ownership, self.hidden)
+        setup = SetupView(self.user_ns, self.ownership, self.hidden)  # looked up by name: cost ∝ what the stage reads
         inputs = {name: self.user_ns[name] for name in header.inputs}
         record = StageRun(stage=header.name, status="ran", source_hash=source_hash(header.canonical(), body))
         parts = self.key_parts(header, body, setup, inputs)
@@ -134,7 +137,7 @@ class KernelSession:
             return self._finish(header, record)
         record.reason = "--no-cache" if header.no_cache else self.cache.reason(probe)
         before = watch(header, inputs, mutable_prints(parts.params, setup))
-        namespace = StageNamespace({**setup, **inputs}, header, self.ownership)
+        namespace = self._namespace(header, body, setup, inputs)
         initial = dict(namespace)
         self.ownership.headers[header.name] = header
         self.runs[header.name] = StageRun(stage=header.name, status="failed", key=record.key)
@@ -146,7 +149,7 @@ class KernelSession:
         bound = bound_names(initial, namespace)
         self._check_outputs(header, bound)
         run_checks(header, namespace)
-        check_unchanged(header, before, {**setup, **inputs})
+        check_unchanged(header, before, {**{n: setup[n] for n in before if n in setup}, **inputs})
         outputs = {name: namespace[name] for name in header.outputs}
         self._notes.clear()
         if self.cache.save(probe, outputs, record.seconds, persist=not header.no_cache).saved:
@@ -154,6 +157,22 @@ class KernelSession:
         record.warnings.extend(self._notes)
         self._publish(header, namespace, bound)
         return self._finish(header, record)
+
+    def _namespace(self, header: StageHeader, body: str, setup: SetupView, inputs: Mapping[str, Any]) -> StageNamespace:
+        """The body's globals: the setup names and builtins it mentions, its inputs, the view for the rest.
+
+        Builtins are copied in too, so that a loop calling ``len`` does not go through
+        ``__missing__`` on every call; precedence stays setup, then builtins.
+        """
+        initial: dict[str, Any] = {}
+        table = vars(builtins)
+        for name in mentioned_names(body, header.checks):
+            if name in setup:
+                initial[name] = setup[name]
+            elif name in table:
+                initial[name] = table[name]
+        initial.update(inputs)
+        return LiveStageNamespace(initial, header, self.ownership, setup)
 
     def key_parts(
         self, header: StageHeader, body: str, setup: Mapping[str, Any], inputs: Mapping[str, Any]
@@ -223,6 +242,24 @@ class KernelSession:
         record.warnings.extend(self._notes)
         record.seconds = float(probe.manifest.seconds) if probe.manifest is not None else 0.0
         return True
+
+
+@functools.lru_cache(maxsize=1024)
+def mentioned_names(body: str, checks: tuple[str, ...] = ()) -> frozenset[str]:
+    """Every name a body (or a ``--check`` expression) mentions in any role: all its code looks up by name."""
+    trees = [_parsed(body, python_tree), *(_parsed(check, _expression) for check in checks)]
+    return frozenset(node.id for tree in trees if tree for node in ast.walk(tree) if isinstance(node, ast.Name))
+
+
+def _expression(source: str) -> ast.AST:
+    return ast.parse(source, mode="eval")
+
+
+def _parsed(source: str, parse: Callable[[str], ast.AST]) -> ast.AST | None:
+    try:
+        return parse(source)
+    except (SyntaxError, ValueError):
+        return None  # it fails when it runs, with its own message
 
 
 def _missing_input_message(header: StageHeader, name: str) -> str:

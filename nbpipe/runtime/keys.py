@@ -9,6 +9,7 @@ stage will run in, never from where that namespace came from.
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 import os
 import types
@@ -26,11 +27,16 @@ _PLAIN = (type(None), bool, int, float, complex, str, bytes)
 
 def names_read(body: str) -> set[str]:
     """Every name a body loads anywhere (an over-approximation of its free names)."""
+    return set(_names_read(body))
+
+
+@functools.lru_cache(maxsize=4096)
+def _names_read(body: str) -> frozenset[str]:
     try:
         tree = python_tree(body)
     except (SyntaxError, ValueError):
-        return set()
-    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+        return frozenset()
+    return frozenset(n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load))
 
 
 def is_plain(value: object, depth: int = 0) -> bool:

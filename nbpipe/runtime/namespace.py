@@ -9,7 +9,7 @@ same failure the exported script would give.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,11 +115,65 @@ def visible_names(
     user_ns: Mapping[str, Any], ownership: Ownership, hidden: set[str] | frozenset[str]
 ) -> dict[str, Any]:
     """Setup names and parameters: everything in ``user_ns`` that no stage bound."""
-    return {
-        k: v
-        for k, v in user_ns.items()
-        if k not in ownership.outputs and k not in ownership.locals and not is_internal(k) and k not in hidden
-    }
+    view = SetupView(user_ns, ownership, hidden)
+    return {k: v for k, v in user_ns.items() if view.visible(k)}
+
+
+class SetupView(Mapping[str, Any]):
+    """What :func:`visible_names` copies, looked up one name at a time in the live ``user_ns``.
+
+    A stage touches a few names of a namespace that may hold thousands; a lookup costs
+    what the stage touches, not what the namespace holds (iterating costs the whole).
+    """
+
+    def __init__(self, user_ns: Mapping[str, Any], ownership: Ownership, hidden: set[str] | frozenset[str]) -> None:
+        self._user_ns = user_ns
+        self._ownership = ownership
+        self._hidden = hidden
+
+    def visible(self, name: str) -> bool:
+        """The one rule: a setup name is one no stage bound, not IPython's own, not hidden."""
+        own = self._ownership
+        return name not in own.outputs and name not in own.locals and not is_internal(name) and name not in self._hidden
+
+    def __getitem__(self, name: str) -> Any:
+        if not self.visible(name):
+            raise KeyError(name)
+        return self._user_ns[name]
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name in self._user_ns and self.visible(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name in self._user_ns if self.visible(name))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+class LiveStageNamespace(StageNamespace):
+    """A stage namespace holding what the body names, backed by a :class:`SetupView` for the rest.
+
+    The kernel copies in only the names the body mentions (all a compiled body looks up);
+    a name looked up dynamically (``eval``, ``globals()[...]``) comes from the live view,
+    so it sees the same setup names as a namespace holding them all.
+    """
+
+    def __init__(
+        self, initial: Mapping[str, Any], header: StageHeader, ownership: Ownership, setup: Mapping[str, Any]
+    ) -> None:
+        super().__init__(initial, header, ownership)
+        self._setup = setup
+
+    def __missing__(self, name: str) -> Any:
+        return self._setup[name]  # a KeyError sends the interpreter on to builtins, then NameError
+
+    def __contains__(self, name: object) -> bool:
+        return dict.__contains__(self, name) or name in self._setup
+
+    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+        """Like ``dict.get``, falling back on the setup view."""
+        return self[name] if name in self else default
 
 
 def bound_names(before: Mapping[str, Any], after: Mapping[str, Any]) -> set[str]:

@@ -1,0 +1,136 @@
+"""Benchmark of ``%%stage`` in a real IPython shell as the namespace grows (issue 16, item 5).
+
+Measures, in one run, medians of many cells run round-robin (so the load of other
+processes on a shared machine falls on every contender alike), with 10 and 10,000
+names in ``user_ns``:
+
+- a plain cell (``x0 = 1``): the baseline every ``%%stage`` cell is compared with;
+- a ``%%stage`` hit (restored from the cache: key, lookup, load, replay, publish);
+- a ``%%stage`` miss that saves (a setup value it reads changes before each run, untimed,
+  so every run is a new key: key, lookup, miss reason, run, fingerprint, save);
+- a ``%%stage --no-cache`` miss (runs, nothing saved).
+
+Usage: ``PYTHONPATH=. .venv/bin/python bench/kernel.py`` (``NBPIPE_BENCH_CELLS`` cells per
+contender, default 300). Prints a Markdown table and JSON.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+CELLS = int(os.environ.get("NBPIPE_BENCH_CELLS", "300"))
+SIZES = (10, 10_000)
+PLAIN = "x0 = 1"
+HIT = "%%stage hit --out y\ny = 1"
+MISS = "%%stage miss --out z\nz = counter + 1"
+NO_CACHE = "%%stage nocache --no-cache --out w\nw = 1"
+
+
+def shell() -> Any:
+    """A real in-process IPython shell with nbpipe loaded."""
+    from IPython.testing.globalipapp import get_ipython
+
+    ip = get_ipython()
+    ip.run_line_magic("load_ext", "nbpipe")
+    return ip
+
+
+def fill(ip: Any, names: int) -> None:
+    """Give the user namespace ``names`` user names (a mix of ints, strings and lists)."""
+    stale = [k for k in ip.user_ns if k.startswith("setup_")]
+    for key in stale:
+        del ip.user_ns[key]
+    for i in range(names):
+        ip.user_ns[f"setup_{i}"] = i if i % 3 else (f"s{i}" if i % 2 else [i])
+
+
+def run(ip: Any, source: str) -> None:
+    result = ip.run_cell(source, store_history=False)
+    if not result.success:
+        raise RuntimeError(f"cell failed: {source!r}: {result.error_in_exec or result.error_before_exec!r}")
+
+
+def contenders(ip: Any) -> dict[str, tuple[Callable[[], None], Callable[[], None] | None]]:
+    counter = iter(range(10**9))
+
+    def next_counter() -> None:
+        ip.user_ns["counter"] = next(counter)
+
+    return {
+        "plain": (lambda: run(ip, PLAIN), None),
+        "hit": (lambda: run(ip, HIT), None),
+        "miss_save": (lambda: run(ip, MISS), next_counter),
+        "no_cache": (lambda: run(ip, NO_CACHE), None),
+    }
+
+
+def medians_ms(ip: Any, cells: int) -> dict[str, float]:
+    """Median milliseconds per cell of each contender, round-robin (setups untimed)."""
+    jobs = contenders(ip)
+    times: dict[str, list[float]] = {name: [] for name in jobs}
+    ip.user_ns["counter"] = -1
+    for source in (PLAIN, HIT, MISS, NO_CACHE):  # warm: the hit's entry exists, caches are filled
+        run(ip, source)
+    for _ in range(cells):
+        for name, (func, setup) in jobs.items():
+            if setup is not None:
+                setup()
+            started = time.perf_counter()
+            func()
+            times[name].append(time.perf_counter() - started)
+    return {name: statistics.median(values) * 1000 for name, values in times.items()}
+
+
+def table(results: dict[int, dict[str, float]]) -> str:
+    lines = [
+        "| names in `user_ns` | plain cell | `%%stage` hit | hit − plain | miss that saves | miss − plain "
+        "| `--no-cache` | `--no-cache` − plain |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for names, r in results.items():
+        lines.append(
+            f"| {names:,} | {r['plain']:.3f} | {r['hit']:.3f} | **{r['hit'] - r['plain']:.3f}** "
+            f"| {r['miss_save']:.3f} | **{r['miss_save'] - r['plain']:.3f}** | {r['no_cache']:.3f} "
+            f"| {r['no_cache'] - r['plain']:.3f} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    workdir = tempfile.mkdtemp(prefix="nbpipe-bench-kernel-")
+    here = os.getcwd()
+    os.chdir(workdir)  # the kernel's store is .nbpipe/ in its working directory
+    try:
+        ip = shell()
+        results: dict[int, dict[str, float]] = {}
+        with contextlib.redirect_stdout(io.StringIO()) as sink:  # the stage bundles print as text here
+            for names in SIZES:
+                fill(ip, names)
+                results[names] = medians_ms(ip, CELLS)
+                sink.seek(0)
+                sink.truncate()
+    finally:
+        os.chdir(here)
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(f"## Kernel (median ms per cell of {CELLS}; {os.cpu_count()} cores; Python {sys.version.split()[0]})\n")
+    print(table(results))
+    print()
+    print(json.dumps({str(k): v for k, v in results.items()}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
