@@ -1,19 +1,32 @@
-"""Run records (DESIGN §7, contract ``"version": 1``): the lineage of every artifact."""
+"""Run records (DESIGN §7, contract ``"version": 1``, ``"minor": 1``): the lineage of every artifact.
+
+Minor 1 (additive): each stage has ``cpu_seconds`` and ``peak_memory`` (see
+:mod:`nbpipe.runtime.resources`), and each output ``summary`` (see :mod:`nbpipe.runtime.summaries`).
+A stage restored from the cache carries the summaries of the run that computed it, found among
+the notebook's recent records.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
 import platform
 import subprocess
 import sys
 import uuid
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from nbpipe._version import __version__
+from nbpipe.cache.store import Store
 
 RECORD_VERSION = 1
+RECORD_MINOR = 1
+#: How many of a notebook's newest records are searched for the summaries of a cached stage.
+SCAN = 20
 
 
 def now() -> str:
@@ -37,10 +50,19 @@ class StageRecord:
     started: str | None = None
     finished: str | None = None
     seconds: float = 0.0
-    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {fingerprint, bytes}
+    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> {fingerprint, bytes, summary}
     error: str | None = None
     traceback: str | None = None
     attempts: int = 0
+    cpu_seconds: float = 0.0
+    peak_memory: int | None = None  # bytes; None when it cannot be attributed
+
+    def add_details(self, cpu_seconds: float, peak_memory: int | None, summaries: dict[str, dict[str, Any]]) -> None:
+        """What the stage cost and what its outputs were (the outputs must be recorded already)."""
+        self.cpu_seconds, self.peak_memory = cpu_seconds, peak_memory
+        for name, summary in summaries.items():
+            if name in self.outputs:
+                self.outputs[name]["summary"] = summary
 
     def to_dict(self) -> dict[str, Any]:
         """The contract form (extra fields are additive)."""
@@ -52,6 +74,8 @@ class StageRecord:
             "started": self.started,
             "finished": self.finished,
             "seconds": round(self.seconds, 6),
+            "cpu_seconds": round(self.cpu_seconds, 6),
+            "peak_memory": self.peak_memory,
             "outputs": self.outputs,
         }
         if self.error:
@@ -102,6 +126,7 @@ def run_record(
     failed = any(s.status == "failed" for s in stages)
     record: dict[str, Any] = {
         "version": RECORD_VERSION,
+        "minor": RECORD_MINOR,
         "run_id": run_id,
         "notebook": notebook,
         "target": target,
@@ -115,3 +140,47 @@ def run_record(
     if git:
         record["git_commit"] = git
     return record
+
+
+def recent_records(store: Store, notebook: str | None = None, scan: int = SCAN) -> Iterator[dict[str, Any]]:
+    """The newest readable run records (of ``notebook``, matched by file name), newest first.
+
+    Run ids start with their time, so only the newest ``scan`` record files are read.
+    """
+    try:
+        names = sorted((n for n in store.fs.listdir(store.fs.join("runs")) if n.endswith(".json")), reverse=True)
+    except OSError:
+        return
+    wanted = os.path.basename(notebook) if notebook else None
+    for name in names[:scan]:
+        try:
+            record = json.loads(store.fs.read_bytes(store.fs.join("runs", name)))
+        except (OSError, ValueError, RecursionError):
+            continue
+        if isinstance(record, dict) and (wanted is None or os.path.basename(str(record.get("notebook", ""))) == wanted):
+            yield record
+
+
+def carry_summaries(store: Store, notebook: str, stages: list[StageRecord]) -> None:
+    """Give cached stages the summaries recorded by the run that computed them (same key and fingerprint)."""
+    missing = {s.key: s for s in stages if s.status == "cached" and _unsummarised(s)}
+    if not missing:
+        return
+    for record in recent_records(store, notebook):
+        for stage in record.get("stages", []):
+            target = missing.get(str(stage.get("key"))) if isinstance(stage, dict) else None
+            if target is None or not isinstance(stage.get("outputs"), dict):
+                continue
+            for name, info in stage["outputs"].items():
+                out = target.outputs.get(name)
+                if out is not None and isinstance(info, dict) and info.get("fingerprint") == out["fingerprint"]:
+                    if "summary" in info and "summary" not in out:
+                        out["summary"] = info["summary"]
+            if not _unsummarised(target):
+                del missing[target.key]
+        if not missing:
+            return
+
+
+def _unsummarised(stage: StageRecord) -> bool:
+    return any("summary" not in out for out in stage.outputs.values())

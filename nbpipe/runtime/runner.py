@@ -26,7 +26,7 @@ from nbpipe.runtime.keys import key_inputs
 from nbpipe.runtime.params import validate
 from nbpipe.runtime.plan import Plan, plan_notebook, refuse_errors
 from nbpipe.runtime.progress import Progress, choose_progress
-from nbpipe.runtime.records import StageRecord, git_commit, new_run_id, now, run_record
+from nbpipe.runtime.records import StageRecord, carry_summaries, git_commit, new_run_id, now, run_record
 from nbpipe.runtime.setup_memo import SetupMemo
 from nbpipe.runtime.stage_cache import Probe, StageCache
 from nbpipe.runtime.worker import InputRef, StageJob, StageOutcome, run_job
@@ -353,6 +353,7 @@ class Runner:
                 if outcome.saved:
                     self.refs[out] = InputRef(job.key, out)
                 record.outputs[out] = {"fingerprint": fp, "bytes": outcome.sizes.get(out, 0)}
+        record.add_details(outcome.cpu_seconds, outcome.peak_memory, outcome.summaries)
         self.progress.update(record)
         self._done(job.stage)
 
@@ -374,6 +375,7 @@ class Runner:
         stages = [self.records[n] for n in self.stages]
         path = None
         if not self.options.explain:
+            carry_summaries(self.store, self.plan.notebook, stages)
             record = run_record(
                 self.run_id,
                 self.plan.notebook,

@@ -21,7 +21,9 @@ from nbpipe.runtime.execute import as_main, cached_setup, cell_filename, run_bod
 from nbpipe.runtime.keys import mutable_prints, setup_values
 from nbpipe.runtime.plan import Plan
 from nbpipe.runtime.replay import Recording, recording_streams
+from nbpipe.runtime.resources import measure
 from nbpipe.runtime.stage_cache import InputLost, Probe, StageCache
+from nbpipe.runtime.summaries import summarize_outputs
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,9 @@ class StageOutcome:
     started: float = 0.0  # wall-clock time.time() when the body started
     finished: float = 0.0
     lost_input: str | None = None  # an input whose entry vanished: its producer must run again
+    cpu_seconds: float = 0.0  # of the body (run records, minor 1)
+    peak_memory: int | None = None  # bytes: peak RSS of this process while the body ran (None: unknown)
+    summaries: dict[str, dict[str, Any]] = field(default_factory=dict)  # output -> summary
 
 
 def run_job(
@@ -102,6 +107,7 @@ def run_job(
             continue
         outcome.status, outcome.error, outcome.traceback = "ran", None, None
         outcome.fingerprints, outcome.sizes, outcome.saved = saved.fingerprints, saved.sizes, saved.saved
+        outcome.summaries = summarize_outputs(outputs)  # from the values in memory; never fails the stage
         return outcome, outputs
     return outcome, {}
 
@@ -161,8 +167,10 @@ def _attempt(
             inputs[name] = setup[name]
     visible = {k: v for k, v in setup.items() if k not in stage.header.inputs}
     outcome.started = time.time()
-    outputs, seconds = run_body(job.plan, stage, visible, inputs, mutable_prints(job.key_inputs.params, visible))
+    with measure() as usage:
+        outputs, seconds = run_body(job.plan, stage, visible, inputs, mutable_prints(job.key_inputs.params, visible))
     outcome.finished = time.time()
+    outcome.cpu_seconds, outcome.peak_memory = usage.cpu_seconds, usage.peak_memory
     outcome.seconds = seconds
     return outputs
 
