@@ -58,7 +58,7 @@ def notebook_path(magics: Any, explicit: str | None = None) -> str:
         os.environ.get("JPY_SESSION_NAME"),
         ns.get("__vsc_ipynb_file__"),
     ):
-        if candidate and str(candidate).endswith(".ipynb") and os.path.exists(str(candidate)):
+        if candidate and str(candidate).endswith((".ipynb", ".py")) and os.path.exists(str(candidate)):
             return str(candidate)
     raise StageError(
         "this kernel does not know which notebook it belongs to",

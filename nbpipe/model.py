@@ -150,6 +150,9 @@ class Graph:
     #: setup and parameter names bound only to literals: their values follow from the
     #: source (not part of graph JSON v1)
     static: frozenset[str] = frozenset()
+    #: for a percent script: per cell, the 0-based line of the file where its source starts
+    #: (from Notebook.source_lines; not part of graph JSON v1)
+    source_lines: tuple[int, ...] = ()
 
     def stage(self, name: str) -> Stage:
         """The stage called ``name``; KeyError if there is none."""

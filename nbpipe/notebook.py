@@ -17,6 +17,8 @@ from typing import Any
 from nbpipe.errors import HeaderError, NotebookReadError
 from nbpipe.header import parse_header
 from nbpipe.model import STAGE_MIME, StageHeader
+from nbpipe.percent import is_percent_path
+from nbpipe.percent import load as load_percent
 from nbpipe.source import split_stage
 
 PARAMETERS_TAG = "parameters"
@@ -61,6 +63,9 @@ class Notebook:
     cells: tuple[Cell, ...]
     language: str = "python"
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: for a percent script: per cell, the 0-based line of the file where its source starts
+    #: (nbpipe.percent.file_line maps analysis positions with it); empty for .ipynb
+    source_lines: tuple[int, ...] = ()
 
     @property
     def stage_cells(self) -> list[Cell]:
@@ -102,7 +107,11 @@ def read(path: str | os.PathLike[str], content: dict[str, Any] | str | None = No
         NotebookReadError: the file is missing, not JSON, not a notebook, or not Python.
     """
     path = os.fspath(path)
-    raw = _load_json(path, content)
+    source_lines: tuple[int, ...] = ()
+    if is_percent_path(path) and not isinstance(content, dict):
+        raw, source_lines = load_percent(path, content)
+    else:
+        raw = _load_json(path, content)
     nb = _to_v4(path, raw)
     metadata = _mapping(nb.get("metadata"))
     language = _language(metadata)
@@ -118,7 +127,7 @@ def read(path: str | os.PathLike[str], content: dict[str, Any] | str | None = No
             hint="open it in Jupyter to repair it",
         )
     cells = tuple(_cell(path, i, c) for i, c in enumerate(raw_cells) if isinstance(c, dict))
-    return Notebook(path=path, cells=cells, language=language, metadata=metadata)
+    return Notebook(path=path, cells=cells, language=language, metadata=metadata, source_lines=source_lines)
 
 
 def _mapping(value: object) -> dict[str, Any]:

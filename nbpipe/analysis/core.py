@@ -12,6 +12,7 @@ import gc
 import os
 import threading
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 from nbpipe.analysis import checks_locals, checks_order, checks_stage, checks_state, facts, graph, incremental
@@ -41,6 +42,8 @@ def analyze(notebook: Notebook | str | os.PathLike[str], content: dict[str, Any]
             graph = incremental.reuse(nb)
             if graph is None:
                 graph = _analyze(nb)
+            if graph.source_lines != nb.source_lines:  # a percent script's cells moved in the file
+                graph = replace(graph, source_lines=nb.source_lines)
             incremental.remember(nb, graph)
             return graph
         finally:

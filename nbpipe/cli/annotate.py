@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from nbpipe import percent
 from nbpipe.errors import NbpipeError, NotebookReadError
 
 
@@ -17,9 +18,10 @@ def register(subparsers: Any) -> None:
         "annotate",
         help="propose %%%%stage headers for a plain notebook",
         description="Turn data-producing cells into stages with inputs and outputs inferred from the code. "
-        "Writes NB.staged.ipynb (or -o OUT); never overwrites the input without --in-place.",
+        "Writes NB.staged.ipynb, or NB.staged.py for a percent script (or -o OUT); "
+        "never overwrites the input without --in-place.",
     )
-    parser.add_argument("notebook", metavar="NB", help="an .ipynb file")
+    parser.add_argument("notebook", metavar="NB", help="an .ipynb file or a jupytext percent .py script")
     parser.add_argument("-o", "--output", metavar="OUT", help="where to write the result (default: NB.staged.ipynb)")
     parser.add_argument("--in-place", action="store_true", help="overwrite the input notebook")
     parser.set_defaults(handler=run)
@@ -39,10 +41,13 @@ def run(args: argparse.Namespace) -> int:
     source = Path(args.notebook)
     read(source)  # refuses unreadable or non-Python notebooks with a clear error
     target = _target(source, args)
-    nb = _load_v4(source)
+    nb = percent.load(str(source))[0] if percent.is_percent_path(source) else _load_v4(source)
     annotation = propose(nb)
-    text = json.dumps(annotation.notebook, indent=1, ensure_ascii=False) + "\n"
-    target.write_text(text, encoding="utf-8")
+    if percent.is_percent_path(target):  # a percent script is written back as one (jupytext)
+        percent.write(annotation.notebook, target)
+    else:
+        text = json.dumps(annotation.notebook, indent=1, ensure_ascii=False) + "\n"
+        target.write_text(text, encoding="utf-8")
     graph = analyze(target)
     print(f"{target}: {len(graph.stages)} stages proposed: {' -> '.join(graph.order) or '(none)'}")
     for note in annotation.notes:
@@ -57,7 +62,7 @@ def _target(source: Path, args: argparse.Namespace) -> Path:
         raise NbpipeError("annotate: give either -o OUT or --in-place, not both")
     if args.in_place:
         return source
-    target = Path(args.output) if args.output else source.with_name(source.stem + ".staged.ipynb")
+    target = Path(args.output) if args.output else source.with_name(source.stem + ".staged" + source.suffix)
     if target.resolve() == source.resolve():
         raise NbpipeError(f"annotate: {target} is the input notebook", hint="pass --in-place to overwrite it")
     return target

@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 from nbpipe.errors import NotebookReadError
 from nbpipe.model import Diagnostic, Graph
+from nbpipe.percent import file_line
 
 _COLORS = {"error": "\033[31m", "warning": "\033[33m", "bold": "\033[1m", "dim": "\033[2m", "reset": "\033[0m"}
 
@@ -124,7 +125,7 @@ def text_lines(graph: Graph, color: bool = False) -> list[str]:
 
     lines = []
     for d in graph.diagnostics:
-        where = f"{graph.notebook}:cell {d.cell}:{d.line or 1}:{d.col or 0}"
+        where = file_position(graph, d) or f"{graph.notebook}:cell {d.cell}:{d.line or 1}:{d.col or 0}"
         lines.append(f"{paint(where, 'bold')}: {paint(d.code, d.severity)} {paint(d.severity, d.severity)} {d.message}")
         if d.hint:
             lines.append(paint(f"    hint: {d.hint}", "dim"))
@@ -153,8 +154,21 @@ def github_lines(graph: Graph) -> list[str]:
         level = "error" if d.severity == "error" else "warning"
         title = f"{d.code} (cell {d.cell}, line {d.line or 1})"
         text = d.message + (f". Hint: {d.hint}" if d.hint else "")
-        lines.append(f"::{level} file={_escape(graph.notebook, True)},title={_escape(title, True)}::{_escape(text)}")
+        place = _escape(graph.notebook, True) + _github_line(graph, d)
+        lines.append(f"::{level} file={place},title={_escape(title, True)}::{_escape(text)}")
     return lines
+
+
+def file_position(graph: Graph, d: Diagnostic) -> str | None:
+    """``path:line:col`` (1-based) in a percent script's own lines; None for an ``.ipynb``."""
+    line = file_line(graph.source_lines, d.cell, d.line)
+    return None if line is None else f"{graph.notebook}:{line}:{(d.col or 0) + 1}"
+
+
+def _github_line(graph: Graph, d: Diagnostic) -> str:
+    """``,line=N,col=C`` for a percent script, so the annotation sits on the right line of the ``.py``."""
+    line = file_line(graph.source_lines, d.cell, d.line)
+    return "" if line is None else f",line={line},col={(d.col or 0) + 1}"
 
 
 def _escape(text: str, prop: bool = False) -> str:

@@ -55,6 +55,8 @@ def default_output(notebook: str, to: str) -> str:
     """Where an export goes without ``-o``: beside the notebook, named after it."""
     stem = os.path.splitext(notebook)[0]
     suffix = BUILTIN[to][2] if to in BUILTIN else f"_{to}"
+    if stem + suffix == notebook:  # a percent script exported --to script: never its own source
+        suffix = "_pipeline" + suffix
     return stem + suffix
 
 

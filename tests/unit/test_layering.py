@@ -17,6 +17,7 @@ LAYERS = {
     "nbpipe.dag": 0,  # the one stage graph: model's Graph and the runtime's Plan both hold one
     "nbpipe.header": 1,
     "nbpipe.notebook": 1,
+    "nbpipe.percent": 1,  # jupytext percent scripts as notebooks (jupytext imported lazily)
     "nbpipe.source": 1,
     "nbpipe.analysis": 2,
     "nbpipe.cache": 2,
