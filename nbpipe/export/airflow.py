@@ -2,21 +2,36 @@
 
 Each task runs its stage through :func:`nbpipe.runtime.script_api.run_stage_task`
 (the batch Runner with ``--only STAGE``, so keys and cache hits are those of the
-notebook), and artifacts travel through the shared store (``NBPIPE_STORE`` or the URL
-given at export). Parameters are DAG params. Written for Airflow 3 (``airflow.sdk``),
-falling back to the Airflow 2 imports.
+notebook), and artifacts travel through the shared store. Parameters are DAG params.
+The DAG is portable: the notebook folder and the store are resolved when a task runs
+(:func:`nbpipe.runtime.script_api.resolve_locations`: DAG params ``nbpipe_base_dir`` and
+``nbpipe_store``, environment variables ``NBPIPE_BASE_DIR`` and ``NBPIPE_STORE``, defaults
+relative to the DAG file). ``--resources``: ``cpu`` becomes the task's ``pool_slots``;
+the others are reported as ignored. Written for Airflow 3 (``airflow.sdk``), falling back
+to the Airflow 2 imports.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
+import warnings
 
 from nbpipe.errors import ExportError
-from nbpipe.export.codegen import docstring, identifier, lint_waiver, literal, ruff_format
+from nbpipe.export.codegen import bounded_name, docstring, identifier, lint_waiver, literal, ruff_format
 from nbpipe.export.files import check_writable, mark_python, write_text
 from nbpipe.notebook import Notebook
 from nbpipe.runtime.plan import Plan, plan_notebook
+
+#: Airflow's limit on task and DAG ids.
+ID_LIMIT = 250
+#: DAG params nbpipe adds beside the notebook's parameters (run-time locations).
+LOCATION_PARAMS = ("nbpipe_base_dir", "nbpipe_store")
+
+
+class ExportWarning(UserWarning):
+    """Raised (as a warning) when a target cannot honour part of the notebook, e.g. a resource."""
 
 
 def export_airflow(
@@ -35,7 +50,9 @@ def export_airflow(
         output: the DAG file (it must end up in Airflow's dags folder).
         standalone: not supported for Airflow.
         retries: Airflow retries of each task.
-        store: the store URL tasks share (default: the notebook's ``.nbpipe/``; ``NBPIPE_STORE`` overrides).
+        store: the store URL tasks share (default: ``.nbpipe/`` in the notebook folder, found when a
+            task runs; ``NBPIPE_STORE`` and the DAG param ``nbpipe_store`` override it). A relative
+            path is taken relative to the notebook folder.
         dag_id: the DAG id (default: ``nbpipe_`` plus the notebook's stem); must be unique in the dags folder.
         overwrite: replace ``output`` even if nbpipe did not write it.
 
@@ -50,29 +67,106 @@ def export_airflow(
         raise ExportError(
             f"--dag-id {dag_id!r}: Airflow DAG ids are letters, digits, '_', '.' and '-'", hint="rename it"
         )
+    if dag_id is not None and len(dag_id) > ID_LIMIT:
+        raise ExportError(f"--dag-id has {len(dag_id)} characters; Airflow allows {ID_LIMIT}", hint="shorten it")
+    refuse_reserved(plan, LOCATION_PARAMS)
     check_writable(output, overwrite)
-    text = render(plan, retries, store or os.path.join(plan.base_dir, ".nbpipe"), dag_id or default_dag_id(plan))
+    ignored = ignored_resources(plan)
+    if ignored:
+        warnings.warn(f"Airflow export of {os.path.basename(plan.notebook)!r}: {ignored}", ExportWarning, 2)
+    text = render(plan, retries, store_default(plan, store), dag_id or default_dag_id(plan), output)
     write_text(output, mark_python(text), overwrite)
     return output
 
 
+def refuse_reserved(plan: Plan, reserved: tuple[str, ...]) -> None:
+    """Refuse notebook parameters that collide with the location parameters an export adds."""
+    clash = [name for name in reserved if name in plan.defaults]
+    if clash:
+        raise ExportError(
+            f"the notebook's parameter {clash[0]!r} collides with the parameter nbpipe adds to the export",
+            hint="rename the parameter in the notebook's parameters cell",
+        )
+
+
+def store_default(plan: Plan, store: str | None) -> str | None:
+    """The exported store: a URL or an absolute path as given, a relative path relative to the notebook folder."""
+    if not store or "://" in store or os.path.isabs(store):
+        return store or None
+    return os.path.relpath(os.path.abspath(store), plan.base_dir)
+
+
+def relative_base_dir(plan: Plan, output: str) -> str:
+    """The notebook folder relative to the generated file's folder (resolved again when a task runs)."""
+    return os.path.relpath(plan.base_dir, os.path.dirname(os.path.abspath(output)))
+
+
 def default_dag_id(plan: Plan) -> str:
-    """``nbpipe_`` plus the notebook's file stem with non-identifier characters replaced."""
+    """``nbpipe_`` plus the notebook's file stem with non-identifier characters replaced (at most 250 characters)."""
     stem = os.path.splitext(os.path.basename(plan.notebook))[0]
-    return "nbpipe_" + re.sub(r"[^A-Za-z0-9_]", "_", stem)
+    return bounded_name("nbpipe_" + re.sub(r"[^A-Za-z0-9_]", "_", stem), ID_LIMIT)
 
 
-def render(plan: Plan, retries: int, store: str, dag_id: str) -> str:
+def pool_slots(plan: Plan) -> dict[str, int]:
+    """Stage -> Airflow pool slots: its ``--resources cpu``, in whole cores rounded up (stages with cpu only)."""
+    from nbpipe.header import resource_amount
+
+    found = {}
+    for name in plan.order:
+        cpu = dict(plan.stages[name].header.resources).get("cpu")
+        if cpu:
+            found[name] = max(1, math.ceil(resource_amount("cpu", cpu)))
+    return found
+
+
+def ignored_resources(plan: Plan) -> str:
+    """What the Airflow export cannot honour of ``--resources`` ("" if nothing)."""
+    parts = [
+        f"stage {name!r} {key}={value}"
+        for name in plan.order
+        for key, value in plan.stages[name].header.resources
+        if key != "cpu"
+    ]
+    if not parts:
+        return ""
+    return (
+        "--resources ignored (Airflow tasks have no portable memory or accelerator setting; "
+        "--to kubeflow and --executor dask honour them): " + ", ".join(parts)
+    )
+
+
+def location_doc(base_dir: str, store: str | None, params: str) -> list[str]:
+    """Docstring lines saying how an export finds the notebook folder and the store at run time."""
+    where = repr(store) if store else "'.nbpipe/' in the notebook folder"
+    return [
+        "Paths are resolved when a task runs; nothing of the exporting machine is baked in:",
+        f"- the notebook folder: the {params} nbpipe_base_dir, else the environment variable",
+        f"  NBPIPE_BASE_DIR, else {base_dir!r} relative to this file's folder;",
+        f"- the store: the {params} nbpipe_store, else NBPIPE_STORE, else {where};",
+        "  a relative store path is relative to the notebook folder.",
+    ]
+
+
+def render(plan: Plan, retries: int, store: str | None, dag_id: str, output: str) -> str:
     """The formatted DAG file text."""
     from nbpipe.runtime.script_api import plan_to_data
 
+    base_dir = relative_base_dir(plan, output)
+    slots = pool_slots(plan)
     lines = [
         f"Airflow DAG exported by nbpipe from the notebook {os.path.basename(plan.notebook)!r}.",
         "",
         "One task per stage: " + ", ".join(plan.order) + ".",
-        "Artifacts travel through the nbpipe store (NBPIPE_STORE overrides the exported URL);",
-        "stages already computed by the notebook or another target are cache hits.",
+        "Artifacts travel through the nbpipe store; stages already computed by the notebook",
+        "or another target are cache hits.",
+        "",
+        *location_doc(base_dir, store, "DAG param"),
     ]
+    if slots:
+        lines += ["", "--resources cpu=N becomes the task's pool_slots (whole cores): " + _slots_text(slots) + "."]
+    if ignored_resources(plan):
+        lines += ["", ignored_resources(plan) + "."]
+    task_ids = {name: bounded_name(identifier(name), ID_LIMIT) for name in plan.order}
     edges = [f"    tasks[{literal(p)}] >> tasks[{literal(name)}]" for name in plan.order for p in plan.parents(name)]
     body = f'''{docstring(chr(10).join(lines) + chr(10))}
 
@@ -91,19 +185,32 @@ except ImportError:  # Airflow 2
 
 from nbpipe.runtime import script_api as _nbpipe
 
-PIPELINE: dict[str, Any] = {literal(plan_to_data(plan))}
+PIPELINE: dict[str, Any] = {literal(plan_to_data(plan, base_dir="."))}
 PARAMETERS: dict[str, Any] = {literal(dict(plan.defaults))}
-STORE = os.environ.get("NBPIPE_STORE") or {literal(store)}
+HERE = os.path.dirname(os.path.abspath(__file__))
+BASE_DIR = {literal(base_dir)}  # the notebook folder, relative to HERE
+STORE: str | None = {literal(store)}  # None: .nbpipe/ in the notebook folder
 RETRIES = {int(retries)}
+TASK_IDS: dict[str, str] = {literal(task_ids)}
+POOL_SLOTS: dict[str, int] = {literal(slots)}
 
 
 def stage_task(stage: str) -> Any:
     """The task running one stage (its upstream is in the store)."""
 
-    @task(task_id=stage, retries=RETRIES)
+    @task(task_id=TASK_IDS[stage], retries=RETRIES, pool_slots=POOL_SLOTS.get(stage, 1))
     def run_stage(**context: Any) -> dict[str, Any]:
-        params = {{name: context["params"][name] for name in PARAMETERS if name in context["params"]}}
-        return _nbpipe.run_stage_task(PIPELINE, stage, params, STORE, "airflow", retries=0)
+        given = context["params"]
+        params = {{name: given[name] for name in PARAMETERS if name in given}}
+        folder, store = _nbpipe.resolve_locations(
+            HERE,
+            BASE_DIR,
+            STORE,
+            base_dir_param=given.get("nbpipe_base_dir") or "",
+            store_param=given.get("nbpipe_store") or "",
+        )
+        data = {{**PIPELINE, "base_dir": folder}}
+        return _nbpipe.run_stage_task(data, stage, params, store or "", "airflow", retries=0)
 
     return run_stage()
 
@@ -113,7 +220,7 @@ with DAG(
     schedule=None,
     start_date=datetime.datetime(2024, 1, 1),
     catchup=False,
-    params=PARAMETERS,
+    params={{**PARAMETERS, "nbpipe_base_dir": "", "nbpipe_store": ""}},
     tags=["nbpipe"],
 ) as dag:
     tasks = {{name: stage_task(name) for name in {literal([identifier(n) for n in plan.order])}}}
@@ -121,3 +228,7 @@ with DAG(
 '''
     text = ruff_format(body)
     return lint_waiver(text) + text
+
+
+def _slots_text(slots: dict[str, int]) -> str:
+    return ", ".join(f"{name!r} {count}" for name, count in slots.items())

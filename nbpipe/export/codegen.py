@@ -158,3 +158,18 @@ def _ruff() -> list[str] | None:
         return [beside]
     found = shutil.which("ruff")
     return [found] if found else None
+
+
+def bounded_name(name: str, limit: int) -> str:
+    """``name`` if it has at most ``limit`` characters, else a unique shortening of it.
+
+    Orchestrators bound their ids (Airflow task ids: 250 characters); a longer stage name
+    keeps its first characters and ends with ``_`` and 10 hex digits of its SHA-256, so two
+    long names that share a prefix still get distinct ids. An identifier stays an identifier.
+    """
+    if len(name) <= limit:
+        return name
+    import hashlib
+
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    return f"{name[: limit - 11]}_{digest}"

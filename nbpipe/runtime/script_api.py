@@ -331,3 +331,30 @@ def save_outputs(job_json: str, outputs: Mapping[str, Any], namespace: Mapping[s
     }
     with open(job["outcome"], "w", encoding="utf-8") as handle:
         json.dump(outcome, handle)
+
+
+#: The environment variable naming the notebook folder for exported DAGs and pipelines.
+BASE_DIR_ENV = "NBPIPE_BASE_DIR"
+
+
+def resolve_locations(
+    anchor: str, base_dir: str, store: str | None, *, base_dir_param: str = "", store_param: str = ""
+) -> tuple[str, str | None]:
+    """Where the notebook folder and the store are, decided when a task runs (portable exports).
+
+    Exported DAGs and pipelines carry no path of the exporting machine: the notebook folder is
+    ``base_dir_param`` (a DAG or pipeline parameter), else ``$NBPIPE_BASE_DIR``, else ``base_dir``
+    (relative to ``anchor``, the generated file's folder). The store is ``store_param``, else
+    ``$NBPIPE_STORE``, else ``store`` as exported (a relative path is relative to the notebook
+    folder), else None: ``.nbpipe/`` in the notebook folder.
+
+    Returns:
+        The absolute notebook folder and the store URL (None for the notebook's own store).
+    """
+    from nbpipe.cache.store import STORE_ENV
+
+    folder = os.path.abspath(os.path.join(anchor, base_dir_param or os.environ.get(BASE_DIR_ENV) or base_dir))
+    url = store_param or os.environ.get(STORE_ENV) or store or None
+    if url and "://" not in url and not os.path.isabs(url):
+        url = os.path.normpath(os.path.join(folder, url))
+    return folder, url
