@@ -84,9 +84,12 @@ export const EDGE_LABEL_CHARS = 24;
 /** Approximate width of one character of an edge label, in pixels (11 px UI font). */
 const LABEL_CHAR_PX = 6.6;
 
+/** Widest a stage node gets for a long name, in pixels. */
+export const STAGE_MAX_WIDTH = 184;
+
 /** Node sizes fed to the layered layout, in pixels. */
 export const NODE_SIZE: Record<NodeKind, { width: number; height: number }> = {
-  stage: { width: 112, height: 40 },
+  stage: { width: 112, height: 54 },
   param: { width: 96, height: 22 },
   file: { width: 96, height: 22 }
 };
@@ -98,7 +101,11 @@ export const NODE_SIZE: Record<NodeKind, { width: number; height: number }> = {
 export function nodeSize(kind: NodeKind, label: string): { width: number; height: number } {
   const size = NODE_SIZE[kind];
   if (kind === 'stage') {
-    return { ...size };
+    // As wide as the name (bold 12 px) up to a limit; the full name is the tooltip beyond it.
+    return {
+      width: Math.min(STAGE_MAX_WIDTH, Math.max(size.width, Math.ceil(label.length * 7.4) + 26)),
+      height: size.height
+    };
   }
   const text = kind === 'file' ? fileName(label) : label;
   return {

@@ -26,14 +26,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from nbpipe.cache.keys import miss_reason, stage_key
+from nbpipe.cache.keys import KeyInputs, miss_reason, stage_key
 from nbpipe.cache.store import Store
 from nbpipe.errors import CacheError, NbpipeError
 from nbpipe.model import Graph
 from nbpipe.notebook import Notebook, stage_bundle
 from nbpipe.runtime.keys import key_inputs
 from nbpipe.runtime.plan import Plan, StagePlan
-from nbpipe.source import source_hash
+from nbpipe.source import normalize, source_hash
 
 #: Setup parts of a stage: (helper sources, setup values, setup-provided input fingerprints), or None if unknown.
 PartsOf = Callable[[StagePlan], "tuple[dict[str, str], dict[str, Any], dict[str, str]] | None"]
@@ -142,7 +142,22 @@ class _Walk:
             if not ran_before:
                 return StageStatus("never-run", f"never run (upstream {late[0]!r} {what})")
             return StageStatus("stale", f"upstream {late[0]!r} {what}")
-        return self._from_bundle(stage, ran_before)
+        return self._code_changed(stage) or self._from_bundle(stage, ran_before)
+
+    def _code_changed(self, stage: StagePlan) -> StageStatus | None:
+        """Stale when the code or header differs from the stage's latest entry: no key is needed to know
+        that (the setup memo knows only the code that ran, so an edited stage has no parts)."""
+        try:
+            previous = self.store.latest_inputs(stage.name)
+        except CacheError:
+            return None
+        if previous is None:
+            return None
+        source = stage.body.partition("\n")[2]  # as key_inputs keeps it: the body's line 1 stands for the header
+        now = KeyInputs(stage.name, normalize(stage.body), stage.header.canonical(), source=source)
+        if (previous.code, previous.header) == (now.code, now.header):
+            return None
+        return StageStatus("stale", miss_reason(previous, now))
 
     def _ran_before(self, name: str) -> bool:
         try:

@@ -6,6 +6,9 @@ Every check reads what a person sees (the DOM, the saved file on disk), never th
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -74,3 +77,31 @@ def test_enter_on_a_focused_node_jumps_to_its_cell_and_changes_no_source(page: P
     page.wait_for_timeout(300)
     assert not is_dirty(page, name)
     assert sources(save_and_read(page, lab, name)) == before
+
+
+def _stage_title(page: Page, stage: str) -> str:
+    return node(page, stage).locator(".jp-nbpipe-stage").get_attribute("title") or ""
+
+
+def test_an_edit_upstream_turns_downstream_stale_with_the_reason(page: Page, lab: Lab, artifacts: Path) -> None:
+    name = copy_example(lab, IRIS, "status-edit.ipynb")
+    subprocess.run([sys.executable, "-m", "nbpipe.cli", "run", str(lab.root / name)], check=True, capture_output=True)
+    before = _disk_sources(lab, name)
+    open_notebook(page, lab, name)
+    for stage in ("load", "split", "scale", "train", "evaluate"):  # a CLI run: every node fresh
+        expect(node(page, stage).locator(".jp-nbpipe-status-fresh")).to_have_count(1, timeout=15_000)
+    split = before.index(next(s for s in before if s.startswith("%%stage split")))
+    cells(page).nth(split).locator(".cm-content").click()
+    page.keyboard.press("Control+End")
+    page.keyboard.type("\nn_split = len(X_train)")  # unsaved: the sidebar analyses the live content
+    lines = before[split].count("\n") + 2
+    expect(node(page, "split").locator(".jp-nbpipe-status-stale")).to_have_count(1, timeout=10_000)
+    expect(node(page, "split").locator(".jp-nbpipe-stage")).to_have_attribute(
+        "title", re.compile(rf"code changed \(line {lines}\)")
+    )
+    for stage in ("scale", "train", "evaluate"):
+        expect(node(page, stage).locator(".jp-nbpipe-status-stale")).to_have_count(1)
+        assert re.search(r"upstream '\w+' is stale", _stage_title(page, stage)), _stage_title(page, stage)
+    expect(node(page, "load").locator(".jp-nbpipe-status-fresh")).to_have_count(1)
+    expect(node(page, "scale").locator(".jp-nbpipe-stage-reason")).to_contain_text("upstream 'split' is stale")
+    page.locator(SIDEBAR).screenshot(path=str(artifacts / "daily-stale-after-upstream-edit.png"))

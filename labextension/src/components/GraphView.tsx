@@ -5,7 +5,16 @@
  * the whole graph does not fit at a readable zoom, it shows the graph's start and
  * the user pans (or fits everything with the fit button).
  */
-import { Background, ControlButton, Controls, Edge, Node, ReactFlow, ReactFlowInstance } from '@xyflow/react';
+import {
+  Background,
+  ControlButton,
+  Controls,
+  Edge,
+  MarkerType,
+  Node,
+  ReactFlow,
+  ReactFlowInstance
+} from '@xyflow/react';
 import '@xyflow/react/dist/style.css';
 import React, { useCallback, useMemo, useRef } from 'react';
 
@@ -38,7 +47,10 @@ export function GraphView(props: IGraphViewProps): JSX.Element {
     () => nodes.map(n => ({ ...n, selected: n.type === 'stage' && n.data.label === props.selected })),
     [nodes, props.selected]
   );
-  const flowEdges: Edge[] = edges;
+  const flowEdges: Edge[] = useMemo(
+    () => edges.map(e => ({ ...e, markerEnd: { type: MarkerType.ArrowClosed, width: 16, height: 16 } })),
+    [edges]
+  );
   const box = useRef<HTMLDivElement>(null);
   const flow = useRef<ReactFlowInstance | null>(null);
   const startView = useCallback(() => {

@@ -37,18 +37,22 @@ export function LayeredEdge(props: EdgeProps): JSX.Element {
   const text = typeof props.label === 'string' ? props.label : '';
   const hasLabel = !!text && route?.labelX !== null && route?.labelX !== undefined && route.labelY !== null;
   return (
-    <BaseEdge
-      id={props.id}
-      path={path}
-      markerEnd={props.markerEnd}
-      style={props.style}
-      label={hasLabel ? shortLabel(text) : undefined}
-      labelX={route?.labelX ?? undefined}
-      labelY={route?.labelY ?? undefined}
-      labelShowBg={true}
-      labelBgPadding={[3, 1]}
-      labelBgBorderRadius={3}
-    />
+    <g className="jp-nbpipe-edge-group">
+      {/* The tooltip: every variable the edge carries (the drawn label may be shortened). */}
+      {text && <title>{text}</title>}
+      <BaseEdge
+        id={props.id}
+        path={path}
+        markerEnd={props.markerEnd}
+        style={props.style}
+        label={hasLabel ? shortLabel(text) : undefined}
+        labelX={route?.labelX ?? undefined}
+        labelY={route?.labelY ?? undefined}
+        labelShowBg={true}
+        labelBgPadding={[3, 1]}
+        labelBgBorderRadius={3}
+      />
+    </g>
   );
 }
 

@@ -38,6 +38,7 @@ const SIDES: [string, 'source' | 'target', Position][] = [
 export function StageNode({ data, selected }: Props): JSX.Element {
   const status = data.status ?? 'unknown';
   const info = STATUS_INFO[status];
+  const reason = data.reason || info.description;
   const classes = ['jp-nbpipe-node', 'jp-nbpipe-stage', `jp-nbpipe-status-${status}`];
   if (data.errors) {
     classes.push('jp-nbpipe-has-error');
@@ -48,7 +49,7 @@ export function StageNode({ data, selected }: Props): JSX.Element {
     classes.push('jp-nbpipe-selected');
   }
   return (
-    <div className={classes.join(' ')} title={`${data.label}: ${info.label} (${data.reason || info.description})`}>
+    <div className={classes.join(' ')} title={`${data.label}: ${info.label} (${reason})`}>
       <Handles vertical={data.vertical}>
         <div className="jp-nbpipe-stage-name">{data.label}</div>
         <div className="jp-nbpipe-stage-meta">
@@ -57,6 +58,7 @@ export function StageNode({ data, selected }: Props): JSX.Element {
           {data.errors > 0 && <span className="jp-nbpipe-badge jp-nbpipe-badge-error">{data.errors}</span>}
           {data.warnings > 0 && <span className="jp-nbpipe-badge jp-nbpipe-badge-warning">{data.warnings}</span>}
         </div>
+        <div className="jp-nbpipe-stage-reason">{reason}</div>
       </Handles>
     </div>
   );
