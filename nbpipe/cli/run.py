@@ -8,6 +8,7 @@ from typing import Any
 
 from nbpipe.errors import OptionError
 from nbpipe.runtime.params import add_parameter_option, parse_overrides, read_params_file
+from nbpipe.runtime.tracking import add_options, from_args
 
 
 def register(subparsers: Any) -> None:
@@ -36,6 +37,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--store", metavar="URL", help="artifact store (default .nbpipe/ beside the notebook)")
     parser.add_argument("--retries", type=int, metavar="N", help="retry failing stages N times (overrides headers)")
     parser.add_argument("--no-check", action="store_true", help="run even if `nbpipe check` reports errors")
+    add_options(parser)
     parser.set_defaults(handler=handle)
 
 
@@ -49,6 +51,7 @@ def handle(args: argparse.Namespace) -> int:
     params.update(parse_overrides(args.parameter))
     if os.path.isdir(args.notebook):
         return _run_folder(args, params)
+    tracking = from_args(args)
     options = RunOptions(
         params=params,
         only=args.only,
@@ -66,9 +69,22 @@ def handle(args: argparse.Namespace) -> int:
     if args.explain:
         return 0
     print(f"{result.summary()}; record: {result.record_path}")
+    if tracking is not None and result.record_path is not None:
+        _log_to_mlflow(args.notebook, result, tracking)
     if result.failed:
         print(result.failures(), file=sys.stderr)
     return 0 if result.status == "ok" else 1
+
+
+def _log_to_mlflow(notebook: str, result: Any, tracking: Any) -> None:
+    """Log the run just written, with the results of its stages' ``--check`` gates."""
+    from nbpipe.notebook import read
+    from nbpipe.runtime.tracking import log_run
+
+    checks = {c.header.name: list(c.header.checks) for c in read(notebook).stage_cells if c.header is not None}
+    run_id = log_run(result.store.record(result.run_id), tracking, checks)
+    if run_id is not None:
+        print(f"logged to MLflow at {tracking.uri}: run {run_id}")
 
 
 def _run_folder(args: argparse.Namespace, params: dict[str, Any]) -> int:
@@ -103,6 +119,11 @@ def _refuse_folder_options(args: argparse.Namespace) -> None:
             "its stages run as notebooks in local kernels",
             hint=f"drop {flag} (--jobs N runs independent stages in parallel), "
             "or run the notebook itself on Dask: nbpipe run NB.ipynb --executor dask",
+        )
+    if args.mlflow is not None:
+        raise OptionError(
+            f"--mlflow does not apply to the exported papermill folder {folder!r}",
+            hint="run the notebook itself with --mlflow: nbpipe run NB.ipynb --mlflow URI",
         )
     if args.no_check:
         raise OptionError(

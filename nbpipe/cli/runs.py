@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from typing import Any
 
 
@@ -88,9 +89,10 @@ def handle_ls(args: argparse.Namespace) -> int:
         summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
         status, target = rec.get("status", "?"), rec.get("target", "?")
         params = rec.get("params") if isinstance(rec.get("params"), dict) else {}
-        before = previous.get(str(rec.get("notebook")))
+        notebook = os.path.basename(str(rec.get("notebook", "")))
+        before = previous.get(notebook)
         changed = _changed(before, params) if before is not None else ""
-        previous[str(rec.get("notebook"))] = params
+        previous[notebook] = params
         print(f"{rec['run_id']}  {status:<6}  {target:<9}  {rec.get('started', '')}  {summary}{changed}")
     if not records:
         print("no runs yet")

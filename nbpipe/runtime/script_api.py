@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,10 +25,14 @@ from nbpipe.runtime.checks import check_unchanged, run_checks, watch
 from nbpipe.runtime.keys import key_inputs, mutable_prints
 from nbpipe.runtime.params import add_parameter_option, validate
 from nbpipe.runtime.plan import Plan, StagePlan, make_plan
-from nbpipe.runtime.records import StageRecord, new_run_id, now, run_record
+from nbpipe.runtime.records import StageRecord, carry_summaries, new_run_id, now, run_record
+from nbpipe.runtime.resources import measure
 from nbpipe.runtime.stage_cache import Probe, StageCache
+from nbpipe.runtime.summaries import summarize_outputs
 
 DATA_VERSION = 1
+#: MLflow settings of the exported script's ``--mlflow`` while :func:`script_main` runs it.
+_TRACKING: ContextVar[Any] = ContextVar("nbpipe_tracking", default=None)
 
 
 def plan_to_data(plan: Plan, base_dir: str | None = None) -> dict[str, Any]:
@@ -142,6 +147,7 @@ def run_script(
     finally:
         os.chdir(cwd)
         module_globals.update(saved)
+        carry_summaries(state.cache.store, plan.notebook, state.records)
         record = run_record(
             run_id, plan.notebook, "script", {**plan.defaults, **overrides}, started, state.records, None
         )
@@ -149,6 +155,7 @@ def run_script(
             state.cache.store.write_record(record)
         except CacheError as exc:
             state.cache.unwritable(exc)
+        _track(record, plan)
     return state.values
 
 
@@ -173,10 +180,13 @@ def _script_stage(state: ScriptRun, name: str, function: Callable[..., Any], for
         raise PipelineError(record.error, hint="run the script without --only first", stage=name)
     else:
         record.reason = "forced" if force else "--no-cache" if header.no_cache else state.cache.reason(probe)
-        outputs, seconds = _call_stage(state, stage, function, inputs, record, parts)
+        with measure() as usage:
+            outputs, seconds = _call_stage(state, stage, function, inputs, record, parts)
         fps = state.cache.save(probe, outputs, seconds, persist=not header.no_cache).fingerprints
     record.finished = now()
     record.outputs = {out: {"fingerprint": fp, "bytes": 0} for out, fp in fps.items()}
+    if record.status == "ran":
+        record.add_details(usage.cpu_seconds, usage.peak_memory, summarize_outputs(outputs))
     state.values.update(outputs)
     state.fingerprints.update(fps)
 
@@ -206,6 +216,15 @@ def _call_stage(
     record.seconds = time.perf_counter() - started
     record.status = "ran"
     return outputs, record.seconds
+
+
+def _track(record: dict[str, Any], plan: Plan) -> None:
+    """Log the run to MLflow when the script was started with ``--mlflow`` (a failure is one warning)."""
+    tracking = _TRACKING.get()
+    if tracking is not None:
+        from nbpipe.runtime.tracking import log_run
+
+        log_run(record, tracking, {name: list(s.header.checks) for name, s in plan.stages.items()})
 
 
 def _parameters_of(function: Callable[..., Any]) -> list[str]:
@@ -272,6 +291,9 @@ def script_parser(doc: str | None, data: Mapping[str, Any]) -> Any:
     )
     parser.add_argument("--force", nargs="+", default=[], metavar="STAGE", help="re-run these stages even if cached")
     parser.add_argument("--store", metavar="URL", help="artifact store (default: the notebook's .nbpipe/)")
+    from nbpipe.runtime.tracking import add_options
+
+    add_options(parser)
     return parser
 
 
@@ -279,13 +301,18 @@ def script_main(args: Any, run: Callable[..., dict[str, Any]]) -> int:
     """Run an exported script from parsed arguments; print a summary; return the exit code."""
     import sys
 
-    from nbpipe.errors import NbpipeError, ParameterError
+    from nbpipe.errors import NbpipeError, OptionError, ParameterError
     from nbpipe.runtime.params import parse_overrides
+    from nbpipe.runtime.tracking import from_args
 
     try:
         params = parse_overrides(args.parameter)
-        outputs = run(params, args.only, args.force, args.store)
-    except ParameterError as exc:
+        token = _TRACKING.set(from_args(args))
+        try:
+            outputs = run(params, args.only, args.force, args.store)
+        finally:
+            _TRACKING.reset(token)
+    except (ParameterError, OptionError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except NbpipeError as exc:
@@ -358,3 +385,28 @@ def resolve_locations(
     if url and "://" not in url and not os.path.isabs(url):
         url = os.path.normpath(os.path.join(folder, url))
     return folder, url
+
+
+def run_component(
+    plan_json: str, stage: str, params: Mapping[str, Any], base_dir: tuple[str, str], store: tuple[str, str]
+) -> str:
+    """Run one stage as a Kubeflow component (upstream already in the store); its outputs' keys as JSON.
+
+    Args:
+        plan_json: the plan data (:func:`plan_to_data`) as JSON.
+        stage: the stage to run.
+        params: the pipeline's parameter values.
+        base_dir: (the ``nbpipe_base_dir`` pipeline parameter, the exported default), see :func:`resolve_locations`;
+            a relative default is relative to the component's working directory.
+        store: (the ``nbpipe_store`` pipeline parameter, the exported default; "" for none).
+
+    Raises:
+        StageError: the stage failed; the message holds its traceback.
+    """
+    import json
+
+    folder, url = resolve_locations(
+        os.getcwd(), base_dir[1], store[1] or None, base_dir_param=base_dir[0], store_param=store[0]
+    )
+    data = {**json.loads(plan_json), "base_dir": folder}
+    return json.dumps(run_stage_task(data, stage, params, url or "", "kubeflow"))
