@@ -53,6 +53,15 @@ def resolve(api_path: str, root: str) -> str:
     return real
 
 
+def file_in_path(api_path: str, root: str) -> str | None:
+    """The first leading part of ``api_path`` that is a file, not a folder (``nb.ipynb`` of ``nb.ipynb/x.py``)."""
+    parts = api_path.strip("/").split("/")
+    for end in range(1, len(parts)):
+        if os.path.isfile(os.path.join(root, *parts[:end])):
+            return "/".join(parts[:end])
+    return None
+
+
 def to_api(os_path: str, root: str) -> str:
     """``os_path`` relative to ``root`` with ``/`` separators; unchanged if it lies outside."""
     real = os.path.realpath(os_path)
