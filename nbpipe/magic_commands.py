@@ -1,7 +1,7 @@
 """``%nbpipe`` sub-commands (IPython glue; part of the magics layer).
 
 One command grammar: the sub-commands the command line also has (``check``, ``graph``,
-``export``, ``cache``) are parsed by parsers built with the CLI's own argument
+``export``, ``cache``, ``runs``) are parsed by parsers built with the CLI's own argument
 definitions (each ``nbpipe.cli`` module's ``add_arguments`` or ``register``), so the
 magic accepts exactly what ``nbpipe`` accepts; only the notebook may be omitted. The
 kernel-only sub-commands (``status``, ``run``, ``inputs``, ``config``) are declared
@@ -198,6 +198,14 @@ def cmd_cache(magics: Any, args: argparse.Namespace) -> Any:
     return None
 
 
+def cmd_runs(magics: Any, args: argparse.Namespace) -> None:
+    """``runs [ls | show RUN | diff RUN_A RUN_B | diff --last]``: as ``nbpipe runs``, for this kernel's notebook."""
+    args.store = args.store or magics.session.store_url
+    if args.notebook is None:
+        args.notebook = magics.session.notebook_path()
+    args.handler(args)
+
+
 #: Kernel-only sub-commands: name -> (help, arguments as (flags, keyword arguments)).
 KERNEL_COMMANDS: dict[str, tuple[str, list[tuple[tuple[str, ...], dict[str, Any]]]]] = {
     "status": (
@@ -238,13 +246,14 @@ COMMANDS: dict[str, Handler] = {
     "inputs": cmd_inputs,
     "export": cmd_export,
     "cache": cmd_cache,
+    "runs": cmd_runs,
     "config": cmd_config,
 }
 
 
 def build_parser() -> MagicParser:
     """The ``%nbpipe`` parser: the CLI's argument definitions plus the kernel-only sub-commands."""
-    from nbpipe.cli import cache, check, export, graph
+    from nbpipe.cli import cache, check, export, graph, runs
 
     parser = MagicParser(prog="%nbpipe", description="nbpipe in the kernel; see `nbpipe --help` for the CLI.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=MagicParser)
@@ -253,6 +262,7 @@ def build_parser() -> MagicParser:
         module.add_arguments(sub, notebook_optional=True)
     commands.choices["graph"].set_defaults(format=None)  # no --format: the graph widget
     cache.register(commands)
+    runs.add_runs(commands)
     for name, (text, arguments) in KERNEL_COMMANDS.items():
         sub = commands.add_parser(name, help=text, description=text)
         for flags, kwargs in arguments:

@@ -83,10 +83,12 @@ def require() -> None:
     Raises:
         OptionError: MLflow is missing, with the pip command.
     """
-    import importlib.util
-
-    if importlib.util.find_spec("mlflow") is None:
-        raise OptionError("--mlflow needs MLflow, which is not installed", hint="pip install 'jupyter-nbpipe[mlflow]'")
+    try:
+        import mlflow  # noqa: F401 - here, so that a missing extra stops the run before it starts
+    except ImportError:
+        raise OptionError(
+            "--mlflow needs MLflow, which is not installed", hint="pip install 'jupyter-nbpipe[mlflow]'"
+        ) from None
 
 
 def log_run(
