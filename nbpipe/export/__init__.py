@@ -1,4 +1,4 @@
-"""Exporters: the same notebook as a script, a papermill pipeline or an Airflow DAG (DESIGN §7).
+"""Exporters: the same notebook as a script, a papermill pipeline, an Airflow DAG or a Kubeflow pipeline (DESIGN §7).
 
 Targets are found through the ``nbpipe.exporters`` entry-point group (loaded lazily), with
 the built-in ones always available. An exporter is a callable
@@ -25,6 +25,7 @@ BUILTIN: dict[str, tuple[str, str, str]] = {
     "script": ("nbpipe.export.script", "export_script", ".py"),
     "papermill": ("nbpipe.export.papermill", "export_papermill", "_papermill"),
     "airflow": ("nbpipe.export.airflow", "export_airflow", "_dag.py"),
+    "kubeflow": ("nbpipe.export.kubeflow", "export_kubeflow", "_kubeflow.py"),
 }
 
 __all__ = ["BUILTIN", "ExportError", "OutputExistsError", "export_notebook", "targets"]
@@ -77,12 +78,13 @@ def export_notebook(
 
     Args:
         notebook: a path, or a notebook already read with :func:`nbpipe.notebook.read`.
-        to: the target (``script``, ``papermill``, ``airflow`` or a plug-in's name).
+        to: the target (``script``, ``papermill``, ``airflow``, ``kubeflow`` or a plug-in's name).
         output: where to write (default: beside the notebook, see :func:`default_output`).
         force: export even if the analyzer reports errors, and overwrite files nbpipe did not write.
         standalone: (script) write code that needs no nbpipe and caches nothing.
         overwrite: overwrite files nbpipe did not write (default: ``force``).
-        **options: target-specific options, e.g. ``retries`` and ``store`` for ``airflow``.
+        **options: target-specific options, e.g. ``retries`` and ``store`` for ``airflow``; ``store``,
+            ``image``, ``packages`` and ``compile_to`` for ``kubeflow``.
 
     Raises:
         ExportError: unknown target, output is the notebook itself, or untranslatable syntax.
