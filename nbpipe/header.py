@@ -31,7 +31,8 @@ OPTIONS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
             "action": "extend",
             "default": [],
             "metavar": "NAME",
-            "help": "variables the stage reads (produced by other stages or parameters)",
+            "help": "variables the stage reads (produced by other stages or parameters); "
+            "NAME@NOTEBOOK reads output NAME of another notebook (.ipynb or percent .py, relative to this one)",
         },
     ),
     (
@@ -112,7 +113,7 @@ def build_parser(prog: str = MAGIC) -> argparse.ArgumentParser:
 
 
 USAGE = (
-    "%%stage NAME [--in NAME ...] [--out NAME ...] [--file-in PATH ...] "
+    "%%stage NAME [--in NAME[@NOTEBOOK] ...] [--out NAME ...] [--file-in PATH ...] "
     "[--file-out PATH ...] [--no-cache] [--retries N] [--check EXPR ...] [--resources KEY=VALUE ...]"
 )
 _PARSER = build_parser()
@@ -159,9 +160,11 @@ def parse_header(line: str) -> StageHeader:
 def parsed_header(words: list[str]) -> StageHeader:
     """The header argparse reads from the words of a line (not yet validated)."""
     ns = _PARSER.parse_args(words)
+    inputs = [word.partition("@") for word in ns.inputs]
     return StageHeader(
         name=ns.name,
-        inputs=tuple(ns.inputs),
+        inputs=tuple(name for name, _, _ in inputs),
+        notebook_inputs=tuple((name, path) for name, at, path in inputs if at),
         outputs=tuple(ns.outputs),
         file_inputs=tuple(ns.file_inputs),
         file_outputs=tuple(ns.file_outputs),
@@ -238,6 +241,7 @@ def validate(header: StageHeader) -> None:
             hint="use letters, digits and underscores, not starting with a digit, e.g. %%stage load_data",
         )
     _check_names(header, "--in", header.inputs)
+    _check_notebook_inputs(header)
     _check_names(header, "--out", header.outputs)
     both = sorted(set(header.inputs) & set(header.outputs))
     if both:
@@ -269,6 +273,22 @@ def _check_names(header: StageHeader, flag: str, names: Sequence[str]) -> None:
             hint="list each variable once",
             stage=header.name,
         )
+
+
+#: What ``--in NAME@NOTEBOOK`` may name: a notebook, or a jupytext percent script.
+NOTEBOOK_SUFFIXES = (".ipynb", ".py")
+
+
+def _check_notebook_inputs(header: StageHeader) -> None:
+    """``--in NAME@NOTEBOOK``: NOTEBOOK is an ``.ipynb`` or percent ``.py`` path (DESIGN §3)."""
+    for name, path in header.notebook_inputs:
+        if not path.endswith(NOTEBOOK_SUFFIXES) or path in NOTEBOOK_SUFFIXES:
+            raise HeaderError(
+                f"bad %%stage header: --in {name}@{path} of stage {header.name!r}: {path!r} is not a notebook path",
+                hint=f"--in NAME@NOTEBOOK reads output NAME of another notebook, e.g. --in {name}@prep.ipynb "
+                "(an .ipynb or a jupytext percent .py, relative to this notebook)",
+                stage=header.name,
+            )
 
 
 def _check_expression(header: StageHeader, expr: str) -> None:

@@ -32,12 +32,16 @@ class StageHeader:
     retries: int = 0  # --retries N
     checks: tuple[str, ...] = ()  # --check EXPR, evaluated over outputs
     resources: tuple[tuple[str, str], ...] = ()  # --resources KEY=VALUE, sorted by key
+    #: --in NAME@NOTEBOOK: (NAME, NOTEBOOK as written, relative to this notebook); NAME is in inputs too
+    notebook_inputs: tuple[tuple[str, str], ...] = ()
 
     def canonical(self) -> str:
         """The header as one normalised line: equal headers give equal text."""
         parts = [self.name]
+        origin = dict(self.notebook_inputs)
+        inputs = tuple(f"{n}@{origin[n]}" if n in origin else n for n in self.inputs)
         for flag, values in (
-            ("--in", self.inputs),
+            ("--in", inputs),
             ("--out", self.outputs),
             ("--file-in", self.file_inputs),
             ("--file-out", self.file_outputs),

@@ -210,7 +210,8 @@ def check_unprovided(nbf: NotebookFacts) -> Iterator[Diagnostic]:
     for facts in nbf.stages:
         header = facts.header
         assert header is not None
-        lost = [n for n in header.inputs if n not in nbf.outputs and n not in nbf.provided]
+        remote = dict(header.notebook_inputs)  # --in NAME@NOTEBOOK: analysis/project.py resolves it
+        lost = [n for n in header.inputs if n not in nbf.outputs and n not in nbf.provided and n not in remote]
         lost = [n for n in lost if _producer(nbf, n, facts) is None]  # a local of another stage is NBP102 there
         fixed = header_line(header, drop_in=tuple(lost)) if lost else ""
         for name in lost:

@@ -38,7 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser, notebook_optional: bool = Fal
         parser: the sub-command's parser.
         notebook_optional: the notebooks may be omitted (the magic defaults to the kernel's notebook).
     """
-    parser.add_argument("notebooks", nargs="*" if notebook_optional else "+", metavar="NB", help=".ipynb files")
+    parser.add_argument(
+        "notebooks", nargs="*" if notebook_optional else "+", metavar="NB", help=".ipynb, percent .py or folders"
+    )
     parser.add_argument("--format", choices=("text", "json", "github"), default="text", help="output format")
     parser.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
     parser.add_argument("--select", default="", metavar="CODES", help="only these codes or prefixes, e.g. NBP1,NBP208")
@@ -75,18 +77,11 @@ def checked(args: argparse.Namespace) -> tuple[list[Graph], list[NotebookReadErr
     """The graph of every readable notebook in ``args.notebooks`` (diagnostics filtered) and the read errors."""
     from dataclasses import replace
 
-    from nbpipe.analysis import analyze
+    from nbpipe.analysis.project import analyze_project
 
     select, ignore = codes(args.select), codes(args.ignore)
-    graphs: list[Graph] = []
-    unreadable: list[NotebookReadError] = []
-    for path in args.notebooks:
-        try:
-            graph = analyze(path)
-        except NotebookReadError as exc:
-            unreadable.append(exc)
-            continue
-        graphs.append(replace(graph, diagnostics=tuple(filtered(graph.diagnostics, select, ignore))))
+    project, unreadable = analyze_project(args.notebooks)  # folders expanded; --in NAME@NB joins notebooks
+    graphs = [replace(g, diagnostics=tuple(filtered(g.diagnostics, select, ignore))) for g in project.graphs]
     return graphs, unreadable
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -29,17 +30,27 @@ def add_arguments(parser: argparse.ArgumentParser, notebook_optional: bool = Fal
         parser: the sub-command's parser.
         notebook_optional: the notebook may be omitted (the magic defaults to the kernel's notebook).
     """
-    parser.add_argument("notebook", metavar="NB", nargs="?" if notebook_optional else None, help="an .ipynb file")
+    parser.add_argument(
+        "notebook",
+        metavar="NB",
+        nargs="?" if notebook_optional else "+",
+        help="an .ipynb file or a percent .py script; several, or a folder, draw one graph across notebooks",
+    )
     parser.add_argument("--format", choices=("json", "mermaid", "dot"), default="json", help="output format")
     parser.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
 
 
 def run(args: argparse.Namespace) -> int:
     """Render the graph; returns 0 (an unreadable notebook raises, mapped to exit 2 by main)."""
+    from nbpipe.cli import graph_project
     from nbpipe.runtime.status import analyze_with_status
 
-    graph = analyze_with_status(args.notebook)
-    text = RENDERERS[args.format](graph)
+    paths = args.notebook if isinstance(args.notebook, list) else [args.notebook]
+    graph = analyze_with_status(paths[0]) if len(paths) == 1 and not os.path.isdir(paths[0]) else None
+    if graph is not None and not graph_project.reads_other_notebooks(graph):
+        text = RENDERERS[args.format](graph)
+    else:  # several notebooks joined by --in NAME@NOTEBOOK
+        text = graph_project.RENDERERS[args.format](graph_project.project_for(paths))
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
     else:

@@ -129,6 +129,14 @@ def _stages(nb: Notebook) -> dict[str, StagePlan]:
                 stage=name,
                 code="NBP002",
             )
+        if cell.header.notebook_inputs:  # checked and drawn across notebooks (analysis/project.py), not run yet
+            read, path = cell.header.notebook_inputs[0]
+            raise PipelineError(
+                f"stage {name!r} reads {read!r} from notebook {path!r} (--in {read}@{path}): running or exporting "
+                "a pipeline across notebooks is not supported yet; nbpipe check and nbpipe graph join them",
+                hint=f"run {path} on its own, then pass {read!r} to this notebook through a file (--file-in)",
+                stage=name,
+            )
         stages[name] = StagePlan(cell.header, cell.body, cell.index)
     return stages
 
