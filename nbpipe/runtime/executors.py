@@ -113,8 +113,43 @@ class DaskExecutor:
             ) from None
 
     def submit(self, job: StageJob) -> Any:
-        """Submit a job as a Dask task (never deduplicated: pure=False)."""
-        return self.client.submit(_run_remote, job, pure=False, key=f"nbpipe-{job.stage}-{job.key[:12]}")
+        """Submit a job as a Dask task (never deduplicated: pure=False) needing its stage's ``--resources``."""
+        key = f"nbpipe-{job.stage}-{job.key[:12]}"
+        return self.client.submit(_run_remote, job, pure=False, key=key, resources=self._resources(job) or None)
+
+    def _resources(self, job: StageJob) -> dict[str, float]:
+        """The stage's ``--resources`` as Dask worker resources that some worker of the cluster declares.
+
+        Dask holds a task until a worker declares enough of each resource, forever if none does:
+        a resource no worker declares is left out with a warning; a need larger than every
+        worker's is refused naming the stage.
+        """
+        wanted = dask_resources(job.plan.stages[job.stage].header.resources)
+        if not wanted:
+            return {}
+        workers = self.client.scheduler_info(n_workers=-1).get("workers", {}).values()
+        declared = [w.get("resources") or {} for w in workers]
+        kept: dict[str, float] = {}
+        for name, amount in wanted.items():
+            have = [float(d[name]) for d in declared if name in d]
+            if not have:
+                import warnings
+
+                warnings.warn(
+                    f"nbpipe: stage {job.stage!r} needs {name}={amount:g}, which no Dask worker declares; "
+                    f"it runs without that constraint (start workers with: dask worker ADDRESS --resources '{name}=N')",
+                    stacklevel=2,
+                )
+            elif max(have) < amount:
+                raise PipelineError(
+                    f"stage {job.stage!r} needs {name}={amount:g}, but the largest Dask worker declares {max(have):g}",
+                    hint="lower the stage's --resources, or start a worker with more: "
+                    f"dask worker ADDRESS --resources '{name}={amount:g}'",
+                    stage=job.stage,
+                )
+            else:
+                kept[name] = amount
+        return kept
 
     def wait_any(self, handles: list[Any]) -> list[tuple[Any, StageOutcome]]:
         """Block until at least one task finished."""
@@ -128,6 +163,17 @@ class DaskExecutor:
         self.client.close()
         if self.cluster is not None:
             self.cluster.close()
+
+
+#: ``--resources`` keys -> the Dask resource names workers declare (``dask worker --resources "GPU=1"``).
+DASK_RESOURCES = {"cpu": "CPU", "memory": "MEMORY", "gpu": "GPU"}
+
+
+def dask_resources(pairs: tuple[tuple[str, str], ...]) -> dict[str, float]:
+    """A header's ``--resources`` as Dask resources: CPU in cores, MEMORY in bytes, GPU a count (accelerator: none)."""
+    from nbpipe.header import resource_amount
+
+    return {DASK_RESOURCES[key]: resource_amount(key, value) for key, value in pairs if key in DASK_RESOURCES}
 
 
 def _result(handle: Any, get: Any) -> StageOutcome:
