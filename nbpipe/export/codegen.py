@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import io
 import json
+import math
 import pprint
 import shutil
 import subprocess
@@ -29,17 +30,74 @@ def identifier(name: str) -> str:
 
 
 def literal(value: Any) -> str:
-    """Python source that evaluates to ``value``: a pretty literal, else ``_json.loads(<repr>)``.
+    """Python source that evaluates to ``value``, with no way for its text to become code.
 
-    Generated files that embed such values import ``json as _json``.
+    A pretty one-line literal when ``repr`` round-trips (checked with :func:`ast.literal_eval`);
+    otherwise the value is built from its parts, each part a checked ``repr``, with
+    ``float("inf")``/``float("nan")`` for non-finite floats (``repr`` writes ``inf``, a name);
+    any other JSON value as ``_json.loads(<repr>)`` (generated files that embed such values
+    import ``json as _json``).
+
+    Raises:
+        ExportError: the value is none of these (Python source cannot write it as a constant).
     """
     text = pprint.pformat(value, width=1 << 20, sort_dicts=False)
     try:
-        if ast.literal_eval(text) == value:
+        if _same(ast.literal_eval(text), value):
             return text
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
         pass
-    return f"_json.loads({json.dumps(value)!r})"
+    return _built(value)
+
+
+def _same(found: Any, value: Any) -> bool:
+    """``found == value`` with equal types throughout (``1 == 1.0 == True``; a tuple is not a list)."""
+    if type(found) is not type(value):
+        return False
+    if isinstance(value, (list, tuple)):
+        return len(found) == len(value) and all(_same(a, b) for a, b in zip(found, value))
+    if isinstance(value, dict):
+        return list(found) == list(value) and all(_same(found[k], value[k]) for k in value)
+    return bool(found == value)
+
+
+_CONTAINERS: dict[type, tuple[str, str]] = {list: ("[", "]"), tuple: ("(", ")"), set: ("{", "}")}
+
+
+def _built(value: Any) -> str:
+    if value is Ellipsis:  # its repr is a name
+        return "..."
+    if isinstance(value, float) and not math.isfinite(value):
+        text = "float('nan')" if math.isnan(value) else "float('inf')"
+        return "-" + text if value < 0 else text
+    if isinstance(value, complex) and not (math.isfinite(value.real) and math.isfinite(value.imag)):
+        return f"complex({_built(value.real)}, {_built(value.imag)})"
+    if type(value) in _CONTAINERS:
+        if isinstance(value, set) and not value:
+            return "set()"
+        items = [_built(item) for item in value]
+        comma = "," if isinstance(value, tuple) and len(items) == 1 else ""
+        opening, closing = _CONTAINERS[type(value)]
+        return opening + ", ".join(items) + comma + closing
+    if type(value) is dict:
+        return "{" + ", ".join(f"{_built(k)}: {_built(v)}" for k, v in value.items()) + "}"
+    text = repr(value)
+    try:
+        if _same(ast.literal_eval(text), value):
+            return text
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        pass
+    try:
+        return f"_json.loads({json.dumps(value, allow_nan=False)!r})"
+    except (TypeError, ValueError) as exc:
+        raise ExportError(
+            f"{_short(text)} ({type(value).__name__}) cannot be written as a Python constant",
+            hint="use a literal value (numbers, strings, bytes, lists, tuples, dicts, sets, None)",
+        ) from exc
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def docstring(text: str, indent: str = "") -> str:

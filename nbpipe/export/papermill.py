@@ -8,10 +8,12 @@ them with papermill (see :mod:`nbpipe.export.papermill_run`).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from typing import Any
 
+from nbpipe.cache.keys import encode_param
 from nbpipe.errors import ExportError
 from nbpipe.export.codegen import identifier, literal
 from nbpipe.export.files import check_writable, is_generated, mark_manifest, mark_notebook, write_text
@@ -20,6 +22,9 @@ from nbpipe.runtime.plan import Plan, StagePlan, plan_notebook
 
 MANIFEST = "pipeline.json"
 MANIFEST_VERSION = 1
+#: The longest stage-name part of a stage notebook's file name, in bytes (file systems take 255).
+_STEM_BYTES = 96
+_HASH_CHARS = 12
 
 
 def export_papermill(nb: Notebook, output: str, standalone: bool = False, overwrite: bool = False) -> str:
@@ -45,22 +50,37 @@ def export_papermill(nb: Notebook, output: str, standalone: bool = False, overwr
     plan = plan_notebook(nb)
     from nbpipe.runtime.script_api import plan_to_data
 
-    names = {name: f"{number:02d}_{identifier(name)}.ipynb" for number, name in enumerate(plan.order, start=1)}
+    names = {name: stage_file(number, name) for number, name in enumerate(plan.order, start=1)}
     for file in [*names.values(), MANIFEST]:  # refuse before writing anything
         check_writable(os.path.join(output, file), overwrite)
     os.makedirs(output, exist_ok=True)
     stale = _earlier_notebooks(output) - set(names.values())
     for name, file in names.items():
         _write_notebook(os.path.join(output, file), stage_notebook(plan, plan.stages[name]), overwrite)
-    manifest = {
-        "version": MANIFEST_VERSION,
-        "notebooks": names,
-        "plan": plan_to_data(plan, base_dir=os.path.relpath(plan.base_dir, os.path.abspath(output))),
-    }
-    write_text(os.path.join(output, MANIFEST), json.dumps(mark_manifest(manifest), indent=1) + "\n", overwrite)
+    data = plan_to_data(plan, base_dir=os.path.relpath(plan.base_dir, os.path.abspath(output)))
+    # Strict JSON: bytes, inf or a tuple as their repr; the runner reads the values from the parameters cell.
+    data["defaults"] = {name: encode_param(name, value) for name, value in plan.defaults.items()}
+    manifest = {"version": MANIFEST_VERSION, "notebooks": names, "plan": data}
+    text = json.dumps(mark_manifest(manifest), indent=1, allow_nan=False)
+    write_text(os.path.join(output, MANIFEST), text + "\n", overwrite)
     for file in stale:
         os.remove(os.path.join(output, file))
     return output
+
+
+def stage_file(number: int, name: str) -> str:
+    """The file name of a stage's notebook: ``NN_name.ipynb``, bounded for every file system.
+
+    A stage name longer than :data:`_STEM_BYTES` bytes of UTF-8 is cut and followed by a
+    short hash of the whole name, so the file stays readable and two long names that
+    share a beginning still get different, stable files.
+    """
+    stem = identifier(name)
+    encoded = stem.encode("utf-8")
+    if len(encoded) > _STEM_BYTES:
+        digest = hashlib.sha256(encoded).hexdigest()[:_HASH_CHARS]
+        stem = encoded[: _STEM_BYTES - _HASH_CHARS - 1].decode("utf-8", "ignore") + "_" + digest
+    return f"{number:02d}_{stem}.ipynb"
 
 
 def _earlier_notebooks(folder: str) -> set[str]:

@@ -20,8 +20,9 @@ from typing import Any
 
 from nbpipe.cache.keys import KeyInputs
 from nbpipe.cache.store import Store
-from nbpipe.errors import NotebookReadError
+from nbpipe.errors import NotebookReadError, ParameterError
 from nbpipe.export.papermill import MANIFEST
+from nbpipe.notebook import literal_assignments
 from nbpipe.runtime.params import validate
 from nbpipe.runtime.progress import choose_progress
 from nbpipe.runtime.runner import Runner, RunOptions, RunResult
@@ -89,9 +90,12 @@ def run_papermill(
     from nbpipe.runtime.script_api import plan_from_data
 
     manifest = _manifest(folder)
-    data = manifest["plan"]
+    # The parameter values as the notebook means them: pipeline.json holds them as JSON only.
+    data = {**manifest["plan"], "defaults": literal_assignments(manifest["plan"]["parameters_source"])}
     plan = plan_from_data(data, base_dir=os.path.join(os.path.abspath(folder), data["base_dir"]))
     overrides = validate(params, plan.defaults, plan.notebook)
+    for name, value in overrides.items():
+        _check_passable(name, value)
     located = Store.for_notebook(plan.notebook, store, base_dir=plan.base_dir)
     options = RunOptions(
         params=params,
@@ -112,6 +116,41 @@ def run_papermill(
         os.chdir(cwd)
 
 
+def _check_passable(name: str, value: Any) -> None:
+    """Refuse an override that papermill's parameter cell would not write as the same value.
+
+    Papermill writes str, int, float (inf and nan too), bool, None, and lists and str-keyed
+    dicts of them faithfully; a tuple, bytes, a date or an int key would arrive as a string.
+
+    Raises:
+        ParameterError: naming the parameter, what papermill would make of it and the fix.
+    """
+    if _passable(value):
+        return
+    raise ParameterError(
+        f"parameter {name!r}: papermill cannot pass {type(value).__name__} {_shown(value)} to a stage notebook "
+        "as the same value (it writes only str, int, float, bool, None, and lists and str-keyed dicts of them)",
+        hint=f"set {name!r} in the notebook's parameters cell and export again, or run it: nbpipe run NB.ipynb",
+    )
+
+
+def _passable(value: Any) -> bool:
+    if value is None or type(value) in (str, bool, float):
+        return True
+    if type(value) is int:
+        return abs(value) < 10**4000  # papermill writes str(value), which refuses longer ints
+    if type(value) is list:
+        return all(_passable(item) for item in value)
+    if type(value) is dict:
+        return all(type(key) is str and _passable(item) for key, item in value.items())
+    return False
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:59] + "…"
+
+
 def _manifest(folder: str) -> dict[str, Any]:
     path = os.path.join(folder, MANIFEST)
     try:
@@ -122,7 +161,8 @@ def _manifest(folder: str) -> dict[str, Any]:
             f"{folder} is not an exported papermill pipeline: cannot read {MANIFEST} ({exc})",
             hint="create it with: nbpipe export NB.ipynb --to papermill -o FOLDER",
         ) from exc
-    if not isinstance(data, dict) or data.get("version") != 1 or "plan" not in data:
+    plan = data.get("plan") if isinstance(data, dict) else None
+    if data.get("version") != 1 or not isinstance(plan, dict) or not isinstance(plan.get("parameters_source"), str):
         raise NotebookReadError(f"{path}: unknown manifest version", hint="re-export with this nbpipe")
     return data
 
@@ -181,8 +221,8 @@ class PapermillExecutor:
     def _attempt(self, job: StageJob, outcome: StageOutcome) -> None:
         import papermill
 
-        name = self.notebooks[job.stage]
-        result_path = os.path.join(self.tmp.name, job.stage + ".json")
+        name = self.notebooks[job.stage]  # bounded and unique (papermill.stage_file); the stage name may not be
+        result_path = os.path.join(self.tmp.name, os.path.splitext(name)[0] + ".json")
         outcome.started = time.time()
         payload = {
             "stage": job.stage,

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nbpipe._version import __version__
+from nbpipe.cache.keys import encode_param
 from nbpipe.cache.store import Store
 
 RECORD_VERSION = 1
@@ -130,7 +131,7 @@ def run_record(
         "run_id": run_id,
         "notebook": notebook,
         "target": target,
-        "params": params,
+        "params": {name: encode_param(name, value) for name, value in params.items()},  # bytes, inf: as JSON
         "started": started,
         "finished": now(),
         "status": "failed" if failed else "ok",
