@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import sys
 from dataclasses import dataclass, field
@@ -121,16 +122,18 @@ class Manifest:
             texts = {name: data.get(name) for name in ("stage", "key", "created")}
             extra = {name: data.get(name, "") for name in ("key_id", "signature")}
             for name, value in {**texts, **extra}.items():
-                if not isinstance(value, str):
-                    raise ValueError(f"manifest field {name!r} is not a string")
+                if not _is_text(value):
+                    raise ValueError(f"manifest field {name!r} is not a string of valid Unicode")
             outputs, versions = data.get("outputs"), data.get("versions", {})
             if not isinstance(outputs, dict) or not isinstance(versions, dict):
                 raise ValueError("manifest fields 'outputs' and 'versions' must be objects")
+            if not all(_is_text(name) for name in outputs):
+                raise ValueError("an output name is not valid Unicode")
             seconds = data.get("seconds")
-            if not isinstance(seconds, (int, float)) or isinstance(seconds, bool):
-                raise ValueError("manifest field 'seconds' is not a number")
+            if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not 0 <= seconds < math.inf:
+                raise ValueError("manifest field 'seconds' is not a duration")
             return cls(
-                key_inputs=KeyInputs.from_dict(data["key_inputs"]),
+                key_inputs=KeyInputs.from_dict(_key_inputs(data.get("key_inputs"))),
                 outputs={str(name): OutputInfo.from_dict(info) for name, info in outputs.items()},
                 seconds=float(seconds),
                 versions={str(name): str(value) for name, value in versions.items() if isinstance(value, str)},
@@ -138,10 +141,47 @@ class Manifest:
                 **texts,  # type: ignore[arg-type]
                 **extra,
             )
-        except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, RecursionError, ArithmeticError) as exc:
             raise CorruptEntry(
                 f"invalid cache manifest: {str(exc)[:200]}", hint="run `nbpipe cache gc` or clear the entry"
             ) from None
+
+
+def _is_text(value: Any) -> bool:
+    """A string that can be printed and written (a lone surrogate such as ``"\\ud800"`` cannot)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+_KEY_TEXTS = ("stage", "code", "header", "python", "source")
+_KEY_MAPS = ("helpers", "inputs", "params", "files")
+
+
+def _key_inputs(data: Any) -> dict[str, Any]:
+    """``key_inputs`` of a manifest, checked field by field before :meth:`KeyInputs.from_dict` converts them.
+
+    Raises:
+        ValueError: it is not an object, or a field has the wrong type (a list of pairs is not an object,
+            ``1e400`` is not a format number).
+    """
+    if not isinstance(data, dict):
+        raise ValueError("manifest field 'key_inputs' is not an object")
+    for name in _KEY_TEXTS:
+        if not isinstance(data.get(name, ""), str):
+            raise ValueError(f"key input {name!r} is not a string")
+    for name in _KEY_MAPS:
+        value = data.get(name, {})
+        if not isinstance(value, dict) or not all(isinstance(key, str) for key in value):
+            raise ValueError(f"key input {name!r} is not an object")
+    number = data.get("format", 0)
+    if not isinstance(number, int) or isinstance(number, bool):
+        raise ValueError("key input 'format' is not an integer")
+    return data
 
 
 def versions() -> dict[str, str]:
