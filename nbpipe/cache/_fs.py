@@ -10,15 +10,74 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import mmap as _mmap
 import os
 import shutil
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import IO, Any
 
 import xxhash
 
 from nbpipe.cache.serializers import read_into_buffer
+
+#: Large writes are hashed and written in chunks of this size, so each chunk is hashed while it is in cache.
+_CHUNK = 1 << 22
+#: A payload checked within this long of its last change is not remembered as verified: file times
+#: tick coarsely (a clock tick, up to seconds on some file systems), so a later change in the same
+#: tick could leave them as they were (git's "racily clean" files).
+SETTLE_NS = 2_000_000_000
+_VERIFIED_MAX = 100_000
+#: path -> (identity, checksum) of the payload files this process verified (see :func:`verified_before`).
+_VERIFIED: dict[str, tuple[tuple[int, ...], str]] = {}
+
+
+@dataclass(frozen=True)
+class Payload:
+    """A payload's bytes and, for a local file, its identity when it was opened."""
+
+    view: memoryview
+    identity: tuple[int, ...] | None  # (device, inode, size, mtime_ns, ctime_ns); None for remote stores
+
+
+def identity(info: os.stat_result) -> tuple[int, ...]:
+    """What changes whenever a file's bytes change through the file system: inode, size, times (ctime cannot be set)."""
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+
+def verified_before(path: str, payload: Payload, checksum: str) -> bool:
+    """True if this process verified ``path`` against ``checksum`` and the file is the same file, unchanged.
+
+    nbpipe never changes a payload in place (files are written under a new name and renamed), so
+    the same identity means the same bytes; a file changed by anything else has a new ctime.
+    """
+    return payload.identity is not None and _VERIFIED.get(path) == (payload.identity, checksum)
+
+
+def remember_verified(path: str, payload: Payload, checksum: str) -> None:
+    """Note that ``path`` matched ``checksum`` (unless it changed too recently for its times to tell)."""
+    if payload.identity is None or time.time_ns() - max(payload.identity[3:]) < SETTLE_NS:
+        return
+    if len(_VERIFIED) >= _VERIFIED_MAX:
+        _VERIFIED.clear()
+    _VERIFIED[path] = (payload.identity, checksum)
+
+
+def forget_verified() -> None:
+    """Forget every verification of this process: the next read of each payload hashes it again."""
+    _VERIFIED.clear()
+
+
+def map_private(handle: IO[bytes], size: int) -> memoryview:
+    """A copy-on-write mapping of the whole file: pages load on first touch; writes stay private.
+
+    Values built on it are writable like read ones, and the file never changes under them
+    (nbpipe only ever adds files and removes them; a removed file lives while it is mapped).
+    """
+    if size == 0:
+        return memoryview(b"")
+    return memoryview(_mmap.mmap(handle.fileno(), 0, access=_mmap.ACCESS_COPY))
 
 
 class HashingWriter:
@@ -33,10 +92,12 @@ class HashingWriter:
 
     def write(self, data: Any) -> int:
         view = memoryview(data).cast("B")
-        self.hasher.update(view)
-        if self.sha256 is not None:
-            self.sha256.update(view)
-        self.handle.write(view)
+        for start in range(0, view.nbytes, _CHUNK):  # hash a chunk, then write it while it is in cache
+            chunk = view[start : start + _CHUNK]
+            self.hasher.update(chunk)
+            if self.sha256 is not None:
+                self.sha256.update(chunk)
+            self.handle.write(chunk)
         self.count += view.nbytes
         return view.nbytes
 
@@ -83,10 +144,17 @@ class LocalFS:
         with open(path, "rb") as handle:
             return handle.read()
 
-    def read_payload(self, path: str, mmap: bool) -> memoryview:
-        from nbpipe.cache.serializers import as_buffer
-
-        return as_buffer(path, mmap)
+    def read_payload(self, path: str, mmap: bool) -> Payload:
+        """The payload at ``path``: mapped copy-on-write (``mmap``) or read into one fresh buffer."""
+        with open(path, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            view = None
+            if mmap:
+                with contextlib.suppress(OSError, ValueError):  # a file system that cannot map: read it
+                    view = map_private(handle, info.st_size)
+            if view is None:
+                view = read_into_buffer(handle, info.st_size)
+        return Payload(view, identity(info))
 
     @contextlib.contextmanager
     def open_write(self, path: str) -> Iterator[IO[bytes]]:
@@ -198,9 +266,9 @@ class RemoteFS:
     def read_bytes(self, path: str) -> bytes:
         return bytes(self.fs.cat_file(path))
 
-    def read_payload(self, path: str, mmap: bool) -> memoryview:
+    def read_payload(self, path: str, mmap: bool) -> Payload:
         with self.fs.open(path, "rb") as handle:
-            return read_into_buffer(handle, self.fs.size(path))
+            return Payload(read_into_buffer(handle, self.fs.size(path)), None)
 
     @contextlib.contextmanager
     def open_write(self, path: str) -> Iterator[IO[bytes]]:

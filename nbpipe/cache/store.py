@@ -36,7 +36,16 @@ from typing import Any
 import xxhash
 
 from nbpipe.cache import serializers, trust
-from nbpipe.cache._fs import HashingWriter, LocalFS, RemoteFS, open_fs
+from nbpipe.cache._fs import (
+    HashingWriter,
+    LocalFS,
+    Payload,
+    RemoteFS,
+    forget_verified,
+    open_fs,
+    remember_verified,
+    verified_before,
+)
 from nbpipe.cache.errors import CorruptEntry, StoreUnavailable
 from nbpipe.cache.keys import KeyInputs
 from nbpipe.cache.leases import Lease, LeaseTable, new_token, writer_lease
@@ -50,7 +59,22 @@ STORE_ENV = "NBPIPE_STORE"
 DEFAULT_DIR = ".nbpipe"
 _KEY = re.compile(r"[0-9a-f]{8,64}")
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-__all__ = ["DEFAULT_DIR", "GC_GRACE", "STORE_ENV", "CacheWarning", "Lease", "Store", "human_size", "parse_size"]
+#: Environment variable: the smallest payload restored memory-mapped (a size, or ``off``).
+MMAP_ENV = "NBPIPE_MMAP_MIN"
+MMAP_DEFAULT = 16 << 20
+_MAPPABLE = frozenset({"npy", "pickle5"})
+__all__ = [
+    "DEFAULT_DIR",
+    "GC_GRACE",
+    "MMAP_ENV",
+    "STORE_ENV",
+    "CacheWarning",
+    "Lease",
+    "Store",
+    "forget_verified",
+    "human_size",
+    "parse_size",
+]
 
 
 class CacheWarning(UserWarning):
@@ -79,6 +103,7 @@ class Store:
         self.scope = _scope_name(scope) if scope else ""
         self.fs: LocalFS | RemoteFS = open_fs(url)
         self._pins: list[Lease] = []
+        self.mmap_min = mmap_threshold()  # None: never map (see :meth:`maps`)
 
     def _pointer(self, stage: str) -> str:
         name = f"{_safe_name(stage)}.json"
@@ -206,21 +231,26 @@ class Store:
             self._warned.add(key)
             warnings.warn(message, CacheWarning, 3)
 
-    def load(self, manifest: Manifest, name: str, mmap: bool = False, verify: bool = True) -> object:
-        """One output of an entry, with its payload checksum verified.
+    def load(self, manifest: Manifest, name: str, mmap: bool | None = None, verify: bool = True) -> object:
+        """One output of an entry, its payload verified before it is decoded.
 
         Args:
             manifest: from :meth:`lookup`.
             name: the output name.
-            mmap: memory-map the payload (arrays come back read-only and load lazily).
+            mmap: memory-map the payload (copy-on-write: values stay writable, pages load on
+                first touch); None (the default) decides by :meth:`maps`.
             verify: check size and checksum (on by default; off only for trusted stores).
+
+        Without a store key, a payload's xxh3-128 checksum is checked once per process: a file
+        this process verified and that is still the same file, unchanged (:mod:`nbpipe.cache._fs`),
+        is not hashed again. With a key, every read checks the payload's signed SHA-256 in private
+        memory before decoding, and nothing is memory-mapped.
 
         Raises:
             CorruptEntry: the payload is missing, truncated, fails its checksum or does not decode;
                 the entry is removed so the next run rewrites it.
             UntrustedEntry: (a CorruptEntry) with a store key, the manifest is not signed with it;
-                nothing is read or decoded. With a key, payloads are also checked against their
-                signed SHA-256 before decoding, and never memory-mapped.
+                nothing is read or decoded.
         """
         if name not in manifest.outputs:
             raise CacheError(f"stage {manifest.stage!r} stored no output {name!r}")
@@ -230,17 +260,15 @@ class Store:
         else:
             info = manifest.outputs[name]
             trust.check_writers(self.fs)
+            mmap = self.maps(info) if mmap is None else mmap and self.fs.local
         path = self.fs.join("entries", manifest.key[:2], manifest.key, info.file)
         try:
-            view = self.fs.read_payload(path, mmap and self.fs.local)
+            payload = self.fs.read_payload(path, mmap)
         except (OSError, EOFError) as exc:
             self._corrupt(manifest, f"output {name!r}: payload unreadable ({exc})")
-        if verify and (view.nbytes != info.bytes or xxhash.xxh3_128_hexdigest(view) != info.checksum):
-            self._corrupt(manifest, f"output {name!r}: payload checksum mismatch")
-        if self.key is not None and hashlib.sha256(view).hexdigest() != info.sha256:
-            self._corrupt(manifest, f"output {name!r}: payload does not match the SHA-256 its signed manifest lists")
+        self._verify(manifest, name, info, path, payload, verify)
         try:
-            return serializers.get(info.serializer).load(view, mmap=mmap)
+            return serializers.get(info.serializer).load(payload.view, mmap=mmap)
         except (ValueError, EOFError, ImportError, AttributeError, TypeError, IndexError, KeyError) as exc:
             raise CorruptEntry(
                 f"cache entry {manifest.key[:12]} of stage {manifest.stage!r}: output {name!r} does not load: {exc!r}",
@@ -249,6 +277,35 @@ class Store:
             ) from exc
         except Exception as exc:  # an unpickling error from user code
             raise CorruptEntry(f"output {name!r} of stage {manifest.stage!r} does not load: {exc!r}") from exc
+
+    def maps(self, info: OutputInfo) -> bool:
+        """The rule for memory-mapped restores (README: Big data): a payload is mapped when the
+        store is a local folder without a store key, its serializer is ``npy`` or ``pickle5``
+        (their values view the payload's bytes), and it holds at least ``$NBPIPE_MMAP_MIN``
+        bytes (default 16 MiB; ``off`` never maps)."""
+        return (
+            self.mmap_min is not None
+            and self.fs.local
+            and self.key is None
+            and info.serializer in _MAPPABLE
+            and info.bytes >= self.mmap_min
+        )
+
+    def _verify(
+        self, manifest: Manifest, name: str, info: OutputInfo, path: str, payload: Payload, verify: bool
+    ) -> None:
+        view = payload.view
+        if self.key is not None:  # the signed digest, every time, before anything decodes it
+            if view.nbytes != info.bytes or hashlib.sha256(view).hexdigest() != info.sha256:
+                self._corrupt(
+                    manifest, f"output {name!r}: payload does not match the SHA-256 its signed manifest lists"
+                )
+            return
+        if not verify or verified_before(path, payload, info.checksum):
+            return
+        if view.nbytes != info.bytes or xxhash.xxh3_128_hexdigest(view) != info.checksum:
+            self._corrupt(manifest, f"output {name!r}: payload checksum mismatch")
+        remember_verified(path, payload, info.checksum)
 
     def untrusted(self, key: str) -> str | None:
         """Why this store's key does not accept the entry ``key`` (None if it does, or no key is set)."""
@@ -268,7 +325,7 @@ class Store:
             hint="the stage will run again and rewrite it",
         )
 
-    def load_all(self, manifest: Manifest, mmap: bool = False) -> dict[str, object]:
+    def load_all(self, manifest: Manifest, mmap: bool | None = None) -> dict[str, object]:
         """Every output of an entry (see :meth:`load`)."""
         return {name: self.load(manifest, name, mmap=mmap) for name in manifest.outputs}
 
@@ -618,6 +675,25 @@ class Store:
             raise CacheError(f"{problem} match {run_id!r} in {self.url}", hint="see `nbpipe runs ls`")
         data: dict[str, Any] = json.loads(self.fs.read_bytes(self.fs.join("runs", f"{matches[0]}.json")))
         return data
+
+
+def mmap_threshold() -> int | None:
+    """``$NBPIPE_MMAP_MIN`` as bytes (None for ``off``); a value that is not a size warns and keeps the default."""
+    text = os.environ.get(MMAP_ENV, "").strip()
+    if not text:
+        return MMAP_DEFAULT if os.name != "nt" else None  # Windows cannot remove a mapped file (gc, clear)
+    if text.lower() in ("off", "never", "no"):
+        return None
+    try:
+        return parse_size(text)
+    except CacheError:
+        warnings.warn(
+            f"nbpipe: {MMAP_ENV}={text!r} is not a size; using {human_size(MMAP_DEFAULT)}. "
+            f"Set it to a size (16MiB, 0 maps every payload) or to off",
+            CacheWarning,
+            stacklevel=3,
+        )
+        return MMAP_DEFAULT
 
 
 def _scope_name(scope: str) -> str:
