@@ -4,7 +4,9 @@ For each example notebook, each target runs on its own copy of ``example_noteboo
 with its own store (so each target really computes), then the fingerprint of every
 stage output is compared with the kernel's: nbclient kernel (the ``%%stage`` bundles'
 keys looked up in the store), ``nbpipe run``, the exported script, the papermill
-folder, the Airflow DAG (``dag.test()``) and Dask (LocalCluster, 2 worker processes).
+folder, the Airflow DAG (``dag.test()``), the Kubeflow pipeline (compiled with kfp's compiler,
+its YAML loaded back, run with kfp's local subprocess runner) and Dask (LocalCluster, 2 worker
+processes).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 import nbformat
 import pytest
+from kfp import components
 from nbclient import NotebookClient
 
 from nbpipe.cache.store import Store
@@ -125,6 +128,17 @@ def test_every_target_computes_the_notebooks_outputs(
     finally:
         dag_file.unlink()  # one DAG file per test in the shared dags folder: ids never collide
     prints["airflow"] = latest_fingerprints(Store(str(tmp_path / "airflow_store"), scope=name), stages)
+
+    folder = copy_examples(tmp_path, "kubeflow")
+    pipeline = tmp_path / "kubeflow" / "pipeline.py"
+    compiled = tmp_path / "kubeflow" / "pipeline.yaml"
+    export_notebook(folder / name, "kubeflow", pipeline, compile_to=str(compiled))
+    assert components.load_component_from_file(str(compiled)).name.startswith("nbpipe-")
+    subprocess.run(
+        [sys.executable, pipeline, "--local", "--store", str(tmp_path / "kubeflow_store")],
+        check=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, timeout=600,
+    )  # fmt: skip
+    prints["kubeflow"] = latest_fingerprints(Store(str(tmp_path / "kubeflow_store"), scope=name), stages)
 
     folder = copy_examples(tmp_path, "dask")
     prints["dask"] = record_prints(
