@@ -223,9 +223,10 @@ def test_run_to_here_runs_the_stage_and_its_upstream_in_the_kernel(page: Page, l
     page.keyboard.press("Enter")
     expect(page.locator(f"{SIDEBAR} .jp-nbpipe-stage-select")).to_have_value(target)
     page.locator(f"{SIDEBAR} .jp-nbpipe-run").click()
-    message = page.locator(f"{SIDEBAR} .jp-nbpipe-message-line")
+    message = page.locator(f"{SIDEBAR} .jp-nbpipe-run-head")
     try:
-        expect(message).to_have_text(f"{target} done.", timeout=120_000)
+        summary = rf"^{target} done: {len(upstream)} stages \(\d+ (ran|cached)(, \d+ (ran|cached))?\) in [\d.]+ s$"
+        expect(message).to_have_text(re.compile(summary), timeout=120_000)
         for stage in upstream:
             fresh = page.locator(f'{SIDEBAR} .react-flow__node[data-id="stage:{stage}"] .jp-nbpipe-status-fresh')
             expect(fresh).to_have_count(1, timeout=5_000)

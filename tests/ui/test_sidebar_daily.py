@@ -105,3 +105,35 @@ def test_an_edit_upstream_turns_downstream_stale_with_the_reason(page: Page, lab
     expect(node(page, "load").locator(".jp-nbpipe-status-fresh")).to_have_count(1)
     expect(node(page, "scale").locator(".jp-nbpipe-stage-reason")).to_contain_text("upstream 'split' is stale")
     page.locator(SIDEBAR).screenshot(path=str(artifacts / "daily-stale-after-upstream-edit.png"))
+
+
+def test_run_to_here_on_a_failing_stage_shows_that_stage_and_its_traceback(
+    page: Page, lab: Lab, artifacts: Path
+) -> None:
+    """hidden_state's 'clean' changes its input in place: a run to 'report' fails there (NBP201), not at 'report'."""
+    name = copy_example(lab, HIDDEN, "run-fails.ipynb")
+    before = _disk_sources(lab, name)
+    clean = before.index(next(s for s in before if s.startswith("%%stage clean")))
+    open_notebook(page, lab, name)
+    expect(page.get_by_text("Python 3 (ipykernel) | Idle")).to_be_visible(timeout=60_000)
+    page.locator(f"{SIDEBAR} .jp-nbpipe-stage-select").select_option("report")
+    page.locator(f"{SIDEBAR} .jp-nbpipe-run").click()
+    report = page.locator(f"{SIDEBAR} .jp-nbpipe-run-report")
+    try:
+        head = report.locator(".jp-nbpipe-run-head")
+        expect(head).to_have_text(
+            re.compile(r"^clean failed: 2 stages \(1 ran, 1 failed\) in [\d.]+ s$"), timeout=120_000
+        )
+        expect(report.locator(".jp-nbpipe-run-error")).to_contain_text("Stage 'clean' failed: NBP201: stage 'clean'")
+        expect(report.locator(".jp-nbpipe-hint")).to_contain_text("work on a copy")
+        expect(report.locator(".jp-nbpipe-traceback pre")).to_contain_text("NBP201")
+        for stage, status in (("load", "ran"), ("clean", "failed"), ("big_orders", "not run"), ("report", "not run")):
+            row = report.locator(".jp-nbpipe-run-stage", has_text=re.compile(f"^{stage}")).first
+            expect(row.locator(".jp-nbpipe-run-status")).to_have_text(status)
+        link = report.locator(".jp-nbpipe-run-goto")
+        expect(link).to_have_text(f"Go to cell {clean + 1}")  # JupyterLab's 1-based numbering
+    finally:
+        page.locator(SIDEBAR).screenshot(path=str(artifacts / "daily-run-to-here-failed.png"))
+    link.click()
+    wait_active(page, clean)
+    assert in_command_mode(page)

@@ -6,7 +6,9 @@ import React, { useLayoutEffect } from 'react';
 import type { ICellSpot } from '../jump';
 import { Direction, IPipelineState, summary } from '../model';
 import { ExportTarget, IDiagnostic } from '../tokens';
+import { IRunReport } from '../run';
 import { DiagnosticsList } from './DiagnosticsList';
+import { RunReport } from './RunReport';
 import { GraphView } from './GraphView';
 import { Toolbar } from './Toolbar';
 
@@ -26,6 +28,8 @@ export interface IPipelineViewProps {
   selected: string | null;
   busy: boolean;
   message: IMessage | null;
+  /** The last "Run to here" (live while it runs). */
+  report?: IRunReport | null;
   onSelect: (stage: string) => void;
   /** Jump to a cell (command mode; `spot` places the editor's selection without editing). */
   onGoToCell: (cell: number, stage: string | null, spot?: ICellSpot | null) => void;
@@ -87,6 +91,7 @@ export function PipelineView(props: IPipelineViewProps): JSX.Element {
           {props.message.text}
         </div>
       )}
+      {props.report && <RunReport report={props.report} onGoToCell={(cell, stage) => props.onGoToCell(cell, stage)} />}
       {state.error && (
         <div className="jp-nbpipe-error" role="alert">
           <div>{state.error.message}</div>

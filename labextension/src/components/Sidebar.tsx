@@ -13,6 +13,7 @@ import React from 'react';
 
 import { analyze, exportNotebook } from '../api';
 import { ICellSpot, jumpToCell } from '../jump';
+import { finishRun, IKernelError, IRunReport, startRun, withBundle } from '../run';
 import { IMessage, PipelineView } from './PipelineView';
 import { describeError, Direction, directionFor, PipelineModel, stageAtCell, summary } from '../model';
 import { ExportTarget, IStageBundle, STAGE_MIME } from '../tokens';
@@ -74,6 +75,7 @@ export class PipelineSidebar extends ReactWidget {
         selected={this._selected}
         busy={this._busy}
         message={this._message}
+        report={this._report}
         onSelect={stage => this._setSelected(stage)}
         onGoToCell={(cell, stage, spot) => this._goToCell(cell, stage, spot)}
         onRun={stage => void this._run(stage)}
@@ -98,6 +100,7 @@ export class PipelineSidebar extends ReactWidget {
     this._panel = panel;
     this._selected = null;
     this._message = null;
+    this._report = null;
     if (!panel) {
       void this.model.setSource(null);
       return;
@@ -158,27 +161,46 @@ export class PipelineSidebar extends ReactWidget {
       return this._say('error', `'${stage}' is not a stage name`);
     }
     if (!kernel) {
-      return this._say('error', "The notebook has no running kernel; start it, then run to 'stage' again.");
+      this._report = null;
+      return this._say(
+        'error',
+        `The notebook has no kernel: start one (Kernel › Restart Kernel), then press Run to here for '${stage}' again.`
+      );
     }
+    const graph = this.model.state.graph;
     this._busy = true;
-    this._say('info', `Running ${stage} and its upstream stages…`);
+    this._message = null;
+    this._report = startRun(graph, stage);
+    this.update();
+    const started = performance.now();
     const code = `%load_ext nbpipe\n%nbpipe run ${stage}`;
     const future = kernel.requestExecute({ code, store_history: false, silent: false });
-    let failure = '';
+    let error: IKernelError | null = null;
+    let stderr = '';
     future.onIOPub = (msg: KernelMessage.IIOPubMessage) => {
-      if (KernelMessage.isErrorMsg(msg)) {
-        failure = `${msg.content.ename}: ${msg.content.evalue}`;
+      if (KernelMessage.isStreamMsg(msg) && msg.content.name === 'stderr') {
+        stderr += msg.content.text;
+      } else if (KernelMessage.isErrorMsg(msg)) {
+        error = { ename: msg.content.ename, evalue: msg.content.evalue, traceback: msg.content.traceback };
       } else if (KernelMessage.isDisplayDataMsg(msg) && msg.content.data[STAGE_MIME]) {
         this._recordStage(msg.content.data);
+        const bundle = msg.content.data[STAGE_MIME] as unknown as IStageBundle;
+        if (this._report) {
+          this._report = withBundle(this._report, bundle);
+          this.update();
+        }
       }
     };
     try {
       await future.done;
-    } catch (error) {
-      failure = failure || String(error);
+    } catch (reason) {
+      error = error ?? { ename: 'Error', evalue: String(reason), traceback: [] };
     }
     this._busy = false;
-    this._say(failure ? 'error' : 'info', failure ? `${stage} failed: ${failure}` : `${stage} done.`);
+    if (this._report) {
+      this._report = finishRun(this._report, graph, (performance.now() - started) / 1000, error, stderr);
+    }
+    this.update();
     await this.model.refresh();
   }
 
@@ -248,4 +270,5 @@ export class PipelineSidebar extends ReactWidget {
   private _selected: string | null = null;
   private _busy = false;
   private _message: IMessage | null = null;
+  private _report: IRunReport | null = null;
 }
