@@ -7,12 +7,18 @@ through the store, so a worker on another machine needs a shared (fsspec) store.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
-import multiprocessing
-from typing import Any
+import io
+import os
+import pickle
+import queue
+from typing import TYPE_CHECKING, Any
 
 from nbpipe.errors import PipelineError
+from nbpipe.runtime.plan import Plan
 from nbpipe.runtime.worker import StageJob, StageOutcome, run_job
+
+if TYPE_CHECKING:  # multiprocessing and concurrent.futures load only with --jobs N (N > 1)
+    import concurrent.futures as cf
 
 
 class InProcess:
@@ -32,22 +38,57 @@ def _run_remote(job: StageJob) -> StageOutcome:
     return run_job(job)[0]
 
 
-def _run_local(job: StageJob, environ: dict[str, str]) -> StageOutcome:
+def _run_local(packed: bytes, environ: dict[str, str]) -> StageOutcome:
     """A job in a pool worker on this machine, with the coordinator's environment.
 
     Workers fork from a server process started once per coordinating process, with the
     environment of that moment; setup cells that read the environment must see the
     coordinator's environment now, as its keys did.
     """
-    import os
-
     from nbpipe.runtime.execute import forget_setup
 
+    job = _unpack(packed)
     if dict(os.environ) != environ:
         os.environ.clear()
         os.environ.update(environ)
         forget_setup()
     return run_job(job)[0]
+
+
+class _Packer(pickle.Pickler):
+    """Pickles a job with its plan by reference: the plan file the pool wrote once per plan.
+
+    A plan holds every stage of the notebook; pickled into every job, it made each job
+    cost O(stages) to send and to receive (a 10,000-stage plan is megabytes).
+    """
+
+    def __init__(self, file: io.BytesIO, plans: dict[int, tuple[Plan, str]]) -> None:
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self.plans = plans
+
+    def persistent_id(self, obj: Any) -> str | None:  # pickle's hook
+        if type(obj) is Plan:
+            found = self.plans.get(id(obj))
+            return found[1] if found is not None and found[0] is obj else None
+        return None
+
+
+class _Unpacker(pickle.Unpickler):
+    def persistent_load(self, pid: Any) -> Plan:  # pickle's hook
+        plan = _PLANS.get(pid)
+        if plan is None:
+            with open(pid, "rb") as handle:
+                plan = pickle.load(handle)  # written by this run's coordinator
+            _PLANS.clear()  # a worker serves one coordinator: keep the current plan only
+            _PLANS[pid] = plan
+        return plan
+
+
+_PLANS: dict[str, Plan] = {}  # plan file -> plan, in a pool worker
+
+
+def _unpack(packed: bytes) -> StageJob:
+    return _Unpacker(io.BytesIO(packed)).load()  # type: ignore[no-any-return]
 
 
 class ProcessPool:
@@ -56,30 +97,57 @@ class ProcessPool:
     in_process = False
 
     def __init__(self, jobs: int) -> None:
+        import concurrent.futures as cf
+        import multiprocessing
+        import tempfile
+
         # forkserver: workers fork from a clean server process that has nbpipe's runtime
         # imported (safe with threads in the parent, unlike fork; faster than spawn).
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["nbpipe.runtime.worker"])
         self.pool = cf.ProcessPoolExecutor(max_workers=jobs, mp_context=context)
+        self.slots = 2 * jobs  # jobs handed to the pool at once: every worker has its next job queued
+        self.finished: queue.SimpleQueue[cf.Future[StageOutcome]] = queue.SimpleQueue()
+        self.plans: dict[int, tuple[Plan, str]] = {}  # id -> (plan, the file the workers read it from)
+        self.folder = tempfile.mkdtemp(prefix="nbpipe-plans-")
         # Start every worker now, in parallel, while the coordinator computes keys: a
         # worker spawned only when a second branch becomes ready delays that branch.
         for _ in range(jobs):
             self.pool.submit(_warm)
 
     def submit(self, job: StageJob) -> cf.Future[StageOutcome]:
-        """Start a job."""
-        import os
+        """Start a job (its plan travels once per worker, not with every job)."""
+        self._ship(job.plan)
+        buffer = io.BytesIO()
+        _Packer(buffer, self.plans).dump(job)
+        future = self.pool.submit(_run_local, buffer.getvalue(), dict(os.environ))
+        future.add_done_callback(self.finished.put)
+        return future
 
-        return self.pool.submit(_run_local, job, dict(os.environ))
+    def _ship(self, plan: Plan) -> None:
+        """Write ``plan`` once to a file every worker loads it from (atomically: temp name, rename)."""
+        found = self.plans.get(id(plan))
+        if found is not None and found[0] is plan:
+            return
+        path = os.path.join(self.folder, f"plan-{len(self.plans)}.pickle")
+        with open(path + ".tmp", "wb") as handle:
+            pickle.dump(plan, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(path + ".tmp", path)
+        self.plans[id(plan)] = (plan, path)
 
     def wait_any(self, handles: list[Any]) -> list[tuple[Any, StageOutcome]]:
-        """Block until at least one job finished; return the finished ones."""
-        done, _ = cf.wait(handles, return_when=cf.FIRST_COMPLETED)
+        """Block until at least one job finished; return the finished ones (O(1) per finished job)."""
+        done = [self.finished.get()]
+        while not self.finished.empty():
+            done.append(self.finished.get())
         return [(h, _result(h, h.result)) for h in done]
 
     def close(self) -> None:
-        """Shut the workers down."""
+        """Shut the workers down and remove the plan files."""
+        import shutil
+
         self.pool.shutdown(wait=True, cancel_futures=True)
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 #: Seconds to wait for a Dask scheduler before the run gives up with a clear message.

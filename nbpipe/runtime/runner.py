@@ -166,7 +166,8 @@ class Runner:
 
         Args:
             make_executor: run id -> the executor of the misses (default: from the options:
-                in-process, ``--jobs``, Dask); never called with ``explain``.
+                in-process, ``--jobs``, Dask); called at the first miss, so never with ``explain``
+                nor when every stage is a hit.
         """
         os.chdir(self.plan.base_dir)
         self.run_id, self.started = new_run_id(), now()
@@ -174,21 +175,24 @@ class Runner:
         self.memo = SetupMemo(self.plan, self.overrides, self.store)
         self.progress.begin(self.plan, self.stages, explain=self.options.explain)
         make = make_executor or (lambda _run_id: _executor(self.options))
-        executor = None if self.options.explain else make(self.run_id)
+        executor = _OnDemand(lambda: make(self.run_id))
         gc.freeze()  # the plan, the notebook and the imports live all run: no collection rescans them
         try:
             with self.store.pin() as self._lease:  # gc in any process keeps what this run reads and writes
                 self._schedule(executor)
         finally:
             gc.unfreeze()
-            if executor is not None:
-                executor.close()
+            executor.close()
             self.progress.end()
             self.memo.save(self.cache.unwritable)
         return self._result()
 
-    def _schedule(self, executor: Any) -> None:
-        """Start every stage once its parents are done, highest in the notebook first (the one order)."""
+    def _schedule(self, executors: _OnDemand) -> None:
+        """Start every stage once its parents are done, highest in the notebook first (the one order).
+
+        O(1) amortised per stage and edge: a ready heap, a count of unfinished parents per
+        stage, and at most the executor's ``slots`` jobs handed over at once.
+        """
         selected = set(self.stages)
         self._position = self.plan.dag.position()
         self._waiting = {n: sum(1 for p in self.plan.parents(n) if p in selected) for n in self.stages}
@@ -196,17 +200,19 @@ class Runner:
         heapq.heapify(self._ready)
         running: dict[Any, str] = {}
         while self._ready or running:
-            while self._ready:
+            while self._ready and len(running) < executors.slots:
                 _pos, name = heapq.heappop(self._ready)
                 job = None if self._skipped(name) else self._prepare(name)
                 if job is None:
                     self._done(name)
-                elif executor.in_process:
+                    continue
+                executor = executors.get()
+                if executor.in_process:
                     self._finish(job, *run_job(job, self._memory_inputs(name), self.store))
                 else:
                     running[executor.submit(job)] = name
             if running:
-                for handle, outcome in executor.wait_any(list(running)):
+                for handle, outcome in executors.get().wait_any(list(running)):
                     self._finish(self._jobs[running.pop(handle)], outcome, {})
 
     def _done(self, name: str) -> None:
@@ -228,9 +234,9 @@ class Runner:
         if not parents:
             return False
         record = self.records[name]
-        failed = [p for p in self.plan.upstream([name]) if self.records[p].status == "failed"]
-        record.status = "skipped"
-        record.reason = f"upstream stage {failed[0]!r} failed" if failed else "upstream skipped"
+        failed = [p for p in parents if self.records[p].status == "failed"]
+        record.status = "skipped"  # a skipped parent's reason names the failure upstream of it (no walk)
+        record.reason = f"upstream stage {failed[0]!r} failed" if failed else self.records[parents[0]].reason
         self.progress.update(record)
         return True
 
@@ -395,6 +401,30 @@ class Runner:
     def overrides_all(self) -> dict[str, Any]:
         """Every parameter's value in this run: defaults updated with overrides."""
         return {**self.plan.defaults, **self.overrides}
+
+
+class _OnDemand:
+    """The executor of the misses, made at the first miss: a fully cached run starts no workers."""
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self._make, self._executor = make, None
+
+    def get(self) -> Any:
+        """The executor (made now if this is the first miss)."""
+        if self._executor is None:
+            self._executor = self._make()
+        return self._executor
+
+    @property
+    def slots(self) -> float:
+        """Jobs the executor takes at once (``slots`` of a pool; unbounded otherwise or before it exists)."""
+        found = getattr(self._executor, "slots", None)
+        return float("inf") if found is None else found
+
+    def close(self) -> None:
+        """Release the executor, if one was made."""
+        if self._executor is not None:
+            self._executor.close()
 
 
 def _iso(timestamp: float) -> str:

@@ -1,0 +1,93 @@
+"""``nbpipe run`` costs O(1) per stage: what each stage hands over, what a run starts and imports.
+
+Structural properties only (no timings: those are in bench/scale.py).
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nbpipe.runtime import runner
+from nbpipe.runtime.executors import ProcessPool, _Packer
+from nbpipe.runtime.runner import RunOptions, run_notebook
+from nbpipe.runtime.worker import StageJob
+from tests.notebooks import write_nb
+
+pytestmark = pytest.mark.usefixtures("kernel_env")
+
+
+def chain(path: Path, n: int, fail_at: int | None = None) -> Path:
+    cells = ["%%stage s0 --out x0\nx0 = 0"]
+    for i in range(1, n):
+        body = f"x{i} = x{i - 1} + 1" if i != fail_at else f"x{i} = 1 / 0"
+        cells.append(f"%%stage s{i} --in x{i - 1} --out x{i}\n{body}")
+    return write_nb(path, "%load_ext nbpipe", *cells)
+
+
+def test_jobs_1_imports_neither_multiprocessing_nor_concurrent_futures(tmp_path: Path) -> None:
+    nb = chain(tmp_path / "c.ipynb", 3)
+    code = (
+        "import sys\nfrom nbpipe.runtime.runner import run_notebook\n"
+        f"assert run_notebook({str(nb)!r}).status == 'ok'\n"
+        "print(sorted(m for m in ('multiprocessing', 'concurrent.futures') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.splitlines()[-1] == "[]"
+
+
+def test_a_fully_cached_run_starts_no_executor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    nb = chain(tmp_path / "c.ipynb", 4)
+    made: list[int] = []
+    make = runner._executor
+
+    def counted(options: RunOptions) -> Any:
+        made.append(options.jobs)
+        return make(options)
+
+    monkeypatch.setattr(runner, "_executor", counted)
+    assert run_notebook(nb, RunOptions(jobs=2)).status == "ok"
+    assert made == [2]
+    result = run_notebook(nb, RunOptions(jobs=2))
+    assert {s.status for s in result.stages} == {"cached"} and made == [2]  # no worker pool for hits
+
+
+def test_a_pool_job_carries_its_plan_by_reference(tmp_path: Path) -> None:
+    """Each job sent to a worker is small at any size; the plan goes once to a file the workers read."""
+    sizes = {}
+    original = ProcessPool.submit
+    for n in (10, 400):
+        nb = chain(tmp_path / f"c{n}.ipynb", n)
+        captured: list[tuple[int, int, int]] = []
+
+        def submit(self: ProcessPool, job: StageJob, captured: list[tuple[int, int, int]] = captured) -> Any:
+            buffer = io.BytesIO()
+            self._ship(job.plan)
+            _Packer(buffer, self.plans).dump(job)
+            captured.append((len(buffer.getvalue()), len(pickle.dumps(job)), len(self.plans)))
+            return original(self, job)
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(ProcessPool, "submit", submit)
+            result = run_notebook(nb, RunOptions(jobs=2, store=str(tmp_path / f"store{n}")))
+        assert result.status == "ok" and result.outputs([f"x{n - 1}"]) == {f"x{n - 1}": n - 1}
+        assert {plans for _, _, plans in captured} == {1}  # one plan file per run
+        sizes[n] = max(packed for packed, _, _ in captured), max(whole for _, whole, _ in captured)
+    assert sizes[400][0] < 1.5 * sizes[10][0]  # by reference: the same size at any pipeline size
+    assert sizes[400][1] > 10 * sizes[10][1]  # by value, it grew with the pipeline
+
+
+def test_stages_below_a_failure_name_it(tmp_path: Path) -> None:
+    nb = chain(tmp_path / "c.ipynb", 6, fail_at=2)
+    result = run_notebook(nb, RunOptions(store=str(tmp_path / "s")))
+    by_name = {s.name: s for s in result.stages}
+    assert by_name["s2"].status == "failed"
+    assert [(by_name[f"s{i}"].status, by_name[f"s{i}"].reason) for i in (3, 4, 5)] == [
+        ("skipped", "upstream stage 's2' failed")
+    ] * 3
