@@ -1,8 +1,11 @@
 """Read notebooks into cells: stage headers, the parameters cell and setup cells.
 
-``.ipynb`` files are read with nbformat and upgraded to v4 (v3 and older minors
-included). This module knows the notebook's shape, not its data flow: that is the
-analyzer's job.
+``.ipynb`` files of nbformat 4 are read as they are; versions 2 and 3 are upgraded
+to v4 as nbformat upgrades them (``ipynb.upgrade``, without nbformat's validator,
+whose import alone costs ten checks of a v4 notebook). :func:`read` is the one way
+from a path to a :class:`Notebook`; :func:`load` gives an ``.ipynb``'s v4 dict to
+what rewrites the file (``nbpipe annotate``). This module knows the notebook's
+shape, not its data flow: that is the analyzer's job.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 
 from nbpipe.errors import HeaderError, NotebookReadError
 from nbpipe.header import parse_header
+from nbpipe.ipynb import upgrade
 from nbpipe.model import STAGE_MIME, StageHeader
 from nbpipe.percent import is_percent_path
 from nbpipe.percent import load as load_percent
@@ -130,6 +134,19 @@ def read(path: str | os.PathLike[str], content: dict[str, Any] | str | None = No
     return Notebook(path=path, cells=cells, language=language, metadata=metadata, source_lines=source_lines)
 
 
+def load(path: str | os.PathLike[str], content: dict[str, Any] | str | None = None) -> dict[str, Any]:
+    """An ``.ipynb`` file's JSON (or its unsaved ``content``) as an nbformat v4 dict.
+
+    Versions 2 and 3 are upgraded as ``nbformat.read(..., as_version=4)`` upgrades
+    them; a v4 notebook is returned as read.
+
+    Raises:
+        NotebookReadError: the file is missing, not JSON or not a notebook.
+    """
+    path = os.fspath(path)
+    return _to_v4(path, _load_json(path, content))
+
+
 def _mapping(value: object) -> dict[str, Any]:
     """A metadata field as a dict: anything else (a list, a number, null) counts as empty."""
     return dict(value) if isinstance(value, dict) else {}
@@ -163,17 +180,10 @@ def _load_json(path: str, content: dict[str, Any] | str | None) -> dict[str, Any
 
 
 def _to_v4(path: str, data: dict[str, Any]) -> dict[str, Any]:
-    if data.get("nbformat") == 4 and isinstance(data.get("cells", []), list):
-        # Already v4: no conversion needed, and nbformat's schema validation would cost
-        # more than the whole analysis of a large notebook. Cells are read defensively.
-        return data
-    import nbformat
-
     try:
-        nb = nbformat.reads(json.dumps(data), as_version=4)
-    except Exception as exc:  # nbformat raises many types for malformed files
-        raise NotebookReadError(f"{path}: not a valid notebook ({exc})") from exc
-    return dict(nb)
+        return upgrade(data)
+    except ValueError as exc:
+        raise NotebookReadError(f"{path}: not a valid notebook: {exc}", hint="open it in Jupyter to repair it") from exc
 
 
 def _language(metadata: dict[str, Any]) -> str:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from nbpipe import percent
-from nbpipe.errors import NbpipeError, NotebookReadError
+from nbpipe.errors import NbpipeError
 
 
 def register(subparsers: Any) -> None:
@@ -36,18 +35,19 @@ def run(args: argparse.Namespace) -> int:
     """
     from nbpipe.analysis import analyze
     from nbpipe.analysis.annotate import propose
-    from nbpipe.notebook import read
+    from nbpipe.export.files import write_text
+    from nbpipe.ipynb import dumps
+    from nbpipe.notebook import load, read
 
     source = Path(args.notebook)
     read(source)  # refuses unreadable or non-Python notebooks with a clear error
     target = _target(source, args)
-    nb = percent.load(str(source))[0] if percent.is_percent_path(source) else _load_v4(source)
+    nb = percent.load(str(source))[0] if percent.is_percent_path(source) else load(source)
     annotation = propose(nb)
     if percent.is_percent_path(target):  # a percent script is written back as one (jupytext)
         percent.write(annotation.notebook, target)
     else:
-        text = json.dumps(annotation.notebook, indent=1, ensure_ascii=False) + "\n"
-        target.write_text(text, encoding="utf-8")
+        write_text(str(target), dumps(annotation.notebook), overwrite=True)  # atomic, as Jupyter saves it
     graph = analyze(target)
     print(f"{target}: {len(graph.stages)} stages proposed: {' -> '.join(graph.order) or '(none)'}")
     for note in annotation.notes:
@@ -66,12 +66,3 @@ def _target(source: Path, args: argparse.Namespace) -> Path:
     if target.resolve() == source.resolve():
         raise NbpipeError(f"annotate: {target} is the input notebook", hint="pass --in-place to overwrite it")
     return target
-
-
-def _load_v4(path: Path) -> dict[str, Any]:
-    import nbformat
-
-    try:
-        return dict(nbformat.read(str(path), as_version=4))
-    except Exception as exc:  # nbformat raises many types for malformed files
-        raise NotebookReadError(f"{path}: not a valid notebook ({exc})") from exc

@@ -16,6 +16,7 @@ LAYERS = {
     "nbpipe.model": 0,
     "nbpipe.dag": 0,  # the one stage graph: model's Graph and the runtime's Plan both hold one
     "nbpipe.header": 1,
+    "nbpipe.ipynb": 1,  # the .ipynb format: old versions upgraded, v4 written as Jupyter writes it
     "nbpipe.notebook": 1,
     "nbpipe.percent": 1,  # jupytext percent scripts as notebooks (jupytext imported lazily)
     "nbpipe.source": 1,
