@@ -28,6 +28,7 @@ CODES: dict[str, tuple[str, str]] = {
     "NBP208": ("error", "a cell reads a name that only a later cell binds"),
     "NBP209": ("error", "a cell reads a stage's local that is not among its --out"),
     "NBP210": ("error", "a stage declares a module, function or class as an output"),
+    "NBP211": ("warning", "%%stage is used but no cell above it runs %load_ext nbpipe"),
 }
 
 

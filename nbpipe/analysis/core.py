@@ -15,7 +15,16 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
-from nbpipe.analysis import checks_locals, checks_order, checks_stage, checks_state, facts, graph, incremental
+from nbpipe.analysis import (
+    checks_extension,
+    checks_locals,
+    checks_order,
+    checks_stage,
+    checks_state,
+    facts,
+    graph,
+    incremental,
+)
 from nbpipe.analysis.defuse import IGNORE_COMMENT, cell_info
 from nbpipe.model import Diagnostic, Graph
 from nbpipe.notebook import Cell, Notebook, read
@@ -88,6 +97,7 @@ def _analyze(nb: Notebook) -> Graph:
         *checks_state.check_hidden_globals(nbf),
         *checks_order.check_top_to_bottom(nbf),
         *checks_locals.check_stage_locals(nbf),
+        *checks_extension.check_extension(nbf),
     ]
     return Graph(
         notebook=nb.path,

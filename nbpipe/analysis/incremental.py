@@ -110,7 +110,7 @@ def _same_shape(old: Cell, new: Cell) -> bool:
     if old.header_error is not None or new.header_error is not None:
         return False
     if bool(old.source.strip()) != bool(new.source.strip()) or ("nbpipe" in old.source or "nbpipe" in new.source):
-        return False  # emptiness decides setup and NBP203; "nbpipe" may be an ignore comment
+        return False  # emptiness decides setup and NBP203; "nbpipe" may be an ignore comment or %load_ext (NBP211)
     if old.outputs and old.body != new.body:
         return False  # a saved bundle: the status may change
     a, b = _info(old), _info(new)

@@ -13,6 +13,8 @@ from nbpipe.model import STAGE_MIME
 from nbpipe.source import source_hash, split_stage
 from tests.analysis_notebooks.build import CellSpec, code
 
+#: the cell that makes %%stage a magic in Jupyter (NBP211 when no cell above the first stage has it)
+LOAD = "%load_ext nbpipe"
 SETUP = "import numpy as np\nimport pandas as pd\n\ndef clean(frame):\n    return frame.dropna()"
 PARAMS = ("params", "n = 10\nseed = 0")
 
@@ -51,11 +53,13 @@ TRIGGERS: dict[str, list[CellSpec]] = {
     "NBP208": ["print(later)", "later = 1"],
     "NBP209": ["%%stage s --out total\nser = [1, 2]\ntotal = sum(ser)", "print(ser)"],
     "NBP210": ["%%stage s --out f\ndef f():\n    return 1"],
+    "NBP211": [SETUP, "%%stage load --out raw\nraw = [1]", LOAD],
 }  # fmt: skip
 
 #: name -> a notebook that must report no diagnostic at all.
 CLEAN: dict[str, list[CellSpec]] = {
     "diamond": [
+        LOAD,
         ("md", "# Diamond"),
         SETUP,
         PARAMS,
@@ -66,12 +70,14 @@ CLEAN: dict[str, list[CellSpec]] = {
         "total",
     ],
     "comprehension shadows an output": [
+        LOAD,
         SETUP,
         "%%stage load --out raw\nraw = [1, 2]",
         "%%stage other --out xs\nxs = [3]",
         "%%stage use --in raw --out doubled\ndoubled = [xs * 2 for xs in raw]\npairs = {k: v for k, v in zip(raw, raw)}",
     ],
     "parameter shadows an output": [
+        LOAD,
         SETUP,
         "%%stage load --out raw\nraw = [1, 2]",
         "%%stage other --out scale\nscale = 3",
@@ -79,17 +85,20 @@ CLEAN: dict[str, list[CellSpec]] = {
         "%%stage lam --in raw --out out2\nf = lambda scale: scale + 1\nout2 = [f(x) for x in raw]",
     ],
     "method call that only reads": [
+        LOAD,
         SETUP,
         "%%stage load --out raw\nraw = pd.DataFrame({'a': [1, None]})",
         "%%stage stats --in raw --out summary\nsummary = raw.describe()\nmeans = raw.mean()\nraw.head()\nn_rows = raw.shape[0]",
     ],
     "name rebound locally before use": [
+        LOAD,
         SETUP,
         "%%stage load --out raw\nraw = [1, 2]\nys = [0]",
         "%%stage use --in raw --out out\nys = [r + 1 for r in raw]\nout = sum(ys)",
         "%%stage copy --in raw --out cleaned\nraw = list(raw)\nraw.append(3)\ncleaned = raw",
     ],
     "magics and shell lines": [
+        LOAD,
         SETUP,
         "%matplotlib inline",
         "%%stage load --out raw\n%time raw = np.arange(10)\n!echo loading\nfiles = !ls",
@@ -98,17 +107,20 @@ CLEAN: dict[str, list[CellSpec]] = {
         "!ls {len(raw)}",
     ],
     "exploration reads outputs": [
+        LOAD,
         SETUP,
         "%%stage load --out raw\nraw = pd.DataFrame({'a': [1, 2]})",
         "raw.plot()\nsummary = raw.describe()\nsummary",
     ],
     "declared files": [
+        LOAD,
         SETUP,
         "%%stage load --file-in data/in.csv --out raw\nraw = pd.read_csv('data/in.csv')",
         "%%stage save --in raw --file-out out/clean.csv\nraw.to_csv('out/clean.csv')",
     ],
-    "fresh bundle": [SETUP, ran("%%stage load --out raw\nraw = [1, 2, 3]", 1)],
+    "fresh bundle": [LOAD, SETUP, ran("%%stage load --out raw\nraw = [1, 2, 3]", 1)],
     "scoping corners": [
+        LOAD,
         "import json\nfrom collections import Counter\nLIMIT = 10\nclass Box:\n    size = LIMIT\n    def grow(self):\n        return self.size + 1",
         "%%stage parse --out data\ntry:\n    data = json.loads('{}')\nexcept ValueError as err:\n    data = {'error': str(err)}\nwith open('x.json') as fh:  # nbpipe: ignore[NBP206]\n    text = fh.read()",
         "%%stage count --in data --out counts\ncounts = Counter()\nfor key in data:\n    counts[key] += 1\nif (size := len(counts)) > LIMIT:\n    counts = Counter()",

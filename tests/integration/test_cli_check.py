@@ -12,7 +12,7 @@ import pytest
 
 from nbpipe.cli import main
 from tests.analysis_notebooks.build import notebook, write
-from tests.analysis_notebooks.cases import CLEAN, TRIGGERS
+from tests.analysis_notebooks.cases import CLEAN, LOAD, TRIGGERS
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "example_notebooks"
@@ -25,12 +25,12 @@ def clean_nb(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def broken_nb(tmp_path: Path) -> Path:
-    return write(tmp_path / "broken.ipynb", notebook(*TRIGGERS["NBP101"]))
+    return write(tmp_path / "broken.ipynb", notebook(LOAD, *TRIGGERS["NBP101"]))
 
 
 @pytest.fixture
 def warning_nb(tmp_path: Path) -> Path:
-    return write(tmp_path / "warn.ipynb", notebook(*TRIGGERS["NBP206"]))
+    return write(tmp_path / "warn.ipynb", notebook(LOAD, *TRIGGERS["NBP206"]))
 
 
 def test_clean_prints_one_line(clean_nb: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -42,7 +42,7 @@ def test_error_text_like_a_compiler(broken_nb: Path, capsys: pytest.CaptureFixtu
     assert main(["check", str(broken_nb)]) == 1
     out = capsys.readouterr().out.splitlines()
     message = "stage 'fit' reads 'ys', which stage 'prep' outputs, without declaring it"
-    assert out[0] == f"{broken_nb}:cell 2:2:13: NBP101 error {message}"
+    assert out[0] == f"{broken_nb}:cell 3:2:13: NBP101 error {message}"
     assert out[1] == "    hint: declare it: %%stage fit --in xs ys"
     assert out[-1] == f"{broken_nb}: 1 error, 0 warnings (2 stages)"
 
@@ -70,7 +70,7 @@ def test_json_is_graph_v1(broken_nb: Path, clean_nb: Path, capsys: pytest.Captur
 def test_github_annotations(broken_nb: Path, capsys: pytest.CaptureFixture[str]) -> None:
     main(["check", "--format", "github", str(broken_nb)])
     line = capsys.readouterr().out.strip()
-    assert line.startswith(f"::error file={broken_nb},title=NBP101 (cell 2%2C line 2)::stage 'fit' reads 'ys'")
+    assert line.startswith(f"::error file={broken_nb},title=NBP101 (cell 3%2C line 2)::stage 'fit' reads 'ys'")
     assert "%25%25stage fit --in xs ys" in line
 
 
@@ -154,7 +154,7 @@ def test_annotate_never_overwrites_without_in_place(tmp_path: Path) -> None:
     assert main(["annotate", str(path)]) == 0
     assert path.read_text(encoding="utf-8") == before
     staged = json.loads((tmp_path / "plain.staged.ipynb").read_text(encoding="utf-8"))
-    sources = [c["source"] for c in staged["cells"]]
+    sources = ["".join(c["source"]) for c in staged["cells"]]  # lines split as Jupyter saves them
     assert sources[0] == "%load_ext nbpipe"
     assert any(src.startswith("%%stage ") for src in sources)  # the proposal went to plain.staged.ipynb
     assert sources[-1] == "print(b)"  # an exploration cell stays a plain cell

@@ -67,7 +67,7 @@ def test_help_prints_and_runs_nothing(shell: Any, line: str) -> None:
 
 
 def test_good_commands_still_work(shell: Any, tmp_path: Path) -> None:
-    path = write_nb(tmp_path / "g.ipynb", *STAGES)
+    path = write_nb(tmp_path / "g.ipynb", "%load_ext nbpipe", *STAGES)  # without it, check warns NBP211
     result, _ = run(shell, f"%nbpipe config notebook={path}")
     assert result.success
     result, cap = run(shell, "%nbpipe run use")

@@ -185,7 +185,8 @@ def test_edited_stage_reruns_saying_which_line_changed(shell: Any) -> None:
 def test_graph_check_and_cache_subcommands(shell: Any, tmp_path: Any) -> None:
     from tests.notebooks import write_nb
 
-    path = write_nb(tmp_path / "g.ipynb", "%%stage load --out xs\nxs = [1]", "%%stage use --in xs --out n\nn = len(xs)")
+    stages = ("%%stage load --out xs\nxs = [1]", "%%stage use --in xs --out n\nn = len(xs)")
+    path = write_nb(tmp_path / "g.ipynb", "%load_ext nbpipe", *stages)  # without it, check warns NBP211
     view = shell.run_line_magic("nbpipe", f"graph {path}")
     assert "load -> use (xs)" in repr(view) and "<svg" in view._repr_html_()
     with capture_output() as cap:
