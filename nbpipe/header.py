@@ -152,9 +152,32 @@ def parse_header(line: str) -> StageHeader:
     words = split_header(line)
     if not words:
         raise HeaderError("bad %%stage header: the stage has no name", hint=USAGE)
-    header = parsed_header(words)
+    header = normalised(parsed_header(words))
     validate(header)
     return header
+
+
+def normalised(header: StageHeader) -> StageHeader:
+    """``header`` with its names in NFKC, as Python reads identifiers (``ﬁt`` is ``fit``, ``ｘ`` is ``x``).
+
+    The body's ``ｘ = 1`` binds ``x``, so ``--out ｘ`` must declare ``x``. Plain lines skip
+    it: their names are ASCII, which NFKC leaves unchanged.
+    """
+    import dataclasses
+    import unicodedata
+
+    def nfkc(names: Sequence[str]) -> tuple[str, ...]:
+        return tuple(unicodedata.normalize("NFKC", name) for name in names)
+
+    return dataclasses.replace(
+        header,
+        name=nfkc([header.name])[0],
+        inputs=nfkc(header.inputs),
+        outputs=nfkc(header.outputs),
+        notebook_inputs=tuple(
+            zip(nfkc([n for n, _ in header.notebook_inputs]), (p for _, p in header.notebook_inputs))
+        ),
+    )
 
 
 def parsed_header(words: list[str]) -> StageHeader:

@@ -73,9 +73,10 @@ class NbpipeMagics(Magics):
         except NbpipeError as exc:
             raise UsageError(str(exc)) from None
         # A comment line stands in for the header so line numbers match the cell.
-        self._run_stage(header, "#\n" + cell)
+        self._run_stage(header, "#\n" + cell, source=f"%%stage {line}\n{cell}")
 
-    def _run_stage(self, header: StageHeader, body: str) -> StageRun:
+    def _run_stage(self, header: StageHeader, body: str, source: str | None = None) -> StageRun:
+        """Run a stage; ``source`` is its cell as written (warnings point at it), else rebuilt from the header."""
         __tracebackhide__ = True
         try:
             record = self.session.run(header, body, self._execute)
@@ -85,7 +86,8 @@ class NbpipeMagics(Magics):
         except BaseException:
             self._publish_failed(header, body)
             raise
-        self._publish(record)
+        rest = body.partition("\n")[2]
+        self._publish(record, source or f"%%stage {header.canonical()}\n{rest}")
         return record
 
     def _execute(self, body: str, namespace: StageNamespace) -> None:
@@ -141,9 +143,15 @@ class NbpipeMagics(Magics):
                 setattr(pub, "publish", own)  # noqa: B010
             sys.displayhook = hook
 
-    def _publish(self, record: StageRun) -> None:
-        for message in record.warnings:
-            warnings.warn(f"nbpipe: stage {record.stage!r}: {message}", stacklevel=1)
+    def _publish(self, record: StageRun, source: str) -> None:
+        if record.warnings:
+            # At the stage's cell (its header line), as IPython names cells: not at a line of nbpipe.
+            shell = self.shell
+            assert shell is not None
+            cell_name = shell.compile.cache(source, shell.execution_count, raw_code=source)
+            for message in record.warnings:
+                text = f"nbpipe: stage {record.stage!r}: {message}"
+                warnings.warn_explicit(text, UserWarning, cell_name, 1, module="__main__")
         publish_display_data({STAGE_MIME: record.bundle(), "text/plain": record.summary()})
 
     def _publish_failed(self, header: StageHeader, body: str) -> None:
