@@ -95,7 +95,10 @@ def as_main(namespace: dict[str, Any]) -> Iterator[None]:
 
 
 def plan_ownership(plan: Plan) -> Ownership:
-    """Which stage outputs which name: for isolation messages in batch runs (built once per plan)."""
+    """Which stage outputs which name: for isolation messages in batch runs.
+
+    O(stages): built only when a stage's NameError needs explaining, then kept for the plan.
+    """
     found = _OWNERSHIP.get(id(plan))
     if found is None or found[0] is not plan:
         own = Ownership()
@@ -127,7 +130,7 @@ def run_body(
         Exception: whatever the body raised.
     """
     before = watch(stage.header, inputs, setup_prints or {})
-    namespace = StageNamespace({**setup, **inputs}, stage.header, plan_ownership(plan))
+    namespace = StageNamespace({**setup, **inputs}, stage.header, lambda: plan_ownership(plan))
     initial = dict(namespace)
     started = time.perf_counter()
     try:

@@ -9,7 +9,7 @@ same failure the exported script would give.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,7 +78,10 @@ def with_input(header: StageHeader, name: str) -> str:
 class StageNamespace(dict[str, Any]):
     """The globals of a stage body: a dict whose misses explain stage isolation."""
 
-    def __init__(self, initial: Mapping[str, Any], header: StageHeader, ownership: Ownership) -> None:
+    def __init__(
+        self, initial: Mapping[str, Any], header: StageHeader, ownership: Ownership | Callable[[], Ownership]
+    ) -> None:
+        """Args: ``ownership``, or a function giving it, called only when a NameError needs explaining."""
         super().__init__(initial)
         self._header = header
         self._ownership = ownership
@@ -92,7 +95,8 @@ class StageNamespace(dict[str, Any]):
         name = getattr(exc, "name", None)
         if not name or name in self or hasattr(builtins, name):
             return
-        found = self._ownership.owner(name)
+        ownership = self._ownership if isinstance(self._ownership, Ownership) else self._ownership()
+        found = ownership.owner(name)
         if found is not None:
             exc.args = (isolation_message(self._header, name, *found),)
 

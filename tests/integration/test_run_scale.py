@@ -91,3 +91,14 @@ def test_stages_below_a_failure_name_it(tmp_path: Path) -> None:
     assert [(by_name[f"s{i}"].status, by_name[f"s{i}"].reason) for i in (3, 4, 5)] == [
         ("skipped", "upstream stage 's2' failed")
     ] * 3
+
+
+def test_a_batch_name_error_still_names_the_stage_that_binds_it(tmp_path: Path) -> None:
+    """Who binds what is worked out only for a NameError (O(stages)), and the message is the same."""
+    nb = write_nb(tmp_path / "n.ipynb", "%load_ext nbpipe", "%%stage a --out x\nx = 1", "%%stage b --out y\ny = x + 1")
+    result = run_notebook(nb, RunOptions(check=False, store=str(tmp_path / "s")))
+    failed = {s.name: s.error for s in result.stages if s.status == "failed"}
+    assert failed == {
+        "b": "NameError: stage 'b' reads 'x', which stage 'a' binds; stages see only what they declare. "
+        "declare it: %%stage b --in x --out y"
+    }
