@@ -157,3 +157,36 @@ def test_export_refuses_what_kubeflow_cannot_carry(tmp_path: Path) -> None:
     with pytest.raises(OutputExistsError):
         export_notebook(small_notebook(tmp_path / "nb"), "kubeflow", tmp_path / "user.py")
     assert (tmp_path / "user.py").read_text() == "print('mine')\n"
+
+
+def test_hostile_names_paths_and_values_stay_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The injection notebook of test_injection (hostile folder, file names, default, override, store)."""
+    from nbpipe.export.kubeflow import run_local
+    from tests.integration.test_injection import DEFAULT, OVERRIDE, assert_parses, echoed, expect, hostile_notebook
+
+    monkeypatch.chdir(tmp_path)  # a PWNED written to the cwd lands here
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    monkeypatch.delenv("NBPIPE_STORE", raising=False)
+    hostile = hostile_notebook(tmp_path)
+    pipeline = tmp_path / "kf" / "pipeline.py"
+    store = tmp_path / "st'ore {}\n$x"
+    export_notebook(hostile, "kubeflow", pipeline, store=str(store), compile_to=str(tmp_path / "p.yaml"))
+    assert_parses(pipeline)
+    spec = yaml.safe_load((tmp_path / "p.yaml").read_text())
+    assert spec["root"]["inputDefinitions"]["parameters"]["label"]["defaultValue"] == DEFAULT
+    module = _import(pipeline)
+    assert module.PARAMETERS == {"label": DEFAULT} and module.STORE == str(store)
+    assert run_local(module, {"label": OVERRIDE}, "", None) == 0
+    assert echoed(hostile) == expect(OVERRIDE)
+    assert not list(tmp_path.rglob("*PWNED*"))
+    assert Store(str(store)).records()[0]["params"] == {"label": OVERRIDE}
+
+
+def _import(path: Path) -> Any:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("hostile_pipeline", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
