@@ -8,6 +8,7 @@ run at all (see :func:`refuse_errors`).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,6 +86,21 @@ def plan_notebook(nb: Notebook, graph: Graph | None = None) -> Plan:
     from nbpipe.analysis import analyze
 
     graph = graph if graph is not None else analyze(nb)
+    setup = {i for i, role in graph.roles.items() if role == "setup"}
+    return plan_with_roles(nb, setup, graph.static, graph.dag)  # the analyzer's graph: the same declared edges
+
+
+def plan_with_roles(nb: Notebook, setup: Iterable[int], static: frozenset[str], dag: Dag | None = None) -> Plan:
+    """The plan of a notebook whose setup cells and literal setup names are known (the analyzer's roles).
+
+    Args:
+        setup: indices of the setup cells.
+        static: setup and parameter names bound only to literals.
+        dag: the stage graph, if already built (else built from the headers, as the analyzer builds it).
+
+    Raises:
+        PipelineError: duplicate stage names or outputs, or a dependency cycle.
+    """
     stages = _stages(nb)
     producers = _producers(stages)
     cells = {c.index: c for c in nb.cells}
@@ -92,13 +108,13 @@ def plan_notebook(nb: Notebook, graph: Graph | None = None) -> Plan:
     return make_plan(
         notebook=nb.path,
         base_dir=os.path.dirname(os.path.abspath(nb.path)),
-        setup=tuple((i, cells[i].source) for i, role in sorted(graph.roles.items()) if role == "setup"),
+        setup=tuple((i, cells[i].source) for i in sorted(setup) if i in cells),
         parameters_source=params_cell.source if params_cell else "",
         defaults=nb.parameters,
         stages=stages,
         producers=producers,
-        static=graph.static,
-        dag=graph.dag,  # the analyzer's graph: the same stages and declared edges
+        static=static,
+        dag=dag,
     )
 
 

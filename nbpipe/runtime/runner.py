@@ -21,10 +21,11 @@ from nbpipe.cache.keys import KeyInputs
 from nbpipe.cache.store import Store
 from nbpipe.errors import CacheError, PipelineError
 from nbpipe.notebook import read
+from nbpipe.runtime import analysis_memo
 from nbpipe.runtime.execute import forget_setup
 from nbpipe.runtime.keys import key_inputs
 from nbpipe.runtime.params import validate
-from nbpipe.runtime.plan import Plan, plan_notebook, refuse_errors
+from nbpipe.runtime.plan import Plan, plan_notebook, plan_with_roles, refuse_errors
 from nbpipe.runtime.progress import Progress, choose_progress
 from nbpipe.runtime.records import StageRecord, carry_summaries, git_commit, new_run_id, now, run_record
 from nbpipe.runtime.setup_memo import SetupMemo
@@ -112,21 +113,52 @@ def run_notebook(notebook: str | os.PathLike[str], options: RunOptions | None = 
         ParameterError: a parameter override is unknown or mistyped.
         PipelineError: the notebook has analyzer errors (unless ``check=False``) or a cycle.
     """
-    from nbpipe.analysis import analyze
-
     options = options or RunOptions(**kwargs)
-    nb = read(notebook)
-    graph = analyze(nb)
-    if options.check:
-        refuse_errors(nb, graph)
-    plan = plan_notebook(nb, graph)
+    path = os.fspath(notebook)
+    store = Store.for_notebook(path, options.store, base_dir=os.path.dirname(os.path.abspath(path)))
+    plan = _checked_plan(path, store, options.check)
     overrides = validate(options.params, plan.defaults, plan.notebook)
-    store = Store.for_notebook(plan.notebook, options.store, base_dir=plan.base_dir)
     cwd = os.getcwd()
     try:
         return Runner(plan, options, overrides, store, choose_progress()).run()
     finally:
         os.chdir(cwd)
+
+
+def _checked_plan(path: str, store: Store, check: bool) -> Plan:
+    """The plan of the notebook at ``path``, refused if the analyzer finds errors (``check``).
+
+    The analysis of unchanged bytes is not repeated: its clean verdict is in the store.
+    """
+    from nbpipe.analysis import analyze
+
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError:
+        data = None  # read() says what is wrong with the path
+    text = _decoded(data)
+    nb = read(path, text)
+    key = analysis_memo.notebook_key(data) if text is not None and data is not None else None
+    verdict = analysis_memo.recall(store, path, key) if key is not None else None
+    if verdict is not None:
+        return plan_with_roles(nb, verdict.setup, verdict.static)
+    graph = analyze(nb)
+    if check:
+        refuse_errors(nb, graph)
+    if key is not None:
+        analysis_memo.remember(store, path, key, graph)
+    return plan_notebook(nb, graph)
+
+
+def _decoded(data: bytes | None) -> str | None:
+    """The notebook's text as reading the file gives it: UTF-8, universal newlines (None: let read() report it)."""
+    if data is None:
+        return None
+    try:
+        return data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
+    except UnicodeDecodeError:
+        return None
 
 
 class Runner:

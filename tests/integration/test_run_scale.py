@@ -9,11 +9,13 @@ import io
 import pickle
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from nbpipe.errors import PipelineError
 from nbpipe.runtime import runner
 from nbpipe.runtime.executors import ProcessPool, _Packer
 from nbpipe.runtime.runner import RunOptions, run_notebook
@@ -102,3 +104,41 @@ def test_a_batch_name_error_still_names_the_stage_that_binds_it(tmp_path: Path) 
         "b": "NameError: stage 'b' reads 'x', which stage 'a' binds; stages see only what they declare. "
         "declare it: %%stage b --in x --out y"
     }
+
+
+def test_an_unchanged_notebook_is_not_analysed_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import nbpipe.analysis
+
+    analysed: list[str] = []
+    analyze = nbpipe.analysis.analyze
+
+    def counted(nb: Any, *args: Any) -> Any:
+        analysed.append(nb.path)
+        return analyze(nb, *args)
+
+    monkeypatch.setattr(nbpipe.analysis, "analyze", counted)
+    nb = chain(tmp_path / "c.ipynb", 3)
+    assert run_notebook(nb).status == "ok" and len(analysed) == 1
+    again = run_notebook(nb)
+    assert {s.status for s in again.stages} == {"cached"} and len(analysed) == 1  # the clean verdict was kept
+    text = nb.read_text().replace("x2 = x1 + 1", "x2 = x0 + x1")  # reads x0 without --in: NBP101
+    nb.write_text(text)
+    with pytest.raises(PipelineError, match="NBP101"):
+        run_notebook(nb)
+    with pytest.raises(PipelineError, match="NBP101"):
+        run_notebook(nb)  # errors are never remembered: refused by the analyzer every time
+    assert len(analysed) == 3
+
+
+@pytest.mark.parametrize("name", ["iris_classifier.ipynb", "sales_etl.ipynb", "hidden_state.ipynb"])
+def test_the_remembered_verdict_plans_what_the_analysis_plans(name: str) -> None:
+    from nbpipe.analysis import analyze
+    from nbpipe.notebook import read
+    from nbpipe.runtime.plan import plan_notebook, plan_with_roles
+
+    nb = read(Path(__file__).parents[2] / "example_notebooks" / name)
+    graph = analyze(nb)
+    setup = {i for i, role in graph.roles.items() if role == "setup"}
+    analysed, remembered = plan_notebook(nb, graph), plan_with_roles(nb, setup, graph.static)
+    assert remembered == replace(analysed, dag=remembered.dag)
+    assert remembered.dag == analysed.dag
