@@ -119,3 +119,15 @@ def test_long_stage_names_get_bounded_unique_task_ids_and_cpu_becomes_pool_slots
         s["name"]: s for r in Store(str(tmp_path / ".nbpipe")).records() for s in r["stages"] if s["name"] == second
     }
     assert done[second]["status"] == "ran" and set(done[second]["outputs"]) == {"y"}
+
+
+def test_nbpipe_export_says_what_airflow_ignores(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from nbpipe.cli import main
+
+    notebook = write_nb(
+        tmp_path / "res.ipynb", "%load_ext nbpipe", "%%stage fit --out m --resources cpu=0.5 memory=1Gi\nm = 1"
+    )
+    assert main(["export", str(notebook), "--to", "airflow", "-o", str(tmp_path / "dag.py")]) == 0
+    err = capsys.readouterr().err
+    assert "note: " in err and "stage 'fit' memory=1Gi" in err and "cpu" not in err.split("ignored")[1]
+    assert 'POOL_SLOTS: dict[str, int] = {"fit": 1}' in (tmp_path / "dag.py").read_text()
