@@ -286,9 +286,34 @@ export function buildFlow(graph: IGraph, direction: Direction = 'LR'): { nodes: 
   return layout(nodes, edges, direction);
 }
 
-/** The layout direction for a panel `width` pixels wide. */
-export function directionFor(width: number): Direction {
-  return width > 0 && width < VERTICAL_BELOW ? 'TB' : 'LR';
+/** Width in graph pixels of each graph's left-to-right layout (laid out once per graph). */
+const LR_WIDTHS = new WeakMap<IGraph, number>();
+
+/** The width of `graph` laid out left to right, in graph pixels. */
+export function leftToRightWidth(graph: IGraph): number {
+  let width = LR_WIDTHS.get(graph);
+  if (width === undefined) {
+    const { nodes } = buildFlow(graph, 'LR');
+    const left = Math.min(0, ...nodes.map(n => n.position.x));
+    width = Math.max(0, ...nodes.map(n => n.position.x + n.width)) - left + 16;
+    LR_WIDTHS.set(graph, width);
+  }
+  return width;
+}
+
+/**
+ * The layout direction for a panel `width` pixels wide: top to bottom when the panel is
+ * narrow, or when `graph` laid out left to right would not fit the width at a readable
+ * zoom (a wide pipeline in a 700 px panel reads better as a column than cut off).
+ */
+export function directionFor(width: number, graph: IGraph | null = null): Direction {
+  if (width > 0 && width < VERTICAL_BELOW) {
+    return 'TB';
+  }
+  if (graph && width > 0 && leftToRightWidth(graph) * READABLE_ZOOM > width - 16) {
+    return 'TB';
+  }
+  return 'LR';
 }
 
 /** One-line summary of the diagnostics ("2 errors, 1 warning" or "no problems"). */

@@ -12,8 +12,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
+from tests.ui.conftest import ARTIFACTS
 from tests.ui.pages import (
     SIDEBAR,
     active_cell,
@@ -137,3 +138,100 @@ def test_run_to_here_on_a_failing_stage_shows_that_stage_and_its_traceback(
     link.click()
     wait_active(page, clean)
     assert in_command_mode(page)
+
+
+OUT_OF_VIEW = """sel => {
+    const box = document.querySelector(sel + ' .jp-nbpipe-graph').getBoundingClientRect();
+    return [...document.querySelectorAll(sel + ' .react-flow__node-stage')].filter(n => {
+        const r = n.getBoundingClientRect();
+        return r.left < box.left - 1 || r.right > box.right + 1 || r.top < box.top - 1 || r.bottom > box.bottom + 1;
+    }).map(n => n.dataset.id);
+}"""
+
+
+def _out_of_view(page: Page) -> list[str]:
+    """The stages drawn outside the graph's box (empty when every stage is in view)."""
+    return list(page.evaluate(OUT_OF_VIEW, SIDEBAR))
+
+
+def _wait_all_in_view(page: Page) -> None:
+    try:
+        page.wait_for_function(f"sel => ({OUT_OF_VIEW})(sel).length === 0", arg=SIDEBAR, timeout=5_000)
+    except Exception as exc:
+        page.locator(SIDEBAR).screenshot(path=str(ARTIFACTS / "daily-out-of-view.png"))
+        width = page.locator(SIDEBAR).bounding_box()["width"]  # type: ignore[index]
+        raise AssertionError(f"stages out of view at {width} px: {_out_of_view(page)}") from exc
+
+
+def _drag_sidebar_to(page: Page, width: int) -> None:
+    """Drag the split handle beside the left area, as a person resizes the panel."""
+    sidebar = page.locator(SIDEBAR).bounding_box()
+    assert sidebar is not None
+    handle = page.locator("#jp-main-split-panel > .lm-SplitPanel-handle:visible").first
+    hb = handle.bounding_box()
+    assert hb is not None
+    x, y = hb["x"] + hb["width"] / 2, hb["y"] + hb["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + width - sidebar["width"], y, steps=8)
+    page.mouse.up()
+    page.wait_for_function(
+        "([sel, w]) => Math.abs(document.querySelector(sel).getBoundingClientRect().width - w) <= 3",
+        arg=[SIDEBAR, width],
+        timeout=5_000,
+    )
+
+
+def test_resizing_the_panel_320_700_320_keeps_every_stage_in_view(page: Page, lab: Lab, artifacts: Path) -> None:
+    name = copy_example(lab, IRIS, "resize.ipynb")
+    open_notebook(page, lab, name)
+    expect(page.locator(f"{SIDEBAR} .react-flow__node-stage")).to_have_count(5)
+    for width in (320, 700, 320):
+        _drag_sidebar_to(page, width)
+        page.wait_for_timeout(300)  # the view follows the resize on the next frame
+        _wait_all_in_view(page)
+        page.locator(SIDEBAR).screenshot(path=str(artifacts / f"daily-resize-{width}.png"))
+
+
+def _chain_notebook(path: Path, stages: int) -> None:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "language": "python", "display_name": "Python 3 (ipykernel)"}
+    nb.cells.append(nbformat.v4.new_code_cell("%load_ext nbpipe"))
+    nb.cells.append(nbformat.v4.new_code_cell("%%stage s0 --out v0\nv0 = 0"))
+    for i in range(1, stages):
+        nb.cells.append(nbformat.v4.new_code_cell(f"%%stage s{i} --in v{i - 1} --out v{i}\nv{i} = v{i - 1} + 1"))
+    nbformat.write(nb, str(path))
+
+
+def test_selecting_stage_77_of_100_brings_it_into_view(page: Page, lab: Lab, artifacts: Path) -> None:
+    _chain_notebook(lab.root / "chain100.ipynb", 100)
+    open_notebook(page, lab, "chain100.ipynb")
+    expect(page.locator(f"{SIDEBAR} .react-flow__node-stage")).to_have_count(100, timeout=15_000)
+    graph = page.locator(f"{SIDEBAR} .jp-nbpipe-graph")
+    target = node(page, "s77")
+    assert not _inside_box(graph, target)  # the first view shows the pipeline's start, not stage 77
+    page.locator(f"{SIDEBAR} .jp-nbpipe-stage-select").select_option("s77")
+    page.wait_for_function(
+        """([sel, id]) => {
+            const box = document.querySelector(sel + ' .jp-nbpipe-graph').getBoundingClientRect();
+            const n = document.querySelector(`${sel} .react-flow__node[data-id="${id}"]`);
+            if (!n) return false;
+            const r = n.getBoundingClientRect();
+            return r.left >= box.left && r.right <= box.right && r.top >= box.top && r.bottom <= box.bottom;
+        }""",
+        arg=[SIDEBAR, "stage:s77"],
+        timeout=5_000,
+    )
+    expect(target.locator(".jp-nbpipe-selected")).to_have_count(1)
+    page.locator(SIDEBAR).screenshot(path=str(artifacts / "daily-select-77-of-100.png"))
+
+
+def _inside_box(outer: Locator, inner: Locator) -> bool:
+    a, b = outer.bounding_box(), inner.bounding_box()
+    assert a is not None
+    return b is not None and (
+        a["x"] <= b["x"] and b["x"] + b["width"] <= a["x"] + a["width"]
+        and a["y"] <= b["y"] and b["y"] + b["height"] <= a["y"] + a["height"]
+    )  # fmt: skip

@@ -16,9 +16,9 @@ import {
   ReactFlowInstance
 } from '@xyflow/react';
 import '@xyflow/react/dist/style.css';
-import React, { useCallback, useMemo, useRef } from 'react';
+import React, { useCallback, useEffect, useMemo, useRef } from 'react';
 
-import { buildFlow, Direction, IFlowEdge, IFlowNode, INodeData, MAX_FIT_ZOOM } from '../model';
+import { buildFlow, Direction, IFlowEdge, IFlowNode, INodeData, MAX_FIT_ZOOM, READABLE_ZOOM } from '../model';
 import { initialViewport } from '../viewport';
 import { IGraph } from '../tokens';
 import { EDGE_TYPES } from './edges';
@@ -29,6 +29,25 @@ const CONTROLS_PX = 34;
 
 /** How far out the user may zoom (an overview; labels get small). */
 const MIN_ZOOM = 0.25;
+
+/**
+ * Pan (at the current zoom, at least readable) so that `node` is in the middle of the
+ * box, unless it is already wholly in view below the control bar. Immediate: no animation.
+ */
+export function revealNode(flow: ReactFlowInstance, node: IFlowNode, width: number, height: number): void {
+  const { x, y, zoom } = flow.getViewport();
+  const left = node.position.x * zoom + x;
+  const top = node.position.y * zoom + y;
+  const inView =
+    left >= 0 && top >= CONTROLS_PX && left + node.width * zoom <= width && top + node.height * zoom <= height;
+  if (inView) {
+    return;
+  }
+  const z = Math.max(zoom, READABLE_ZOOM);
+  const cx = node.position.x + node.width / 2;
+  const cy = node.position.y + node.height / 2;
+  void flow.setViewport({ x: width / 2 - cx * z, y: (height + CONTROLS_PX) / 2 - cy * z, zoom: z });
+}
 
 /** Props of {@link GraphView}. */
 export interface IGraphViewProps {
@@ -61,6 +80,37 @@ export function GraphView(props: IGraphViewProps): JSX.Element {
       void flow.current.setViewport({ ...view, y: view.y + CONTROLS_PX });
     }
   }, [nodes, edges]);
+  // The panel was resized (320 → 700 → 320 px): show the graph anew for the new box.
+  useEffect(() => {
+    const el = box.current;
+    if (!el || typeof ResizeObserver === 'undefined') {
+      return;
+    }
+    let frame = 0;
+    let last = { width: el.clientWidth, height: el.clientHeight };
+    const observer = new ResizeObserver(() => {
+      const now = { width: el.clientWidth, height: el.clientHeight };
+      if (now.width === last.width && now.height === last.height) {
+        return;
+      }
+      last = now;
+      cancelAnimationFrame(frame);
+      frame = requestAnimationFrame(startView);
+    });
+    observer.observe(el);
+    return () => {
+      cancelAnimationFrame(frame);
+      observer.disconnect();
+    };
+  }, [startView]);
+  // A stage selected elsewhere (the dropdown, the active cell, search) is brought into view.
+  useEffect(() => {
+    const el = box.current;
+    const target = nodes.find(n => n.type === 'stage' && n.data.label === props.selected);
+    if (flow.current && el && target) {
+      revealNode(flow.current, target, el.clientWidth, el.clientHeight);
+    }
+  }, [props.selected, nodes]);
   const activate = (node: Node | undefined): void => {
     const data = node?.data as INodeData | undefined;
     if (data?.kind === 'stage' && data.cell !== null) {

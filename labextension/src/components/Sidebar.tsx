@@ -58,13 +58,13 @@ export class PipelineSidebar extends ReactWidget {
 
   protected onResize(msg: Widget.ResizeMessage): void {
     super.onResize(msg);
-    if (directionFor(this.node.clientWidth) !== this._direction) {
+    if (directionFor(this.node.clientWidth, this.model.state.graph) !== this._direction) {
       this.update();
     }
   }
 
   protected render(): JSX.Element {
-    this._direction = directionFor(this.node.clientWidth);
+    this._direction = directionFor(this.node.clientWidth, this.model.state.graph);
     const started = performance.now();
     return (
       <PipelineView
