@@ -58,6 +58,7 @@ import io
 import json
 import logging
 import os
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -206,19 +207,75 @@ def nbpipe_run(dag: Dag, expect: str, store: Path) -> float:
     return seconds
 
 
-def nbpipe_process(dag: Dag, *args: str) -> float:
+def nbpipe_process(dag: Dag, *args: str, tty: bool = False) -> float:
+    """``nbpipe ARGS NB`` as a process, piped to /dev/null, or in a terminal (``script``, rich's live view)."""
     assert dag.notebook is not None
+    command = [str(BIN / "nbpipe"), *args, dag.notebook.name]
+    if tty:  # script gives the command a pseudo-terminal: what a user sees in a shell
+        command = ["script", "-qec", shlex.join(command), "/dev/null"]
     gc.collect()
     started = time.perf_counter()
-    subprocess.run(
-        [str(BIN / "nbpipe"), *args, dag.notebook.name],
-        cwd=dag.folder,
-        env=ENV,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        check=True,
-    )
+    subprocess.run(command, cwd=dag.folder, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=True)
     return time.perf_counter() - started
+
+
+#: ``nbpipe run`` process modes: column suffix -> (extra arguments, in a terminal).
+PROCESS_MODES = {
+    "": ((), False),
+    "-tty": ((), True),
+    "-j2": (("--jobs", "2"), False),
+    "-j2-tty": (("--jobs", "2"), True),
+}
+
+
+def nbpipe_processes(dag: Dag, modes: list[str]) -> dict[str, float]:
+    """Check, then cold and cached runs as processes in each mode (the default store removed before each cold run)."""
+    times = {"check-proc": nbpipe_process(dag, "check")}
+    for suffix in modes:
+        extra, tty = PROCESS_MODES[suffix]
+        shutil.rmtree(dag.folder / ".nbpipe", ignore_errors=True)
+        times[f"proc-cold{suffix}"] = nbpipe_process(dag, "run", *extra, tty=tty)
+        times[f"proc-cached{suffix}"] = nbpipe_process(dag, "run", *extra, tty=tty)
+    return times
+
+
+def sleep_fan(n: int, root: Path) -> Path:
+    """A notebook of ``n`` independent stages that each sleep 10 ms (what --jobs 2 should halve)."""
+    folder = root / f"sleep{n}"
+    folder.mkdir(parents=True)
+    cells = [
+        nbformat.v4.new_code_cell("%load_ext nbpipe", id="load-ext"),
+        nbformat.v4.new_code_cell("import time", id="setup"),
+    ]
+    for i in range(n):
+        source = f"%%stage s{i} --out x{i}\ntime.sleep(0.01)\nx{i} = {i}"
+        cells.append(nbformat.v4.new_code_cell(source, id=f"stage-s{i}"))
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = folder / f"sleep{n}.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def measure_sleep(n: int, root: Path, repeat: int) -> str:
+    """``nbpipe run`` (piped, cold) of the sleep fan with --jobs 1 and --jobs 2, interleaved; medians and ratio."""
+    path = sleep_fan(n, root)
+    samples: dict[int, list[float]] = {1: [], 2: []}
+    for rep in range(repeat):
+        for jobs in (1, 2) if rep % 2 == 0 else (2, 1):
+            shutil.rmtree(path.parent / ".nbpipe", ignore_errors=True)
+            started = time.perf_counter()
+            subprocess.run(
+                [str(BIN / "nbpipe"), "run", "--jobs", str(jobs), path.name],
+                cwd=path.parent, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=True,
+            )  # fmt: skip
+            samples[jobs].append(time.perf_counter() - started)
+    one, two = statistics.median(samples[1]), statistics.median(samples[2])
+    return (
+        f"\n{n:,} independent stages sleeping 10 ms each, `nbpipe run` cold, piped, medians of {repeat}:\n\n"
+        f"| --jobs 1 | --jobs 2 | --jobs 2 / --jobs 1 |\n| ---: | ---: | ---: |\n"
+        f"| {one:.2f} s | {two:.2f} s | {two / one:.2f}× |\n"
+    )
 
 
 def fresh_store(dag: Dag) -> Path:
@@ -322,6 +379,12 @@ COLUMNS = [
     ("api-cached", "nbpipe API cached"),
     ("proc-cold", "`nbpipe run` process cold"),
     ("proc-cached", "`nbpipe run` process cached"),
+    ("proc-cold-tty", "process cold, terminal"),
+    ("proc-cached-tty", "process cached, terminal"),
+    ("proc-cold-j2", "process cold, --jobs 2"),
+    ("proc-cached-j2", "process cached, --jobs 2"),
+    ("proc-cold-j2-tty", "process cold, --jobs 2, terminal"),
+    ("proc-cached-j2-tty", "process cached, --jobs 2, terminal"),
     ("joblib-cold", "joblib.Memory cold"),
     ("joblib-warm", "joblib.Memory warm"),
     ("hamilton-cache-cold", "Hamilton + cache cold"),
@@ -360,16 +423,7 @@ def contenders(dag: Dag, args: argparse.Namespace) -> list[tuple[str, Callable[[
 
         groups.append(("nbpipe", api))
     if runs("nbpipe") and dag.n <= args.process_max:
-
-        def process() -> dict[str, float]:
-            shutil.rmtree(dag.folder / ".nbpipe", ignore_errors=True)  # the default store; a new process each run
-            return {
-                "check-proc": nbpipe_process(dag, "check"),
-                "proc-cold": nbpipe_process(dag, "run"),
-                "proc-cached": nbpipe_process(dag, "run"),
-            }
-
-        groups.append(("nbpipe-process", process))
+        groups.append(("nbpipe-process", lambda: nbpipe_processes(dag, args.modes)))
     if runs("joblib") and installed("joblib"):
 
         def joblib_pair() -> dict[str, float]:
@@ -451,7 +505,7 @@ def cell(value: float | None) -> str:
 def report(dags: list[Dag], table: dict[str, dict[str, float]], args: argparse.Namespace) -> str:
     out = io.StringIO()
     out.write(f"Median ms per stage over {args.repeat} interleaved repetitions (— = not measured at that size).\n")
-    for first, last in ((0, 6), (6, len(COLUMNS))):
+    for first, last in ((0, 6), (6, 12), (12, len(COLUMNS))):
         used = [(key, title) for key, title in COLUMNS[first:last] if any(key in table[d.label] for d in dags)]
         if not used:
             continue
@@ -461,6 +515,10 @@ def report(dags: list[Dag], table: dict[str, dict[str, float]], args: argparse.N
             row = table[dag.label]
             out.write(f"| {dag.label} | " + " | ".join(cell(row.get(key)) for key, _ in used) + " |\n")
     pairs = [
+        ("proc-cold", "joblib-cold", "process cold / joblib cold"),
+        ("proc-cold", "hamilton-cache-cold", "process cold / Hamilton+cache cold"),
+        ("proc-cached", "joblib-warm", "process cached / joblib warm"),
+        ("proc-cached", "hamilton-cache-warm", "process cached / Hamilton+cache warm"),
         ("api-cold", "joblib-cold", "cold / joblib cold"),
         ("api-cold", "hamilton-cache-cold", "cold / Hamilton+cache cold"),
         ("api-cold", "kedro", "cold / Kedro"),
@@ -470,7 +528,7 @@ def report(dags: list[Dag], table: dict[str, dict[str, float]], args: argparse.N
     ]
     pairs = [p for p in pairs if any(p[1] in table[d.label] for d in dags)]
     if pairs:
-        out.write("\nRatios nbpipe API / peer (medians; < 1 means nbpipe is faster):\n\n")
+        out.write("\nRatios nbpipe / peer (medians; < 1 means nbpipe is faster):\n\n")
         out.write("| stages | " + " | ".join(title for _, _, title in pairs) + " |\n")
         out.write("| ---: | " + " | ".join("---:" for _ in pairs) + " |\n")
         for dag in dags:
@@ -622,6 +680,16 @@ def main(argv: list[str] | None = None) -> int:
         default="/dev/shm" if os.access("/dev/shm", os.W_OK) else None,
         help="where the notebooks, stores and caches live (default: /dev/shm, a tmpfs, where there is one)",
     )
+    parser.add_argument(
+        "--modes",
+        nargs="*",
+        default=["piped", "tty", "j2", "j2-tty"],
+        choices=("piped", "tty", "j2", "j2-tty"),
+        help="`nbpipe run` process modes: piped, in a terminal (script), --jobs 2, both",
+    )
+    parser.add_argument(
+        "--sleep", type=int, default=1000, metavar="N", help="stages of the sleep fan (--jobs 2 vs 1); 0 skips it"
+    )
     parser.add_argument("--json", metavar="FILE", help="write every sample (seconds) to this file")
     parser.add_argument("--profile", type=int, metavar="N", help="profile nbpipe at N stages instead of timing")
     parser.add_argument("--profiler", choices=("cprofile", "pyinstrument"), default="cprofile")
@@ -630,6 +698,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-v", "--verbose", action="store_true", help="print each measurement group's time")
     args = parser.parse_args(argv)
     args.max = parse_max(args.max)
+    args.modes = ["" if mode == "piped" else f"-{mode}" for mode in args.modes]
     if min(args.sizes) < 3 or (args.profile is not None and args.profile < 3):
         parser.error("sizes must be at least 3 stages (a fan has a source, a middle and a sum)")
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 50_000))  # Hamilton walks the graph recursively
@@ -649,6 +718,8 @@ def main(argv: list[str] | None = None) -> int:
     warm_up(Path(tmp), args)
     samples = measure(dags, args)
     print(report(dags, ms_per_stage(samples, dags), args))
+    if args.sleep and "nbpipe" in args.tools:
+        print(measure_sleep(args.sleep, Path(tmp), args.repeat))
     print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     skipped = [f"{tool} at {dag.label}" for dag in dags for tool in args.tools if not allowed(tool, dag, args)]
     if skipped:
