@@ -53,8 +53,11 @@ export function analyze(path: string, content?: unknown): Promise<IGraph> {
   return requestAPI<IGraph>('analyze', content === undefined ? { path } : { path, content });
 }
 
-/** Export the saved notebook at `path` to `to`; resolves to the written path. */
-export async function exportNotebook(path: string, to: ExportTarget): Promise<string> {
-  const reply = await requestAPI<{ path: string }>('export', { path, to });
+/**
+ * Export the saved notebook at `path` to `to`; resolves to the written path. The server
+ * refuses (409) to replace a file nbpipe did not write unless `overwrite`.
+ */
+export async function exportNotebook(path: string, to: ExportTarget, overwrite = false): Promise<string> {
+  const reply = await requestAPI<{ path: string }>('export', overwrite ? { path, to, overwrite } : { path, to });
   return reply.path;
 }

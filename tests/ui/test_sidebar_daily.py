@@ -235,3 +235,27 @@ def _inside_box(outer: Locator, inner: Locator) -> bool:
         a["x"] <= b["x"] and b["x"] + b["width"] <= a["x"] + a["width"]
         and a["y"] <= b["y"] and b["y"] + b["height"] <= a["y"] + a["height"]
     )  # fmt: skip
+
+
+def test_export_refuses_to_overwrite_a_hand_written_file_without_confirmation(
+    page: Page, lab: Lab, artifacts: Path
+) -> None:
+    name = copy_example(lab, IRIS, "export-guard.ipynb")
+    mine = lab.root / "export-guard.py"  # where the script export goes by default
+    mine.write_text("print('my own script')\n")
+    open_notebook(page, lab, name)
+    page.locator(f"{SIDEBAR} .jp-nbpipe-export-target").select_option("script")
+    page.locator(f"{SIDEBAR} .jp-nbpipe-export").click()
+    dialog = page.locator(".jp-Dialog")
+    expect(dialog).to_contain_text("'export-guard.py' already exists and was not written by nbpipe", timeout=30_000)
+    page.screenshot(path=str(artifacts / "daily-export-confirm.png"))
+    dialog.get_by_role("button", name="Cancel").click()
+    message = page.locator(f"{SIDEBAR} .jp-nbpipe-message-line")
+    expect(message).to_have_text("Export cancelled: the existing file was left as it is.")
+    assert mine.read_text() == "print('my own script')\n"
+    page.locator(f"{SIDEBAR} .jp-nbpipe-export").click()
+    page.locator(".jp-Dialog").get_by_role("button", name="Replace").click()
+    expect(message).to_have_text("Exported to export-guard.py", timeout=30_000)
+    assert "def run(" in mine.read_text()
+    message.locator(".jp-nbpipe-written").click()  # the written path is a link that opens the file
+    expect(page.locator(".lm-TabBar-tab.jp-mod-current", has_text="export-guard.py")).to_be_visible(timeout=10_000)

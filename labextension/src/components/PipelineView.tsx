@@ -16,6 +16,8 @@ import { Toolbar } from './Toolbar';
 export interface IMessage {
   kind: 'info' | 'error';
   text: string;
+  /** A path shown after the text as a link that opens it. */
+  link?: string;
 }
 
 /** Props of {@link PipelineView}. */
@@ -36,6 +38,8 @@ export interface IPipelineViewProps {
   onRun: (stage: string) => void;
   onExport: (to: ExportTarget) => void;
   onCheck: () => void;
+  /** Open a file of the server (the link of a message). */
+  onOpenPath?: (path: string) => void;
   /** Called after each commit to the DOM (used to time re-renders). */
   onCommitted?: () => void;
 }
@@ -89,6 +93,14 @@ export function PipelineView(props: IPipelineViewProps): JSX.Element {
       {props.message && (
         <div className={`jp-nbpipe-message-line jp-nbpipe-message-${props.message.kind}`} role="status">
           {props.message.text}
+          {props.message.link && (
+            <button
+              className="jp-nbpipe-link jp-nbpipe-written"
+              onClick={() => props.onOpenPath?.(props.message?.link ?? '')}
+            >
+              {props.message.link}
+            </button>
+          )}
         </div>
       )}
       {props.report && <RunReport report={props.report} onGoToCell={(cell, stage) => props.onGoToCell(cell, stage)} />}

@@ -3,7 +3,7 @@
  * fresh, and performs the actions (go to cell, run to here, export, check).
  */
 import { JupyterFrontEnd } from '@jupyterlab/application';
-import { IThemeManager, ReactWidget } from '@jupyterlab/apputils';
+import { Dialog, IThemeManager, ReactWidget, showDialog } from '@jupyterlab/apputils';
 import { ICodeCellModel } from '@jupyterlab/cells';
 import { INotebookTracker, NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
 import { KernelMessage } from '@jupyterlab/services';
@@ -11,7 +11,7 @@ import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 import React from 'react';
 
-import { analyze, exportNotebook } from '../api';
+import { analyze, exportNotebook, NbpipeApiError } from '../api';
 import { ICellSpot, jumpToCell } from '../jump';
 import { finishRun, IKernelError, IRunReport, startRun, withBundle } from '../run';
 import { IMessage, PipelineView } from './PipelineView';
@@ -19,6 +19,19 @@ import { describeError, Direction, directionFor, PipelineModel, stageAtCell, sum
 import { ExportTarget, IStageBundle, STAGE_MIME } from '../tokens';
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** The file named in the server's "'PATH' exists and was not written by nbpipe" refusal (its last part). */
+export function existingFile(message: string): string {
+  const match = /'([^']+)' exists/.exec(message);
+  return match ? `'${match[1].split(/[\\/]/).pop()}'` : 'The output file';
+}
+
+/** A short export error for the sidebar: the message without absolute paths or command-line advice. */
+export function shortExportError(error: unknown): string {
+  const { message } = describeError(error);
+  const short = message.replace(/'\/[^']*\/([^'/]+)'/g, "'$1'");
+  return `Export failed: ${short.length > 200 ? `${short.slice(0, 199)}…` : short}`;
+}
 
 /** The sidebar. */
 export class PipelineSidebar extends ReactWidget {
@@ -81,6 +94,7 @@ export class PipelineSidebar extends ReactWidget {
         onRun={stage => void this._run(stage)}
         onExport={to => void this._export(to)}
         onCheck={() => void this._check()}
+        onOpenPath={path => void this._app.commands.execute('docmanager:open', { path })}
         onCommitted={() => {
           this.lastRenderMs = performance.now() - started;
           this.node.dataset.renderMs = this.lastRenderMs.toFixed(2);
@@ -231,19 +245,45 @@ export class PipelineSidebar extends ReactWidget {
     if (!panel) {
       return;
     }
+    if (this.model.state.graph?.stages.length === 0) {
+      return this._say('error', 'This notebook has no stage to export: add a %%stage cell (or annotate it) first.');
+    }
     this._busy = true;
-    this._say('info', `Exporting to ${to}…`);
+    const dirty = panel.context.model.dirty;
+    this._say('info', dirty ? `Saving the notebook, then exporting to ${to}…` : `Exporting to ${to}…`);
     try {
-      if (panel.context.model.dirty) {
+      if (dirty) {
         await panel.context.save();
       }
-      const written = await exportNotebook(panel.context.path, to);
+      const written = await this._exportOrAsk(panel.context.path, to);
       this._busy = false;
-      this._say('info', `Exported to ${written}`);
+      if (written === null) {
+        return this._say('info', 'Export cancelled: the existing file was left as it is.');
+      }
+      void this._app.commands.execute('filebrowser:refresh').catch(() => undefined);
+      this._message = { kind: 'info', text: 'Exported to ', link: written };
+      this.update();
     } catch (error) {
-      const { message, hint } = describeError(error);
       this._busy = false;
-      this._say('error', [message, hint].filter(Boolean).join(' — '));
+      this._say('error', shortExportError(error));
+    }
+  }
+
+  /** Export; when a file nbpipe did not write is in the way, ask before replacing it (null: declined). */
+  private async _exportOrAsk(path: string, to: ExportTarget): Promise<string | null> {
+    try {
+      return await exportNotebook(path, to);
+    } catch (error) {
+      if (!(error instanceof NbpipeApiError) || error.status !== 409) {
+        throw error;
+      }
+      const name = existingFile(error.message);
+      const answer = await showDialog({
+        title: 'Replace a file nbpipe did not write?',
+        body: `${name} already exists and was not written by nbpipe. Replace it with the ${to} export?`,
+        buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Replace' })]
+      });
+      return answer.button.accept ? exportNotebook(path, to, true) : null;
     }
   }
 
