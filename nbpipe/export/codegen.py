@@ -58,6 +58,8 @@ def _same(found: Any, value: Any) -> bool:
         return len(found) == len(value) and all(_same(a, b) for a, b in zip(found, value))
     if isinstance(value, dict):
         return list(found) == list(value) and all(_same(found[k], value[k]) for k in value)
+    if isinstance(value, (float, complex)):  # -0.0 == 0.0, but they are different values
+        return repr(found) == repr(value)
     return bool(found == value)
 
 
@@ -70,7 +72,7 @@ def _built(value: Any) -> str:
     if isinstance(value, float) and not math.isfinite(value):
         text = "float('nan')" if math.isnan(value) else "float('inf')"
         return "-" + text if value < 0 else text
-    if isinstance(value, complex) and not (math.isfinite(value.real) and math.isfinite(value.imag)):
+    if isinstance(value, complex) and not _round_trips(value):  # (inf+0j), (-0-0j): repr loses them
         return f"complex({_built(value.real)}, {_built(value.imag)})"
     if type(value) in _CONTAINERS:
         if isinstance(value, set) and not value:
@@ -82,11 +84,8 @@ def _built(value: Any) -> str:
     if type(value) is dict:
         return "{" + ", ".join(f"{_built(k)}: {_built(v)}" for k, v in value.items()) + "}"
     text = repr(value)
-    try:
-        if _same(ast.literal_eval(text), value):
-            return text
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        pass
+    if _round_trips(value):
+        return text
     try:
         return f"_json.loads({json.dumps(value, allow_nan=False)!r})"
     except (TypeError, ValueError) as exc:
@@ -94,6 +93,13 @@ def _built(value: Any) -> str:
             f"{_short(text)} ({type(value).__name__}) cannot be written as a Python constant",
             hint="use a literal value (numbers, strings, bytes, lists, tuples, dicts, sets, None)",
         ) from exc
+
+
+def _round_trips(value: Any) -> bool:
+    try:
+        return _same(ast.literal_eval(repr(value)), value)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False
 
 
 def _short(text: str, limit: int = 80) -> str:
