@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from nbpipe.cli import main
+from nbpipe.errors import HeaderError
 from nbpipe.export.papermill import stage_file
 from nbpipe.header import parse_header
 from nbpipe.runtime.runner import run_notebook
@@ -38,6 +39,8 @@ def hostile(tmp_path: Path) -> Path:
 
 def test_a_long_identifier_is_a_legal_stage_name_and_files_stay_bounded() -> None:
     assert parse_header(f"{LONG} --out x").name == LONG
+    with pytest.raises(HeaderError, match="is not a Python identifier"):  # names must be identifiers, any length
+        parse_header(f"{LONG}-y --out x")
     first, second = stage_file(1, LONG), stage_file(2, LONG[:-1] + "y")
     assert len(first.encode()) < 120 and first.startswith("01_stage_xxx") and first.endswith(".ipynb")
     assert first[3:] != second[3:]  # the hash of the whole name tells names with one beginning apart
