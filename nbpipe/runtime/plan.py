@@ -10,12 +10,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nbpipe.dag import Dag, build_dag, declared_edges
 from nbpipe.errors import PipelineError
 from nbpipe.model import Graph, StageHeader
-from nbpipe.notebook import Notebook
+
+if TYPE_CHECKING:  # exported scripts and workers use plans, never read notebooks: no reader imported
+    from nbpipe.notebook import Notebook
 
 
 @dataclass(frozen=True)
