@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import sys
@@ -17,6 +18,24 @@ MANIFEST_VERSION = 1
 #: A payload file name: a bare name inside its entry folder (no separators, no ``..``).
 _FILE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}")
 _RESERVED = {"manifest.json", "used"}
+
+
+#: A manifest is a few kilobytes (key parts hold sources and parameter values); a bigger one is hostile.
+MAX_MANIFEST_BYTES = 64 * 1024 * 1024
+
+
+def load_json(raw: bytes) -> Any:
+    """Parse a manifest file's bytes.
+
+    Raises:
+        ValueError: it is larger than :data:`MAX_MANIFEST_BYTES` (parsing it would take seconds), or not JSON.
+        RecursionError: it is nested too deeply.
+    """
+    if len(raw) > MAX_MANIFEST_BYTES:
+        raise ValueError(
+            f"the manifest is {len(raw) >> 20} MiB, over the {MAX_MANIFEST_BYTES >> 20} MiB a manifest may be"
+        )
+    return json.loads(raw)
 
 
 @dataclass(frozen=True)

@@ -50,7 +50,7 @@ from nbpipe.cache.errors import CorruptEntry, StoreUnavailable
 from nbpipe.cache.keys import KeyInputs
 from nbpipe.cache.leases import Lease, LeaseTable, new_token, writer_lease
 from nbpipe.cache.maintenance import GC_GRACE, collect, sweep, sweep_once
-from nbpipe.cache.manifest import Manifest, OutputInfo, versions
+from nbpipe.cache.manifest import Manifest, OutputInfo, load_json, versions
 from nbpipe.cache.sizes import human_size, parse_size
 from nbpipe.errors import CacheError
 
@@ -190,7 +190,7 @@ class Store:
 
     def _parse_manifest(self, key: str) -> Manifest:
         manifest = Manifest.from_dict(
-            json.loads(self.fs.read_bytes(self.fs.join(self.entry_dir(key), "manifest.json")))
+            load_json(self.fs.read_bytes(self.fs.join(self.entry_dir(key), "manifest.json")))
         )
         if manifest.key != key:
             raise CorruptEntry(f"manifest of {key[:12]} names key {manifest.key[:12]}")
@@ -205,7 +205,7 @@ class Store:
         if not _KEY.fullmatch(key):  # not a key nbpipe makes (e.g. "" for an unknown producer): a miss
             return None
         try:
-            data = json.loads(self.fs.read_bytes(self.fs.join(self.entry_dir(key), "manifest.json")))
+            data = load_json(self.fs.read_bytes(self.fs.join(self.entry_dir(key), "manifest.json")))
         except (FileNotFoundError, NotADirectoryError):
             return None
         except (OSError, ValueError, RecursionError) as exc:  # RecursionError: JSON nested too deep
@@ -312,7 +312,7 @@ class Store:
         if self.key is None:
             return None
         try:
-            data = json.loads(self.fs.read_bytes(self.fs.join(self.entry_dir(key), "manifest.json")))
+            data = load_json(self.fs.read_bytes(self.fs.join(self.entry_dir(key), "manifest.json")))
         except (OSError, ValueError, RecursionError):
             return "its manifest is unreadable"
         return trust.check(data, self.key)[0] if isinstance(data, dict) else "its manifest is not an object"

@@ -117,3 +117,18 @@ def test_any_field_of_any_type_is_a_manifest_or_corrupt(tmp_path: Path, field: s
         return
     json.dumps(manifest.to_dict())  # what was accepted can be written back and shown
     str(manifest.stage).encode("utf-8")
+
+
+def test_a_huge_manifest_is_corrupt_without_being_parsed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from nbpipe.cache import manifest
+
+    store = Store(tmp_path)
+    key = _save(store, "big")
+    path = tmp_path / "entries" / key[:2] / key / "manifest.json"
+    data = json.loads(path.read_text())
+    monkeypatch.setattr(manifest, "MAX_MANIFEST_BYTES", len(path.read_bytes()) + 100)
+    path.write_text(json.dumps({**data, "pad": "x" * 200}))
+    with pytest.warns(CacheWarning, match=r"MiB a manifest may be"):
+        assert Store(tmp_path).lookup(key) is None
+    assert main(["cache", "gc", "--max-size", "1G", "--store", str(tmp_path)]) == 0
+    assert not path.parent.exists()
