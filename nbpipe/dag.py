@@ -8,7 +8,6 @@ among the stages that are ready, the one highest in the notebook comes first.
 
 from __future__ import annotations
 
-import graphlib
 import heapq
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -117,6 +116,8 @@ def _order(
 
 def _cycle(parents: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
     """A cycle among stages that never got ready (graphlib finds it, first node repeated at the end)."""
+    import graphlib  # only for a cycle: a run and an exported script never load it
+
     sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
     for name, ps in parents.items():
         sorter.add(name, *(p for p in ps if p in parents))

@@ -121,7 +121,7 @@ def _nbp101(nbf: NotebookFacts, facts: CellFacts, name: str, fixed: str) -> Diag
 
 def check_outputs(nbf: NotebookFacts) -> Iterator[Diagnostic]:
     """NBP102 (bound and read elsewhere, not declared) and NBP104 (declared, never bound)."""
-    wanted: dict[str, list[str]] = {}  # stage -> undeclared outputs other stages need
+    wanted: dict[str, dict[str, None]] = {}  # stage -> undeclared outputs other stages need (ordered sets)
     for reader in nbf.stages:
         header = reader.header
         assert header is not None
@@ -129,16 +129,12 @@ def check_outputs(nbf: NotebookFacts) -> Iterator[Diagnostic]:
             if name in nbf.provided or name in nbf.outputs:
                 continue
             producer = _producer(nbf, name, reader)
-            if (
-                producer is not None
-                and producer.header is not None
-                and name not in wanted.get(producer.header.name, [])
-            ):
-                wanted.setdefault(producer.header.name, []).append(name)
+            if producer is not None and producer.header is not None:
+                wanted.setdefault(producer.header.name, {})[name] = None
     for facts in nbf.stages:
         header = facts.header
         assert header is not None
-        names = wanted.get(header.name, [])
+        names = list(wanted.get(header.name, {}))
         fixed = header_line(header, add_out=tuple(names)) if names else ""
         for name in names:
             readers = sorted({r.header.name for r in nbf.stages if r is not facts and r.header is not None
