@@ -67,7 +67,7 @@ def graph_svg(graph: Graph) -> str:
             parts.append(_edge_svg(place[edge.source], place[edge.target], ", ".join(edge.names)))
     flagged = {d.stage for d in graph.diagnostics if d.stage}
     for stage in graph.stages:
-        parts.append(_node_svg(place[stage.name], stage.name, stage.status, stage.name in flagged))
+        parts.append(_node_svg(place[stage.name], stage.name, stage.status, stage.name in flagged, stage.reason or ""))
     parts.append("</svg>")
     return "".join(parts)
 
@@ -83,12 +83,13 @@ def _edge_svg(src: tuple[int, int], dst: tuple[int, int], label: str) -> str:
     )
 
 
-def _node_svg(at: tuple[int, int], name: str, status: str, flagged: bool) -> str:
+def _node_svg(at: tuple[int, int], name: str, status: str, flagged: bool, reason: str = "") -> str:
     x, y = at
+    why = f" ({html.escape(reason)})" if reason else ""
     colour = COLOURS.get(status, COLOURS["unknown"])
     border = ' stroke="#c62828" stroke-width="3"' if flagged else f' stroke="{colour}" stroke-width="1.5"'
     return (
-        f"<g><title>{html.escape(name)}: {html.escape(status)}</title>"
+        f"<g><title>{html.escape(name)}: {html.escape(status)}{why}</title>"
         f'<rect x="{x}" y="{y}" width="{NODE_W}" height="{NODE_H}" rx="8" fill="white"{border}/>'
         f'<rect x="{x}" y="{y}" width="8" height="{NODE_H}" rx="4" fill="{colour}"/>'
         f'<text x="{x + 16}" y="{y + 19}" font-weight="bold" fill="#222">{html.escape(name)}</text>'
@@ -100,8 +101,10 @@ def graph_text(graph: Graph) -> str:
     """A plain-text rendering: stages in order with their status and edges."""
     lines = [f"{len(graph.stages)} stages, {len(graph.edges)} edges"]
     status = {s.name: s.status for s in graph.stages}
+    reason = {s.name: s.reason for s in graph.stages if s.reason}
     for name in graph.order or [s.name for s in graph.stages]:
-        lines.append(f"  {name} [{status.get(name, '?')}]")
+        why = f": {reason[name]}" if name in reason else ""
+        lines.append(f"  {name} [{status.get(name, '?')}]{why}")
     lines += [f"  {e.source} -> {e.target} ({', '.join(e.names)})" for e in graph.edges]
     lines += [f"  {d.code} {d.severity}: {d.message}" for d in graph.diagnostics]
     return "\n".join(lines)

@@ -87,7 +87,7 @@ export function GraphView(props: IGraphViewProps): JSX.Element {
       return;
     }
     let frame = 0;
-    let last = { width: el.clientWidth, height: el.clientHeight };
+    let last = { width: 0, height: 0 }; // the first report (on observe) re-checks the view too
     const observer = new ResizeObserver(() => {
       const now = { width: el.clientWidth, height: el.clientHeight };
       if (now.width === last.width && now.height === last.height) {
