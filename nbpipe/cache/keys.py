@@ -113,7 +113,7 @@ def miss_reason(previous: KeyInputs | None, current: KeyInputs) -> str:
         return "header changed"
     for reason in (
         _dict_reason("helper", previous.helpers, current.helpers),
-        _dict_reason("input", previous.inputs, current.inputs),
+        _dict_reason("input", previous.inputs, current.inputs, origins=_origins(current.header)),
         _params_reason(previous.params, current.params),
         _dict_reason("file", previous.files, current.files, show=str),
     ):
@@ -124,9 +124,13 @@ def miss_reason(previous: KeyInputs | None, current: KeyInputs) -> str:
     return "cache entry missing or evicted"
 
 
-def _dict_reason(what: str, before: dict[str, str], after: dict[str, str], show: Any = repr) -> str:
+def _dict_reason(
+    what: str, before: dict[str, str], after: dict[str, str], show: Any = repr, origins: dict[str, str] | None = None
+) -> str:
     for name in sorted(before.keys() | after.keys()):
         label = f"{what} {show(name)}"
+        if origins and name in origins:  # --in NAME@NOTEBOOK: say which notebook it comes from
+            label += f" from {origins[name]}"
         if name not in before:
             return f"{label} added"
         if name not in after:
@@ -134,6 +138,27 @@ def _dict_reason(what: str, before: dict[str, str], after: dict[str, str], show:
         if before[name] != after[name]:
             return f"{label} changed"
     return ""
+
+
+def _origins(header: str) -> dict[str, str]:
+    """Input -> notebook of each ``--in NAME@NOTEBOOK`` in a canonical header (``StageHeader.canonical``)."""
+    if "@" not in header:
+        return {}
+    import shlex
+
+    try:
+        words = shlex.split(header)
+    except ValueError:
+        return {}
+    found: dict[str, str] = {}
+    flag = ""
+    for word in words:
+        if word.startswith("--"):
+            flag = word
+        elif flag == "--in" and "@" in word:
+            name, _, notebook = word.partition("@")
+            found[name] = notebook
+    return found
 
 
 def _params_reason(before: dict[str, Any], after: dict[str, Any]) -> str:

@@ -47,6 +47,9 @@ class Plan:
     dag: Dag  # the one stage graph (nbpipe.dag): parents, children, order
     producers: dict[str, str] = field(default_factory=dict)  # output name -> stage
     static: frozenset[str] = frozenset()  # setup/parameter names bound only to literals
+    #: --in NAME@NOTEBOOK: input name -> the producing notebook as written (relative to base_dir);
+    #: its fingerprint comes from that notebook's stage (runtime/project_run.py), never from setup
+    imported: dict[str, str] = field(default_factory=dict)
 
     @property
     def order(self) -> tuple[str, ...]:
@@ -75,12 +78,14 @@ class Plan:
             )
 
 
-def plan_notebook(nb: Notebook, graph: Graph | None = None) -> Plan:
+def plan_notebook(nb: Notebook, graph: Graph | None = None, imports: bool = False) -> Plan:
     """Build the plan of a notebook from the analyzer's graph (one graph, one order).
 
     Args:
         nb: the read notebook.
         graph: its analysis, if already computed.
+        imports: accept ``--in NAME@NOTEBOOK`` (callers that resolve it: the runner, the status
+            function, the kernel); targets that cannot run across notebooks refuse it.
 
     Raises:
         PipelineError: duplicate stage names or outputs, or a dependency cycle.
@@ -89,21 +94,24 @@ def plan_notebook(nb: Notebook, graph: Graph | None = None) -> Plan:
 
     graph = graph if graph is not None else analyze(nb)
     setup = {i for i, role in graph.roles.items() if role == "setup"}
-    return plan_with_roles(nb, setup, graph.static, graph.dag)  # the analyzer's graph: the same declared edges
+    return plan_with_roles(nb, setup, graph.static, graph.dag, imports)  # the analyzer's graph: the same edges
 
 
-def plan_with_roles(nb: Notebook, setup: Iterable[int], static: frozenset[str], dag: Dag | None = None) -> Plan:
+def plan_with_roles(
+    nb: Notebook, setup: Iterable[int], static: frozenset[str], dag: Dag | None = None, imports: bool = False
+) -> Plan:
     """The plan of a notebook whose setup cells and literal setup names are known (the analyzer's roles).
 
     Args:
         setup: indices of the setup cells.
         static: setup and parameter names bound only to literals.
         dag: the stage graph, if already built (else built from the headers, as the analyzer builds it).
+        imports: accept ``--in NAME@NOTEBOOK`` (see :func:`plan_notebook`).
 
     Raises:
         PipelineError: duplicate stage names or outputs, or a dependency cycle.
     """
-    stages = _stages(nb)
+    stages = _stages(nb, imports)
     producers = _producers(stages)
     cells = {c.index: c for c in nb.cells}
     params_cell = nb.parameters_cell
@@ -117,6 +125,7 @@ def plan_with_roles(nb: Notebook, setup: Iterable[int], static: frozenset[str], 
         producers=producers,
         static=static,
         dag=dag,
+        imported={n: p for s in stages.values() for n, p in s.header.notebook_inputs},
     )
 
 
@@ -135,7 +144,7 @@ def make_plan(dag: Dag | None = None, **fields: Any) -> Plan:
     return Plan(dag=dag, **fields)
 
 
-def _stages(nb: Notebook) -> dict[str, StagePlan]:
+def _stages(nb: Notebook, imports: bool = False) -> dict[str, StagePlan]:
     stages: dict[str, StagePlan] = {}
     for cell in nb.stage_cells:
         assert cell.header is not None
@@ -147,12 +156,12 @@ def _stages(nb: Notebook) -> dict[str, StagePlan]:
                 stage=name,
                 code="NBP002",
             )
-        if cell.header.notebook_inputs:  # checked and drawn across notebooks (analysis/project.py), not run yet
+        if cell.header.notebook_inputs and not imports:  # a target that cannot run across notebooks
             read, path = cell.header.notebook_inputs[0]
             raise PipelineError(
-                f"stage {name!r} reads {read!r} from notebook {path!r} (--in {read}@{path}): running or exporting "
-                "a pipeline across notebooks is not supported yet; nbpipe check and nbpipe graph join them",
-                hint=f"run {path} on its own, then pass {read!r} to this notebook through a file (--file-in)",
+                f"stage {name!r} reads {read!r} from notebook {path!r} (--in {read}@{path}): this target cannot "
+                "run a pipeline across notebooks",
+                hint=f"run it with nbpipe run {nb.path} (it runs {path} first, from the cache where possible)",
                 stage=name,
             )
         stages[name] = StagePlan(cell.header, cell.body, cell.index)

@@ -39,6 +39,7 @@ class RunOptions:
 
     params: dict[str, Any] = field(default_factory=dict)
     only: list[str] = field(default_factory=list)
+    upto: list[str] = field(default_factory=list)  # run these and their upstream only (an upstream notebook)
     force: list[str] = field(default_factory=list)
     from_stage: str | None = None
     explain: bool = False
@@ -117,6 +118,10 @@ def run_notebook(notebook: str | os.PathLike[str], options: RunOptions | None = 
     path = os.fspath(notebook)
     store = Store.for_notebook(path, options.store, base_dir=os.path.dirname(os.path.abspath(path)))
     plan = _checked_plan(path, store, options.check)
+    if plan.imported:  # --in NAME@NOTEBOOK: the notebooks it reads run first
+        from nbpipe.runtime.project_run import run_across
+
+        return run_across(plan, options, store)
     overrides = validate(options.params, plan.defaults, plan.notebook)
     cwd = os.getcwd()
     try:
@@ -142,13 +147,13 @@ def _checked_plan(path: str, store: Store, check: bool) -> Plan:
     key = analysis_memo.notebook_key(data) if text is not None and data is not None else None
     verdict = analysis_memo.recall(store, path, key) if key is not None else None
     if verdict is not None:
-        return plan_with_roles(nb, verdict.setup, verdict.static)
+        return plan_with_roles(nb, verdict.setup, verdict.static, imports=True)
     graph = analyze(nb)
     if check:
         refuse_errors(nb, graph)
     if key is not None:
         analysis_memo.remember(store, path, key, graph)
-    return plan_notebook(nb, graph)
+    return plan_notebook(nb, graph, imports=True)
 
 
 def _decoded(data: bytes | None) -> str | None:
@@ -176,6 +181,7 @@ class Runner:
         self.will_run: set[str] = set()  # explain mode: stages that would run
         self._jobs: dict[str, StageJob] = {}  # stage -> its job, while it runs
         self._requeue: dict[str, list[str]] = {}  # producer re-run to recover a lost input -> its waiting readers
+        self.blocked: dict[str, tuple[str, str]] = {}  # imported input -> (status, reason) when its notebook failed
         self._selection()
 
     def _selection(self) -> None:
@@ -188,6 +194,8 @@ class Runner:
             self.forced |= {options.from_stage, *plan.downstream(options.from_stage)}
         self.cache_only: set[str] = set()
         self.stages = list(plan.order)
+        if options.upto:
+            self.stages = plan.upstream(options.upto)
         if options.only:
             self.stages = plan.upstream(options.only)
             self.cache_only = set(self.stages) - set(options.only)
@@ -262,6 +270,13 @@ class Runner:
 
     def _skipped(self, name: str) -> bool:
         """Skip ``name`` if a parent failed or was skipped (its siblings go on)."""
+        blocked = [self.blocked[i] for i in self.plan.stages[name].header.inputs if i in self.blocked]
+        if blocked:  # an input from another notebook that failed there (or would run, explained)
+            record = self.records[name]
+            record.status, record.reason = blocked[0]
+            self.will_run.update([name] if record.status == "would-run" else [])
+            self.progress.update(record)
+            return True
         parents = [p for p in self.plan.parents(name) if self.records[p].status in ("failed", "skipped")]
         if not parents:
             return False
@@ -276,7 +291,7 @@ class Runner:
         """Recorded fingerprints of the inputs other stages produce (None: a producer would run)."""
         prints: dict[str, str] = {}
         for inp in self.plan.stages[name].header.inputs:
-            if inp in self.plan.producers:
+            if inp in self.plan.producers or inp in self.plan.imported:
                 if inp not in self.fingerprints:
                     return None  # explain mode: the producer would run, so the key is unknown
                 prints[inp] = self.fingerprints[inp]

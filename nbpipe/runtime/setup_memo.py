@@ -131,7 +131,8 @@ class SetupMemo:
 
     def _compute(self, stage: StagePlan) -> Parts:
         with as_main(self.namespace):  # setup classes pickle as __main__.X, as in the kernel
-            return stage_setup_parts(stage.header, stage.body, self.namespace, self.plan.producers)
+            produced = {**self.plan.producers, **self.plan.imported}  # imported: fingerprinted where produced
+            return stage_setup_parts(stage.header, stage.body, self.namespace, produced)
 
     def _load(self) -> dict[str, Parts]:
         data = self.store.read_document(f"memo/{self.key}.json")

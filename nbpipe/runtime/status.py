@@ -31,6 +31,7 @@ from nbpipe.cache.store import Store
 from nbpipe.errors import CacheError, NbpipeError
 from nbpipe.model import Graph
 from nbpipe.notebook import Notebook, stage_bundle
+from nbpipe.runtime.imports import ImportedOutput
 from nbpipe.runtime.keys import key_inputs
 from nbpipe.runtime.plan import Plan, StagePlan
 from nbpipe.source import normalize, source_hash
@@ -55,6 +56,7 @@ def pipeline_status(
     bundles: Mapping[str, dict[str, Any]] | None = None,
     failed: Mapping[str, str] | None = None,
     unconfirmed: Mapping[str, list[str]] | None = None,
+    imported: Mapping[str, ImportedOutput] | None = None,
 ) -> dict[str, StageStatus]:
     """The status of every stage of ``plan``, in order.
 
@@ -67,8 +69,13 @@ def pipeline_status(
         failed: key -> error of stage runs that failed (a failure counts only for the current key).
         unconfirmed: stage -> setup values its parts took from the last run, unchecked (the
             reason of a fresh stage says so).
+        imported: ``--in NAME@NOTEBOOK`` input -> its producing stage in the other notebook
+            (:mod:`nbpipe.runtime.imports`): a fresh one gives the recorded fingerprint.
     """
-    return _Walk(plan, store, parts_of, bundles or {}, failed or {}, unconfirmed or {}).run()
+    walk = _Walk(plan, store, parts_of, bundles or {}, failed or {}, unconfirmed or {})
+    walk.imported = dict(imported or {})
+    walk.prints.update({n: o.fingerprint for n, o in walk.imported.items() if o.fresh})
+    return walk.run()
 
 
 class _Walk:
@@ -85,6 +92,7 @@ class _Walk:
         self.unconfirmed = unconfirmed  # stage -> setup values taken from the last run, unchecked
         self.prints: dict[str, str] = {}  # output -> fingerprint recorded by its fresh producer
         self.found: dict[str, StageStatus] = {}
+        self.imported: dict[str, ImportedOutput] = {}  # --in NAME@NOTEBOOK -> its producer elsewhere
 
     def run(self) -> dict[str, StageStatus]:
         for name in self.plan.order:
@@ -96,6 +104,9 @@ class _Walk:
         if stage.header.no_cache:
             return StageStatus("unknown", "--no-cache: its results are not kept, so it runs every time")
         late = [p for p in self.plan.parents(name) if self.found[p].status != "fresh"]
+        away = [self.imported[i] for i in stage.header.inputs if i in self.imported and not self.imported[i].fresh]
+        if away and not late:
+            return self._imported_late(stage, away[0])
         parts = None if late else self._parts(stage)
         if parts is None:
             return self._without_key(stage, late)
@@ -126,7 +137,7 @@ class _Walk:
         if setup is None:
             return None
         helpers, values, external = setup
-        prints = {i: self.prints[i] for i in stage.header.inputs if i in self.plan.producers}
+        prints = {i: self.prints[i] for i in stage.header.inputs if i in self.plan.producers or i in self.imported}
         if len(prints) + len(external) < len(stage.header.inputs):
             return None
         return key_inputs(stage.header, stage.body, None, {**prints, **external}, self.plan.base_dir, (helpers, values))
@@ -143,6 +154,15 @@ class _Walk:
                 return StageStatus("never-run", f"never run (upstream {late[0]!r} {what})")
             return StageStatus("stale", f"upstream {late[0]!r} {what}")
         return self._code_changed(stage) or self._from_bundle(stage, ran_before)
+
+    def _imported_late(self, stage: StagePlan, away: ImportedOutput) -> StageStatus:
+        """The answer when an input from another notebook is not fresh there: its producer's status."""
+        what = {"stale": "is stale", "never-run": "has not run", "failed": "failed"}.get(away.status)
+        if what is None:
+            return StageStatus("unknown", f"input {away.name!r} from {away.written}: {away.reason}")
+        if not self._ran_before(stage.name):
+            return StageStatus("never-run", f"never run (upstream {away.where()} {what})")
+        return StageStatus("stale", f"upstream {away.where()} {what}")
 
     def _code_changed(self, stage: StagePlan) -> StageStatus | None:
         """Stale when the code or header differs from the stage's latest entry: no key is needed to know
@@ -185,7 +205,7 @@ class _Walk:
         changed = [
             name
             for name, fp in manifest.key_inputs.inputs.items()
-            if name in self.plan.producers and self.prints.get(name) != fp
+            if (name in self.plan.producers or name in self.imported) and self.prints.get(name) != fp
         ]
         if changed:
             return StageStatus("stale", f"input {changed[0]!r} changed", key)
@@ -239,17 +259,24 @@ def analyze_with_status(path: str, content: Any = None) -> Graph:
     return with_status(graph, notebook_status(nb, graph=graph))
 
 
-def notebook_status(nb: Notebook, store: Store | None = None, graph: Graph | None = None) -> dict[str, StageStatus]:
-    """The status of every stage of a saved notebook, without running any of its code (CLI, server)."""
+def notebook_status(
+    nb: Notebook, store: Store | None = None, graph: Graph | None = None, visiting: frozenset[str] = frozenset()
+) -> dict[str, StageStatus]:
+    """The status of every stage of a saved notebook, without running any of its code (CLI, server).
+
+    ``visiting``: notebooks whose status asked for this one's (``--in NAME@NOTEBOOK``; a cycle stops).
+    """
     from nbpipe.errors import PipelineError
+    from nbpipe.runtime.imports import upstream_outputs
     from nbpipe.runtime.plan import plan_notebook
     from nbpipe.runtime.setup_memo import SetupMemo
 
     try:
-        plan = plan_notebook(nb, graph)
+        plan = plan_notebook(nb, graph, imports=True)
     except PipelineError:
         return {}
     store = store or Store.for_notebook(nb.path)
+    imported = upstream_outputs(plan, store, visiting) if plan.imported else {}
     memo = SetupMemo(plan, {}, store)
     unconfirmed: dict[str, list[str]] = {}
 
@@ -261,7 +288,7 @@ def notebook_status(nb: Notebook, store: Store | None = None, graph: Graph | Non
         return found[0]
 
     bundles, failed = saved_bundles(nb), failed_runs(store, os.path.basename(nb.path))
-    return pipeline_status(plan, store, parts_of, bundles, failed, unconfirmed)
+    return pipeline_status(plan, store, parts_of, bundles, failed, unconfirmed, imported)
 
 
 def with_status(graph: Graph, statuses: Mapping[str, StageStatus]) -> Graph:
@@ -281,19 +308,21 @@ def kernel_status(session: Any, nb: Notebook) -> list[dict[str, Any]]:
     The setup parts come from the kernel's live namespace, the same rule the kernel's
     cache keys follow; a stage run in this kernel that failed is failed.
     """
+    from nbpipe.runtime.imports import upstream_outputs
     from nbpipe.runtime.keys import stage_setup_parts
     from nbpipe.runtime.namespace import visible_names
     from nbpipe.runtime.plan import plan_notebook
 
-    plan = plan_notebook(nb)
+    plan = plan_notebook(nb, imports=True)
     setup = visible_names(session.user_ns, session.ownership, session.hidden)
 
     def parts_of(stage: StagePlan) -> Any:
         try:
-            return stage_setup_parts(stage.header, stage.body, setup, plan.producers)
+            return stage_setup_parts(stage.header, stage.body, setup, {**plan.producers, **plan.imported})
         except KeyError:  # an input this kernel does not have yet
             return None
 
     failed = {run.key: "failed in this kernel" for run in session.runs.values() if run.status == "failed" and run.key}
-    found = pipeline_status(plan, session.store, parts_of, saved_bundles(nb), failed)
+    imported = upstream_outputs(plan, session.store) if plan.imported else {}
+    found = pipeline_status(plan, session.store, parts_of, saved_bundles(nb), failed, imported=imported)
     return [{"stage": name, "status": s.status, "reason": s.reason} for name, s in found.items()]

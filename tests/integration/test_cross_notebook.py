@@ -127,9 +127,13 @@ def test_check_and_graph_take_a_folder(tmp_path: Path, capsys: pytest.CaptureFix
     assert '-.->|"features"|' in capsys.readouterr().out
 
 
-def test_running_across_notebooks_is_refused_clearly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_target_that_cannot_run_across_notebooks_refuses_clearly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     _prep(tmp_path)
     train = _train(tmp_path)
-    assert main(["run", str(train)]) == 1
+    assert main(["export", str(train), "--to", "kubeflow", "-o", str(tmp_path / "kfp.py")]) != 0
     err = capsys.readouterr().err
-    assert "stage 'fit' reads 'features' from notebook 'prep.ipynb'" in err and "not supported yet" in err
+    assert "stage 'fit' reads 'features' from notebook 'prep.ipynb'" in err and "cannot run a pipeline across" in err
+    assert f"nbpipe run {train}" in err
+    assert not (tmp_path / "kfp.py").exists()

@@ -1,0 +1,131 @@
+"""``nbpipe run`` across notebooks (``--in NAME@NOTEBOOK``): upstream first, one store, Merkle keys, status."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jupytext
+import nbformat
+import pytest
+
+from nbpipe.cli import main
+from nbpipe.notebook import read
+from nbpipe.runtime.runner import run_notebook
+from nbpipe.runtime.status import notebook_status
+
+LOAD = "%load_ext nbpipe"
+
+
+def _write(path: Path, *cells: str) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "language": "python", "display_name": "Python 3"}
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in (LOAD, *cells)]
+    if path.suffix == ".py":
+        jupytext.write(nb, str(path), fmt="py:percent")
+    else:
+        nbformat.write(nb, str(path))
+    return path
+
+
+def _prep(folder: Path, factor: str = "2", body: str = "") -> Path:
+    return _write(
+        folder / "prep.py",
+        "%%stage load --out raw\nraw = list(range(10))",
+        f"%%stage featurize --in raw --out features\n{body}features = [x * {factor} for x in raw]",
+        "%%stage unused --in raw --out other\nother = len(raw)",
+    )
+
+
+def _train(folder: Path) -> Path:
+    return _write(
+        folder / "train.ipynb",
+        "%%stage fit --in features@prep.py --out model\nmodel = sum(features)",
+        "%%stage report --in model --out text\ntext = f'model {model}'",
+    )
+
+
+def _statuses(result: object) -> dict[str, str]:
+    return {r.name: r.status for r in result.stages}  # type: ignore[attr-defined]
+
+
+def test_run_runs_the_upstream_notebook_first_then_restores_it(tmp_path: Path) -> None:
+    _prep(tmp_path)
+    train = _train(tmp_path)
+    first = run_notebook(train)
+    assert first.status == "ok"
+    assert _statuses(first) == {
+        "prep.py:load": "ran",
+        "prep.py:featurize": "ran",  # only what train needs: 'unused' is not run
+        "fit": "ran",
+        "report": "ran",
+    }
+    assert first.outputs(["text"]) == {"text": "model 90"}
+    again = run_notebook(train)
+    assert set(_statuses(again).values()) == {"cached"}
+    assert (tmp_path / ".nbpipe").is_dir() and not (tmp_path / "prep" / ".nbpipe").exists()  # one store
+
+
+def test_an_edit_upstream_makes_the_reader_stale_naming_the_notebook(tmp_path: Path) -> None:
+    _prep(tmp_path)
+    train = _train(tmp_path)
+    run_notebook(train)
+    _prep(tmp_path, factor="3")
+    statuses = notebook_status(read(str(train)))
+    assert (statuses["fit"].status, statuses["fit"].reason) == (
+        "stale",
+        "upstream stage 'featurize' of prep.py is stale",
+    )
+    result = run_notebook(train)
+    reasons = {r.name: r.reason for r in result.stages}
+    assert reasons["fit"] == "input 'features' from prep.py changed"
+    assert result.outputs(["model"]) == {"model": 135}
+    assert {s.status for s in notebook_status(read(str(train))).values()} == {"fresh"}
+
+
+def test_an_upstream_edit_that_keeps_the_output_keeps_the_reader(tmp_path: Path) -> None:
+    _prep(tmp_path)
+    train = _train(tmp_path)
+    run_notebook(train)
+    _prep(tmp_path, body="unused_local = 1\n")  # the code changes, the output does not (Merkle: by fingerprint)
+    assert _statuses(run_notebook(train))["fit"] == "cached"
+
+
+def test_a_failure_upstream_skips_the_readers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _prep(tmp_path, body="raise ValueError('bad rows')\n")
+    train = _train(tmp_path)
+    assert main(["run", str(train)]) == 1
+    err = capsys.readouterr().err
+    assert "stage 'prep.py:featurize' failed: ValueError: bad rows" in err
+    result = run_notebook(train)
+    records = {r.name: r for r in result.stages}
+    assert records["fit"].status == "skipped"
+    assert records["fit"].reason == "upstream stage 'featurize' of prep.py failed"
+
+
+def test_explain_says_the_upstream_notebook_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _prep(tmp_path)
+    train = _train(tmp_path)
+    assert main(["run", str(train), "--explain"]) == 0
+    out = capsys.readouterr().out
+    assert "upstream stage 'featurize' of prep.py will run" in out
+    assert not list((tmp_path / ".nbpipe").glob("entries/*/*"))
+
+
+def test_a_missing_output_is_refused_before_anything_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _prep(tmp_path)
+    train = _write(tmp_path / "train.ipynb", "%%stage fit --in feature@prep.py --out model\nmodel = sum(feature)")
+    assert main(["run", str(train)]) != 0
+    err = capsys.readouterr().err
+    assert "NBP103" in err and "'feature'" in err and "--in features@prep.py" in err
+    assert not (tmp_path / ".nbpipe" / "runs").exists() or not list((tmp_path / ".nbpipe" / "runs").iterdir())
+
+
+def test_the_run_record_of_each_notebook(tmp_path: Path) -> None:
+    _prep(tmp_path)
+    result = run_notebook(_train(tmp_path))
+    record = json.loads(Path(result.record_path or "").read_text())
+    assert record["notebook"].endswith("train.ipynb")
+    assert [s["name"] for s in record["stages"]] == ["fit", "report"]
+    runs = [json.loads(p.read_text())["notebook"] for p in (tmp_path / ".nbpipe" / "runs").glob("*.json")]
+    assert sorted(Path(n).name for n in runs) == ["prep.py", "train.ipynb"]
