@@ -8,23 +8,21 @@ them with papermill (see :mod:`nbpipe.export.papermill_run`).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from typing import Any
 
 from nbpipe.cache.keys import encode_param
 from nbpipe.errors import ExportError
-from nbpipe.export.codegen import identifier, literal
+from nbpipe.export.codegen import bounded_name, identifier, literal
 from nbpipe.export.files import check_writable, is_generated, mark_manifest, mark_notebook, write_text
 from nbpipe.notebook import Notebook
 from nbpipe.runtime.plan import Plan, StagePlan, plan_notebook
 
 MANIFEST = "pipeline.json"
 MANIFEST_VERSION = 1
-#: The longest stage-name part of a stage notebook's file name, in bytes (file systems take 255).
-_STEM_BYTES = 96
-_HASH_CHARS = 12
+#: The longest stage-name part of a stage notebook's file name, in characters (4 bytes at most each).
+_STEM_CHARS = 50
 
 
 def export_papermill(nb: Notebook, output: str, standalone: bool = False, overwrite: bool = False) -> str:
@@ -71,16 +69,12 @@ def export_papermill(nb: Notebook, output: str, standalone: bool = False, overwr
 def stage_file(number: int, name: str) -> str:
     """The file name of a stage's notebook: ``NN_name.ipynb``, bounded for every file system.
 
-    A stage name longer than :data:`_STEM_BYTES` bytes of UTF-8 is cut and followed by a
-    short hash of the whole name, so the file stays readable and two long names that
-    share a beginning still get different, stable files.
+    A long stage name is shortened by :func:`~nbpipe.export.codegen.bounded_name` (its first
+    characters and a hash of the whole name: readable, stable and unique) to at most
+    :data:`_STEM_CHARS` characters, which is at most 200 bytes of UTF-8: with the number, the
+    suffix and a writer's temporary name around it, under the 255 bytes file systems take.
     """
-    stem = identifier(name)
-    encoded = stem.encode("utf-8")
-    if len(encoded) > _STEM_BYTES:
-        digest = hashlib.sha256(encoded).hexdigest()[:_HASH_CHARS]
-        stem = encoded[: _STEM_BYTES - _HASH_CHARS - 1].decode("utf-8", "ignore") + "_" + digest
-    return f"{number:02d}_{stem}.ipynb"
+    return f"{number:02d}_{bounded_name(identifier(name), _STEM_CHARS)}.ipynb"
 
 
 def _earlier_notebooks(folder: str) -> set[str]:
