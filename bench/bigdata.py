@@ -5,6 +5,7 @@ Measures, in one run, contenders interleaved round-robin, medians:
 1. A stage that makes a ``ROWS`` × 8 float64 DataFrame (640 MB at 10M rows) from a seed:
    as a ``%%stage`` cell and as a ``joblib.Memory``-cached function called from a cell.
    Miss = compute + store (both stores emptied before each, untimed, then ``os.sync()``);
+   the store alone is a stage (and a cached function) that returns a frame made beforehand;
    hit = restore. nbpipe's hit is measured twice: repeated in the session (what re-running
    a cell costs) and first in the process (the payload's checksum not verified yet).
 2. A stage whose output is one ``ARRAY_MB`` float64 array (500 MB): the ``%%stage`` hit,
@@ -51,10 +52,18 @@ def make_frame(rows, seed):
 def make_array(items):
     return np.random.default_rng(1).random(items)
 joblib_make_frame = Memory("joblib", verbose=0).cache(make_frame)
+import frames
+frames.FRAME = make_frame(ROWS, 1)
+joblib_frame = Memory("joblib", verbose=0).cache(frames.get)
 """
+#: A library function (not a setup helper: no source in the key) handing out a frame made
+#: beforehand, so that a stage calling it costs what storing its output costs and nothing else.
+FRAMES_MODULE = "FRAME = None\n\n\ndef get(seed):\n    return FRAME\n"
 COMPUTE = "df_plain = make_frame(ROWS, 0)"
 STAGE_FRAME = "%%stage frame --out df\ndf = make_frame(ROWS, 0)"
 JOBLIB_FRAME = "df_joblib = joblib_make_frame(ROWS, 0)"
+STAGE_STORE = "%%stage store --out dfs\ndfs = frames.get(0)"
+JOBLIB_STORE = "dfs_joblib = joblib_frame(0)"
 STAGE_ARRAY = "%%stage arr --out big\nbig = make_array(ITEMS)"
 
 Timed = tuple[Callable[[], object], Callable[[], object] | None]
@@ -99,7 +108,7 @@ class Bench:
 
     def clear(self, *folders: str) -> Callable[[], None]:
         def clear() -> None:
-            for name in ("df", "df_joblib", "df_plain", "big"):
+            for name in ("df", "df_joblib", "df_plain", "big", "dfs", "dfs_joblib"):
                 self.ip.user_ns.pop(name, None)
             for folder in folders:
                 shutil.rmtree(folder, ignore_errors=True)
@@ -130,6 +139,8 @@ class Bench:
                 "compute": (self.runner(COMPUTE), self.clear()),
                 "nbpipe_miss": (self.runner(STAGE_FRAME), self.clear(".nbpipe")),
                 "joblib_miss": (self.runner(JOBLIB_FRAME), self.clear("joblib")),
+                "nbpipe_store": (self.runner(STAGE_STORE), self.clear(".nbpipe")),
+                "joblib_store": (self.runner(JOBLIB_STORE), self.clear("joblib")),
             }
         )
         self.cell(STAGE_FRAME)
@@ -165,6 +176,11 @@ def table(frame: dict[str, float], array: dict[str, float]) -> str:
     rows = [
         ("DataFrame: compute alone", frame["compute"], None),
         ("DataFrame: miss (compute + store)", frame["nbpipe_miss"], frame["joblib_miss"]),
+        (
+            "DataFrame: miss of a stage that only returns a ready frame (store alone)",
+            frame["nbpipe_store"],
+            frame["joblib_store"],
+        ),
         ("DataFrame: hit, repeated in the session", frame["nbpipe_hit"], frame["joblib_hit"]),
         ("DataFrame: hit, first in the process", frame["nbpipe_hit_first"], frame["joblib_hit"]),
         ("DataFrame: hit as before (read, verified every time)", frame["nbpipe_hit_before"], frame["joblib_hit"]),
@@ -186,6 +202,8 @@ def main() -> int:
     workdir = tempfile.mkdtemp(prefix="nbpipe-bench-bigdata-")
     here = os.getcwd()
     os.chdir(workdir)  # the kernel's store is .nbpipe/ here, joblib's is joblib/
+    sys.path.insert(0, workdir)
+    Path(workdir, "frames.py").write_text(FRAMES_MODULE)
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # the stage bundles print as text here
             bench = Bench()
