@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nbpipe.analysis import annotate_split as split
+from nbpipe.analysis.checks_extension import loads_extension
 from nbpipe.analysis.defuse import CellInfo, cell_info, parse
 from nbpipe.analysis.facts import RAISES_TAG
 from nbpipe.source import session_magic
@@ -502,7 +503,8 @@ def _rebuild(
         source = _stage_source(stage, pieces) if stage is not None else piece.source
         result.append(_cell(cells[piece.cell], source, used_ids, raises=piece.raises and stage is None))
         origin.append(sorted({pieces[i].cell for i in stage.pieces}) if stage is not None else [piece.cell])
-    if stages and not any("%load_ext nbpipe" in p.source for p in pieces):
+    above = pieces[: min(s.pieces[0] for s in stages)] if stages else []
+    if stages and not any(p.kind != "text" and loads_extension(p.source) for p in above):  # else NBP211
         result.insert(0, {"cell_type": "code", "metadata": {}, "source": "%load_ext nbpipe",
                           "execution_count": None, "outputs": []})  # fmt: skip
         origin.insert(0, [])

@@ -90,3 +90,22 @@ def test_annotate_loads_the_extension_above_the_stages_it_proposes() -> None:
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
 def test_the_example_notebooks_load_it(path: Path) -> None:
     assert nbp211(*load(path)["cells"]) == []
+
+
+@pytest.mark.parametrize(
+    ("cells", "added"),
+    [
+        (
+            ["%reload_ext nbpipe", "import json", "data = json.loads('[1, 2]')", "total = sum(data)", "print(total)"],
+            False,
+        ),
+        (["import json", "data = json.loads('[1, 2]')", "total = sum(data)", "%load_ext nbpipe", "print(total)"], True),
+        ([("md", "%load_ext nbpipe"), "import json", "data = json.loads('[1]')", "total = sum(data)", "total"], True),
+    ],
+)
+def test_annotate_adds_the_cell_only_when_nothing_above_the_first_stage_loads_it(cells: list, added: bool) -> None:
+    result = propose(notebook(*cells))
+    assert result.stages
+    first = "".join(result.notebook["cells"][0]["source"])
+    assert (first == LOAD) is added
+    assert nbp211(*result.notebook["cells"]) == []
