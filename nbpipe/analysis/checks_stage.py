@@ -7,6 +7,7 @@ that kind for the stage applied at once, so copying one hint fixes the stage.
 from __future__ import annotations
 
 import ast
+import dataclasses
 from collections.abc import Iterator
 
 from nbpipe.analysis.facts import CellFacts, NotebookFacts
@@ -36,8 +37,8 @@ def header_line(header: StageHeader, *, add_in: tuple[str, ...] = (), add_out: t
     """The ``%%stage`` line of ``header`` with inputs/outputs added or dropped."""
     inputs = tuple(n for n in header.inputs if n not in drop_in) + tuple(n for n in add_in if n not in header.inputs)
     outputs = header.outputs + tuple(n for n in add_out if n not in header.outputs)
-    fixed = StageHeader(header.name, inputs, outputs, header.file_inputs, header.file_outputs,
-                        header.no_cache, header.retries, header.checks)  # fmt: skip
+    kept = tuple((n, path) for n, path in header.notebook_inputs if n in inputs)  # --in NAME@NOTEBOOK stays
+    fixed = dataclasses.replace(header, inputs=inputs, outputs=outputs, notebook_inputs=kept)
     return "%%stage " + fixed.canonical()
 
 

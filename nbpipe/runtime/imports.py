@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 from nbpipe.cache.store import Store
-from nbpipe.errors import CacheError, NbpipeError
+from nbpipe.errors import CacheError, NbpipeError, StageError
+from nbpipe.model import StageHeader
 from nbpipe.runtime.plan import Plan
+from nbpipe.runtime.stage_cache import InputLost, StageCache
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,7 @@ class ImportedOutput:
     reason: str = ""  # why it is not fresh
     key: str = ""  # the producing stage's key when known
     fingerprint: str = ""  # the output's recorded fingerprint when fresh
+    store: str = ""  # the store looked in, when it is not the producing notebook's own default
 
     @property
     def fresh(self) -> bool:
@@ -44,10 +48,18 @@ class ImportedOutput:
         """The exact command (or cell) that produces it."""
         if self.status == "missing":
             return f"fix --in {self.name}@{self.written} (nbpipe check shows the notebooks it joins)"
+        store = f" --store {self.store}" if self.store else ""
         return (
-            f"run nbpipe run {self.path} (or run stage {self.stage!r} in {self.written} with its upstream: "
+            f"run nbpipe run {self.path}{store} (or run stage {self.stage!r} in {self.written} with its upstream: "
             f"%nbpipe run {self.stage}), then run this cell again"
         )
+
+    def state(self) -> str:
+        """What is wrong with it, for a message: ``has not run``, ``is stale (code changed (line 2))``."""
+        if self.status == "missing":
+            return f"cannot be read ({self.reason})"
+        what = {"stale": "is stale", "never-run": "has not run", "failed": "failed"}.get(self.status, "is not cached")
+        return f"{what} ({self.reason})" if self.reason and self.status != "never-run" else what
 
 
 def upstream_outputs(plan: Plan, store: Store, visiting: frozenset[str] = frozenset()) -> dict[str, ImportedOutput]:
@@ -85,6 +97,8 @@ def imported_output(
     if not producers:
         return _replace(found, reason=f"no stage of {written} outputs {name!r}")
     sub = Store.for_notebook(path, store.url)
+    if Store.for_notebook(path).url != sub.url:
+        found = _replace(found, store=sub.url)
     status = notebook_status(nb, sub, visiting=visiting | {path}).get(producers[0])
     if status is None:
         return _replace(found, stage=producers[0], status="unknown", reason=f"{written} cannot be planned")
@@ -96,6 +110,34 @@ def imported_output(
         key=status.key,
         fingerprint=_fingerprint(sub, status.key, name) if status.status == "fresh" else "",
     )
+
+
+def restore_imports(header: StageHeader, base_dir: str, store: Store) -> dict[str, Any]:
+    """The values of a stage's ``--in NAME@NOTEBOOK`` inputs, restored from the store (the kernel).
+
+    An input is restored only when its producing stage is cached for the producing
+    notebook's current source; the kernel never runs another notebook's code.
+
+    Raises:
+        StageError: an input whose producer is not cached, naming it, why, and the command that produces it.
+    """
+    values: dict[str, Any] = {}
+    for name, written in header.notebook_inputs:
+        found = imported_output(base_dir, name, written, store)
+        detail = f"{found.where()} {found.state()}" if not found.fresh else ""
+        if found.fresh:
+            try:
+                values[name] = StageCache(store).load_input(name, found.key, name)
+                continue
+            except InputLost as exc:
+                detail = f"its entry in the store is gone: {exc.message}"
+        raise StageError(
+            f"stage {header.name!r} reads {name!r} from {written}, which this kernel restores from the store "
+            f"only when it is cached for {written} as it is now; {detail}",
+            hint=found.how_to_produce(),
+            stage=header.name,
+        )
+    return values
 
 
 def _fingerprint(store: Store, key: str, name: str) -> str:

@@ -103,7 +103,7 @@ class KernelSession:
             os.environ.get("JPY_SESSION_NAME"),
             self.user_ns.get("__vsc_ipynb_file__"),
         ):
-            if candidate and str(candidate).endswith(".ipynb"):
+            if candidate and str(candidate).endswith((".ipynb", ".py")):  # .py: a jupytext percent notebook
                 return str(candidate)
         return None
 
@@ -125,9 +125,10 @@ class KernelSession:
             Exception: whatever the body raised (with its own traceback).
         """
         __tracebackhide__ = True
-        self._check_inputs(header)
+        imported = self._imported(header)
+        self._check_inputs(header, imported)
         setup = SetupView(self.user_ns, self.ownership, self.hidden)  # looked up by name: cost ∝ what the stage reads
-        inputs = {name: self.user_ns[name] for name in header.inputs}
+        inputs = {name: imported[name] if name in imported else self.user_ns[name] for name in header.inputs}
         record = StageRun(stage=header.name, status="ran", source_hash=source_hash(header.canonical(), body))
         parts = self.key_parts(header, body, setup, inputs)
         probe = self.cache.probe(parts, use=not header.no_cache)
@@ -190,8 +191,18 @@ class KernelSession:
         self.runs[header.name] = record
         return record
 
-    def _check_inputs(self, header: StageHeader) -> None:
+    def _imported(self, header: StageHeader) -> dict[str, Any]:
+        """``--in NAME@NOTEBOOK``: the values restored from the store (never bound in the user namespace)."""
+        if not header.notebook_inputs:
+            return {}
+        from nbpipe.runtime.imports import restore_imports
+
+        return restore_imports(header, self.base_dir(), self.store)
+
+    def _check_inputs(self, header: StageHeader, imported: Mapping[str, Any]) -> None:
         for name in header.inputs:
+            if name in imported:
+                continue
             owner = self.ownership.owner(name)
             if owner and owner[1] == "local" and owner[0] != header.name:
                 raise StageError(

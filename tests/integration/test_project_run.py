@@ -5,44 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import jupytext
-import nbformat
 import pytest
 
 from nbpipe.cli import main
 from nbpipe.notebook import read
 from nbpipe.runtime.runner import run_notebook
 from nbpipe.runtime.status import notebook_status
-
-LOAD = "%load_ext nbpipe"
-
-
-def _write(path: Path, *cells: str) -> Path:
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "language": "python", "display_name": "Python 3"}
-    nb.cells = [nbformat.v4.new_code_cell(c) for c in (LOAD, *cells)]
-    if path.suffix == ".py":
-        jupytext.write(nb, str(path), fmt="py:percent")
-    else:
-        nbformat.write(nb, str(path))
-    return path
-
-
-def _prep(folder: Path, factor: str = "2", body: str = "") -> Path:
-    return _write(
-        folder / "prep.py",
-        "%%stage load --out raw\nraw = list(range(10))",
-        f"%%stage featurize --in raw --out features\n{body}features = [x * {factor} for x in raw]",
-        "%%stage unused --in raw --out other\nother = len(raw)",
-    )
-
-
-def _train(folder: Path) -> Path:
-    return _write(
-        folder / "train.ipynb",
-        "%%stage fit --in features@prep.py --out model\nmodel = sum(features)",
-        "%%stage report --in model --out text\ntext = f'model {model}'",
-    )
+from tests.projects import prep as _prep
+from tests.projects import train as _train
+from tests.projects import write as _write
 
 
 def _statuses(result: object) -> dict[str, str]:
