@@ -17,7 +17,7 @@ from typing import Any
 
 from IPython.core.displayhook import DisplayHook
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import publish_display_data
 
@@ -57,6 +57,7 @@ class NbpipeMagics(Magics):
         self.session = KernelSession(shell.user_ns, hidden)
         self.session.replayer = _replay
 
+    @no_var_expand  # the header is read as written, as the analyzer and every export read it
     @cell_magic
     @_stage_arguments
     def stage(self, line: str, cell: str) -> None:

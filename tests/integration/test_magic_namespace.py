@@ -93,3 +93,10 @@ def test_a_large_namespace_gives_the_same_key_and_values(shell: Any) -> None:
     again = shell.magics_manager.registry["NbpipeMagics"].session.runs["keyed"]
     assert again.status == "cached" and again.key == key
     assert shell.user_ns["r"] == 8
+
+
+def test_the_header_is_read_as_written(shell: Any) -> None:
+    """No ``{name}``/``$name`` expansion: the analyzer and every export read the header as written."""
+    run(shell, "N = 3")
+    run(shell, "%%stage literal --out y --check \"y == '{N}'\"\ny = '{N}'")
+    assert shell.user_ns["y"] == "{N}"
