@@ -38,25 +38,61 @@ GENERATED = (
 GENERATED_FUNCS = ("run", "main", "_run", "_value", "GENERATED")
 
 
-def export_script(nb: Notebook, output: str, standalone: bool = False, overwrite: bool = False) -> str:
+def export_script(
+    nb: Notebook, output: str, standalone: bool = False, overwrite: bool = False, _done: dict[str, str] | None = None
+) -> str:
     """Write the script for ``nb`` to ``output`` and return the path.
+
+    A notebook that reads other notebooks (``--in NAME@NOTEBOOK``) gets one script per
+    notebook, all beside ``output`` (``NOTEBOOK_STEM_pipeline.py``): running it runs (or
+    restores) the upstream scripts first, in the same store.
 
     Args:
         nb: the notebook.
         output: the script's path.
-        standalone: write a script that needs no nbpipe and caches nothing.
+        standalone: write a script that needs no nbpipe and caches nothing (one notebook only).
         overwrite: replace ``output`` even if nbpipe did not write it.
 
     Raises:
         OutputExistsError: ``output`` is a file nbpipe did not write, and ``overwrite`` is false.
+        ExportError: two upstream notebooks would get the same script name.
     """
     check_writable(output, overwrite)  # before rendering: a refusal should be quick
-    plan = plan_notebook(nb)
-    write_text(output, mark_python(render(plan, nb, output, standalone)), overwrite)
+    plan = plan_notebook(nb, imports=not standalone)
+    imports = _export_upstream(plan, output, overwrite, {} if _done is None else _done)
+    write_text(output, mark_python(render(plan, nb, output, standalone, imports)), overwrite)
     return output
 
 
-def render(plan: Plan, nb: Notebook, output: str, standalone: bool) -> str:
+def upstream_script(notebook: str) -> str:
+    """The file name of the script exported for a notebook another notebook reads."""
+    return os.path.splitext(os.path.basename(notebook))[0] + "_pipeline.py"
+
+
+def _export_upstream(plan: Plan, output: str, overwrite: bool, done: dict[str, str]) -> dict[str, str]:
+    """Export each notebook ``plan`` reads from beside ``output``; input name -> its script's file name."""
+    from nbpipe.notebook import read
+    from nbpipe.runtime.plan import refuse_errors
+
+    found: dict[str, str] = {}
+    for name, written in plan.imported.items():
+        path = os.path.normpath(os.path.join(plan.base_dir, written))
+        script = found[name] = upstream_script(path)
+        if done.get(script) == path:
+            continue
+        if script in done:
+            raise ExportError(
+                f"notebooks {done[script]!r} and {path!r} would both be exported as {script!r}",
+                hint="rename one of the notebooks: the scripts of a pipeline across notebooks sit in one folder",
+            )
+        done[script] = path
+        upstream = read(path)
+        refuse_errors(upstream)
+        export_script(upstream, os.path.join(os.path.dirname(os.path.abspath(output)), script), False, overwrite, done)
+    return found
+
+
+def render(plan: Plan, nb: Notebook, output: str, standalone: bool, imports: dict[str, str] | None = None) -> str:
     """The formatted script text.
 
     Raises:
@@ -72,7 +108,7 @@ def render(plan: Plan, nb: Notebook, output: str, standalone: bool) -> str:
         _parameters(plan),
         "_os.chdir(_CWD)\n",
         *(_stage_function(plan, s, standalone) for s in (plan.stages[n] for n in plan.order)),
-        _data(plan, output, standalone),
+        _data(plan, output, standalone, imports or {}),
         _run_standalone(plan) if standalone else _run_cached(plan),
         _main_standalone() if standalone else _main_cached(),
     ]
@@ -215,7 +251,7 @@ def _check_code(stage: StagePlan, expr: str) -> str:
     return f"    if not ({code}):\n        raise AssertionError({message})"
 
 
-def _data(plan: Plan, output: str, standalone: bool) -> str:
+def _data(plan: Plan, output: str, standalone: bool, imports: dict[str, str]) -> str:
     from nbpipe.runtime.script_api import plan_to_data
 
     lines = [
@@ -224,7 +260,7 @@ def _data(plan: Plan, output: str, standalone: bool) -> str:
     if standalone:
         lines.append(f"PARAMETERS: dict[str, Any] = {literal(dict(plan.defaults))}")
     else:
-        data: dict[str, Any] = plan_to_data(plan, base_dir=".")
+        data: dict[str, Any] = plan_to_data(plan, base_dir=".", imports=imports)
         lines += [
             "# The plan as nbpipe sees it: stage keys are computed from this, exactly as in the notebook.",
             f"PIPELINE: dict[str, Any] = {literal(data)}",

@@ -35,15 +35,17 @@ DATA_VERSION = 1
 _TRACKING: ContextVar[Any] = ContextVar("nbpipe_tracking", default=None)
 
 
-def plan_to_data(plan: Plan, base_dir: str | None = None) -> dict[str, Any]:
+def plan_to_data(plan: Plan, base_dir: str | None = None, imports: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The plan as JSON-able data for generated code.
 
     Args:
         plan: the notebook's plan.
         base_dir: the notebook folder as generated code should find it (e.g. relative to the
             generated file); defaults to ``plan.base_dir``.
+        imports: ``--in NAME@NOTEBOOK`` input -> the exported script of that notebook, relative
+            to the generated file (the script target: one file per notebook).
     """
-    return {
+    data: dict[str, Any] = {
         "version": DATA_VERSION,
         "notebook": os.path.basename(plan.notebook),
         "base_dir": plan.base_dir if base_dir is None else base_dir,
@@ -57,6 +59,9 @@ def plan_to_data(plan: Plan, base_dir: str | None = None) -> dict[str, Any]:
         "order": list(plan.order),
         "static": sorted(plan.static),
     }
+    if imports:  # --in NAME@NOTEBOOK: NAME -> the exported script of NOTEBOOK (relative to this file)
+        data["imports"] = dict(imports)
+    return data
 
 
 def plan_from_data(data: Mapping[str, Any], base_dir: str | None = None) -> Plan:
@@ -83,6 +88,7 @@ def plan_from_data(data: Mapping[str, Any], base_dir: str | None = None) -> Plan
         stages=stages,
         producers=producers,
         static=frozenset(data.get("static", ())),
+        imported={n: p for s in stages.values() for n, p in s.header.notebook_inputs},
     )
 
 
@@ -139,6 +145,7 @@ def run_script(
     state = ScriptRun(plan, StageCache(Store.for_notebook(plan.notebook, store, base_dir=plan.base_dir)), namespace)
     cwd, run_id, started = os.getcwd(), new_run_id(), now()
     selected = plan.upstream(list(only)) if only else list(plan.order)
+    state.values.update(_imported_values(data, module_globals, state.cache.store.url))
     os.chdir(plan.base_dir)
     try:
         for name in selected:
@@ -157,6 +164,34 @@ def run_script(
             state.cache.unwritable(exc)
         _track(record, plan)
     return state.values
+
+
+def _imported_values(data: Mapping[str, Any], module_globals: Mapping[str, Any], store: str) -> dict[str, Any]:
+    """``--in NAME@NOTEBOOK`` inputs: the outputs of the other notebooks' exported scripts, run (or restored
+    from the cache) first in the same store; each script's module runs its own setup in its own namespace.
+
+    Raises:
+        PipelineError: a script is missing next to this one (export the reading notebook again).
+    """
+    imports: Mapping[str, str] = data.get("imports") or {}
+    if not imports:
+        return {}
+    import importlib.util
+
+    here = os.path.dirname(os.path.abspath(str(module_globals.get("__file__", "."))))
+    outputs: dict[str, dict[str, Any]] = {}
+    for script in dict.fromkeys(imports.values()):
+        path = os.path.join(here, script)
+        spec = importlib.util.spec_from_file_location(f"nbpipe_upstream_{len(outputs)}", path)
+        if spec is None or spec.loader is None or not os.path.isfile(path):
+            raise PipelineError(
+                f"the script {script!r} that produces inputs of {data['notebook']!r} is not beside it ({path})",
+                hint="export the reading notebook again: nbpipe export NB --to script writes every upstream script",
+            )
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        outputs[script] = module._run({}, store=store)
+    return {name: outputs[script][name] for name, script in imports.items()}
 
 
 def _script_stage(state: ScriptRun, name: str, function: Callable[..., Any], force: bool, cache_only: bool) -> None:
