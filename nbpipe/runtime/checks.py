@@ -10,28 +10,45 @@ from nbpipe.errors import StageError
 from nbpipe.model import StageHeader
 
 
+class CheckFailed(StageError):
+    """Raised when a ``--check`` gate of a stage is false or raises.
+
+    ``outputs`` holds the declared outputs the body computed: the run record shows their
+    fingerprints and summaries (the value that failed the gate), though nothing is cached.
+    """
+
+    def __init__(
+        self, message: str, *, hint: str = "", stage: str | None = None, outputs: Mapping[str, Any] | None = None
+    ) -> None:
+        super().__init__(message, hint=hint, stage=stage)
+        self.outputs = dict(outputs or {})
+
+
 def run_checks(header: StageHeader, namespace: Mapping[str, Any]) -> None:
     """Evaluate each ``--check`` expression; a false one fails the stage.
 
     Raises:
-        StageError: a check is false or raised; the message shows the expression and
+        CheckFailed: a check is false or raised; the message shows the expression and
             the values of the names it uses.
     """
+    outputs = {name: namespace[name] for name in header.outputs if name in namespace}
     for expr in header.checks:
         env = dict(namespace)
         try:
             ok = eval(compile(expr, f"<check of stage {header.name}>", "eval"), env)  # noqa: S307 - user's own check
         except Exception as exc:
-            raise StageError(
+            raise CheckFailed(
                 f"check {expr!r} of stage {header.name!r} raised {type(exc).__name__}: {exc}",
                 hint="fix the expression in --check",
                 stage=header.name,
+                outputs=outputs,
             ) from exc
         if not ok:
-            raise StageError(
+            raise CheckFailed(
                 f"check failed for stage {header.name!r}: {expr}{_values(expr, env)}",
                 hint="the data did not pass this gate; inspect the values above",
                 stage=header.name,
+                outputs=outputs,
             )
 
 

@@ -3,7 +3,8 @@
 Minor 1 (additive): each stage has ``cpu_seconds`` and ``peak_memory`` (see
 :mod:`nbpipe.runtime.resources`), and each output ``summary`` (see :mod:`nbpipe.runtime.summaries`).
 A stage restored from the cache carries the summaries of the run that computed it, found among
-the notebook's recent records.
+the notebook's recent records. A stage that failed its ``--check`` gate records the outputs it
+computed (fingerprint, summary; ``bytes`` 0: never saved).
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ from typing import Any
 from nbpipe._version import __version__
 from nbpipe.cache.keys import encode_param
 from nbpipe.cache.store import Store
+from nbpipe.errors import StageError
+from nbpipe.runtime.checks import CheckFailed
+from nbpipe.runtime.stage_cache import output_fingerprints
+from nbpipe.runtime.summaries import summarize_outputs
 
 RECORD_VERSION = 1
 RECORD_MINOR = 1
@@ -86,6 +91,23 @@ class StageRecord:
         if self.attempts > 1:
             data["attempts"] = self.attempts
         return data
+
+
+def gate_outputs(stage: str, exc: BaseException) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
+    """What a stage that failed its ``--check`` gate computed: (fingerprints, summaries) of its outputs.
+
+    The run record shows them (the value that failed the gate) though nothing is saved: a failed
+    gate is never a cache hit. Any other failure computed nothing: two empty mappings.
+    """
+    if not isinstance(exc, CheckFailed):
+        return {}, {}
+    prints: dict[str, str] = {}
+    for name, value in exc.outputs.items():
+        try:
+            prints.update(output_fingerprints(stage, {name: value}))
+        except StageError:  # cannot be fingerprinted: the stage's own error says enough
+            continue
+    return prints, summarize_outputs({name: exc.outputs[name] for name in prints})
 
 
 def versions() -> dict[str, str]:

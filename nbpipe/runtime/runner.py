@@ -405,7 +405,8 @@ class Runner:
                 self.fingerprints[out] = fp
                 if outcome.saved:
                     self.refs[out] = InputRef(job.key, out)
-                record.outputs[out] = {"fingerprint": fp, "bytes": outcome.sizes.get(out, 0)}
+        for out, fp in outcome.fingerprints.items():  # a failed --check gate: what it computed, unsaved
+            record.outputs[out] = {"fingerprint": fp, "bytes": outcome.sizes.get(out, 0)}
         record.add_details(outcome.cpu_seconds, outcome.peak_memory, outcome.summaries)
         self.progress.update(record)
         self._done(job.stage)

@@ -25,7 +25,7 @@ from nbpipe.runtime.checks import check_unchanged, run_checks, watch
 from nbpipe.runtime.keys import key_inputs, mutable_prints
 from nbpipe.runtime.params import add_parameter_option, validate
 from nbpipe.runtime.plan import Plan, StagePlan, make_plan
-from nbpipe.runtime.records import StageRecord, carry_summaries, new_run_id, now, run_record
+from nbpipe.runtime.records import StageRecord, carry_summaries, gate_outputs, new_run_id, now, run_record
 from nbpipe.runtime.resources import measure
 from nbpipe.runtime.stage_cache import Probe, StageCache
 from nbpipe.runtime.summaries import summarize_outputs
@@ -247,6 +247,9 @@ def _call_stage(
         check_unchanged(header, before, {**state.namespace, **inputs})
     except Exception as exc:
         record.status, record.error = "failed", f"{type(exc).__name__}: {exc}"
+        prints, summaries = gate_outputs(stage.name, exc)  # a failed --check gate: what it computed, unsaved
+        record.outputs = {out: {"fingerprint": fp, "bytes": 0} for out, fp in prints.items()}
+        record.add_details(0.0, None, summaries)
         raise
     record.seconds = time.perf_counter() - started
     record.status = "ran"

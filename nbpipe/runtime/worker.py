@@ -20,6 +20,7 @@ from nbpipe.runtime import replay
 from nbpipe.runtime.execute import as_main, cached_setup, cell_filename, run_body
 from nbpipe.runtime.keys import mutable_prints, setup_values
 from nbpipe.runtime.plan import Plan
+from nbpipe.runtime.records import gate_outputs
 from nbpipe.runtime.replay import Recording, recording_streams
 from nbpipe.runtime.resources import measure
 from nbpipe.runtime.stage_cache import InputLost, Probe, StageCache
@@ -104,6 +105,7 @@ def run_job(
             outcome.status = "failed"
             outcome.error = _describe(exc)
             outcome.traceback = _user_traceback(exc, job)
+            _gate_outputs(outcome, exc)
             continue
         outcome.status, outcome.error, outcome.traceback = "ran", None, None
         outcome.fingerprints, outcome.sizes, outcome.saved = saved.fingerprints, saved.sizes, saved.saved
@@ -167,12 +169,23 @@ def _attempt(
             inputs[name] = setup[name]
     visible = {k: v for k, v in setup.items() if k not in stage.header.inputs}
     outcome.started = time.time()
-    with measure() as usage:
-        outputs, seconds = run_body(job.plan, stage, visible, inputs, mutable_prints(job.key_inputs.params, visible))
-    outcome.finished = time.time()
-    outcome.cpu_seconds, outcome.peak_memory = usage.cpu_seconds, usage.peak_memory
+    try:
+        with measure() as usage:
+            outputs, seconds = run_body(
+                job.plan, stage, visible, inputs, mutable_prints(job.key_inputs.params, visible)
+            )
+    finally:  # a failed body or gate costs time too (the record shows it)
+        outcome.finished = time.time()
+        outcome.cpu_seconds, outcome.peak_memory = usage.cpu_seconds, usage.peak_memory
+        outcome.seconds = outcome.finished - outcome.started
     outcome.seconds = seconds
     return outputs
+
+
+def _gate_outputs(outcome: StageOutcome, exc: BaseException) -> None:
+    """A failed attempt: what a failed ``--check`` gate computed (for the run record), unsaved."""
+    outcome.fingerprints, outcome.summaries = gate_outputs(outcome.stage, exc)
+    outcome.sizes, outcome.saved = {}, False
 
 
 def _describe(exc: BaseException) -> str:
