@@ -167,7 +167,7 @@ class KernelSession:
         """
         initial: dict[str, Any] = {}
         table = vars(builtins)
-        for name in mentioned_names(body, header.checks):
+        for name in _MODULE_NAMES | mentioned_names(body, header.checks):
             if name in setup:
                 initial[name] = setup[name]
             elif name in table:
@@ -253,6 +253,13 @@ class KernelSession:
         record.warnings.extend(self._notes)
         record.seconds = float(probe.manifest.seconds) if probe.manifest is not None else 0.0
         return True
+
+
+#: Module attributes the interpreter reads without naming them (a class body's ``__module__``
+#: comes from ``__name__``, looked up in the globals dict directly, never through ``__missing__``).
+_MODULE_NAMES = frozenset(
+    {"__name__", "__doc__", "__package__", "__loader__", "__spec__", "__file__", "__builtins__", "__builtin__"}
+)
 
 
 @functools.lru_cache(maxsize=1024)

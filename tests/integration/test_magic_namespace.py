@@ -100,3 +100,9 @@ def test_the_header_is_read_as_written(shell: Any) -> None:
     run(shell, "N = 3")
     run(shell, "%%stage literal --out y --check \"y == '{N}'\"\ny = '{N}'")
     assert shell.user_ns["y"] == "{N}"
+
+
+def test_classes_and_functions_a_stage_defines_belong_to_main(shell: Any) -> None:
+    run(shell, "%%stage defs --out kinds\nclass Box:\n    pass\ndef make():\n    return Box()\nkinds = None")
+    assert shell.user_ns["Box"].__module__ == "__main__"
+    assert shell.user_ns["make"].__module__ == "__main__"
