@@ -102,6 +102,8 @@ def imported_output(
     status = notebook_status(nb, sub, visiting=visiting | {path}).get(producers[0])
     if status is None:
         return _replace(found, stage=producers[0], status="unknown", reason=f"{written} cannot be planned")
+    if status.status == "unknown":  # ran in a kernel, nothing saved in the file: its last entry, if the code is
+        status = _last_run(nb, producers[0], sub) or status
     return _replace(
         found,
         stage=producers[0],
@@ -138,6 +140,29 @@ def restore_imports(header: StageHeader, base_dir: str, store: Store) -> dict[st
             stage=header.name,
         )
     return values
+
+
+def _last_run(nb: Any, stage: str, store: Store) -> Any:
+    """The producing stage's latest entry as a fresh status when it ran the stage's current code and header.
+
+    A notebook run in a kernel (a percent notebook keeps no outputs in its file, and a notebook
+    may be unsaved) leaves no setup memo and no saved bundle: the status function cannot compute
+    the key without running its setup cells, and says "unknown". The kernel's entry of the same
+    code is the best answer there is; the reason says so.
+    """
+    from nbpipe.runtime.status import StageStatus
+    from nbpipe.source import normalize
+
+    cell = next(c for c in nb.stage_cells if c.header is not None and c.header.name == stage)
+    try:
+        latest = store.latest(stage)
+    except CacheError:
+        return None
+    if latest is None or latest.key_inputs.header != cell.header.canonical():
+        return None
+    if latest.key_inputs.code != normalize(cell.body):
+        return None
+    return StageStatus("fresh", "as it last ran (same code and header)", latest.key)
 
 
 def _fingerprint(store: Store, key: str, name: str) -> str:

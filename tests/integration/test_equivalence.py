@@ -149,3 +149,75 @@ def test_every_target_computes_the_notebooks_outputs(
     assert len(reference) >= 5
     for target, found in prints.items():
         assert found == reference, f"{target} disagrees with the kernel for {name}"
+
+
+#: The pipeline across notebooks (example_notebooks/forecast/): notebook -> its stages, producers first.
+PROJECT = {"ingest.ipynb": ["ingest"], "features.py": ["daily", "features"], "train.ipynb": ["train", "report"]}
+
+
+def project_kernel_prints(folder: Path, store: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Each notebook of the project in its own real kernel, producers first, one store."""
+    import jupytext
+
+    found: dict[str, str] = {}
+    for name in PROJECT:
+        path = folder / name
+        if path.suffix == ".py":  # a percent notebook: the kernel runs the notebook jupytext reads from it
+            path = path.with_suffix(".ipynb")
+            nbformat.write(jupytext.read(str(folder / name)), str(path))
+        monkeypatch.setenv("JPY_SESSION_NAME", str(folder / name))  # as Jupyter tells a kernel its notebook
+        found.update(kernel_prints(path, store, monkeypatch))
+    monkeypatch.delenv("JPY_SESSION_NAME")
+    return found
+
+
+def project_store_prints(store: Path) -> dict[str, str]:
+    """Output name -> fingerprint of every stage of the project in one store (scoped per notebook)."""
+    found: dict[str, str] = {}
+    for notebook, stages in PROJECT.items():
+        found.update(latest_fingerprints(Store(str(store), scope=notebook), stages))
+    return found
+
+
+def test_every_target_computes_the_outputs_of_a_pipeline_across_notebooks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dask_address: str
+) -> None:
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    monkeypatch.delenv("NBPIPE_STORE", raising=False)
+    prints: dict[str, dict[str, str]] = {}
+
+    folder = copy_examples(tmp_path, "kernel") / "forecast"
+    prints["kernel"] = project_kernel_prints(folder, tmp_path / "kernel_store", monkeypatch)
+
+    folder = copy_examples(tmp_path, "run") / "forecast"
+    prints["run"] = record_prints(run_notebook(folder / "train.ipynb", store=str(tmp_path / "run_store")))
+    assert project_store_prints(tmp_path / "run_store") == prints["run"]  # one store for the three notebooks
+
+    folder = copy_examples(tmp_path, "script") / "forecast"
+    script = export_notebook(folder / "train.ipynb", "script", tmp_path / "script" / "train_pipeline.py")
+    subprocess.run(
+        [sys.executable, script, "--store", str(tmp_path / "script_store")],
+        check=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, timeout=300,
+    )  # fmt: skip
+    prints["script"] = project_store_prints(tmp_path / "script_store")
+
+    folder = copy_examples(tmp_path, "dask") / "forecast"
+    prints["dask"] = record_prints(
+        run_notebook(folder / "train.ipynb", store=str(tmp_path / "dask_store"), executor="dask", address=dask_address)
+    )
+
+    reference = prints["kernel"]
+    assert set(reference) == {"orders", "daily", "table", "weights", "metrics"}
+    for target, found in prints.items():
+        assert found == reference, f"{target} disagrees with the kernel for the forecast pipeline"
+
+    # One shared cache: every target finds the kernel's entries.
+    folder = copy_examples(tmp_path, "shared") / "forecast"
+    shared = tmp_path / "kernel_store"
+    assert {r.status for r in run_notebook(folder / "train.ipynb", store=str(shared)).stages} == {"cached"}
+    script = export_notebook(folder / "train.ipynb", "script", tmp_path / "shared" / "train_pipeline.py")
+    subprocess.run(
+        [sys.executable, script, "--store", str(shared)],
+        check=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, timeout=300,
+    )  # fmt: skip
+    assert project_store_prints(shared) == reference
