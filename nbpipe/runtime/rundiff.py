@@ -5,7 +5,8 @@ stage its status in each run and why it ran (the miss reason); per output its fi
 from the summaries of run records minor 1, schema changes (columns added, removed, dtype changed;
 array dtype or trailing shape), row-count changes, numeric drift (a column's mean moving by more
 than ``threshold`` standard deviations — of the first run, else of the second) and scalar values
-before → after (``accuracy 0.933 → 0.867``).
+before → after (``accuracy 0.933 → 0.867``). A stage that failed its ``--check`` gate recorded the
+outputs it computed, so the value that failed the gate shows too (``accuracy 0.9333 → 0.8``).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ class OutputDiff:
     rows: tuple[int, int] | None = None  # (before, after) when it changed
     drift: list[dict[str, Any]] = field(default_factory=list)  # {column, before, after, std, sigmas}
     value: tuple[Any, Any] | None = None  # scalar value before → after (either may be None)
-    note: str = ""  # why an output is missing after
+    note: str = ""  # why an output is missing after, or that its stage failed its check after
 
     @property
     def changed(self) -> bool:
@@ -192,8 +193,12 @@ def _outputs(a: dict[str, Any], b: dict[str, Any], threshold: float) -> list[Out
     for name in [*new, *(n for n in old if n not in new)]:
         before, after = old.get(name), new.get(name)
         diff = OutputDiff(name, stage_of[name], _fp(before), _fp(after))
-        if after is None and stage_of[name] in failed:
-            diff.note = f"stage {stage_of[name]!r} failed: {failed[stage_of[name]]}"
+        if stage_of[name] in failed:  # outputs of a failed --check gate are recorded, never cached
+            diff.note = (
+                f"stage {stage_of[name]!r} failed: {failed[stage_of[name]]}"
+                if after is None
+                else f"failed the check of {stage_of[name]!r}; not cached"
+            )
         _compare(diff, _summary(before), _summary(after), threshold)
         found.append(diff)
     return found
@@ -288,6 +293,8 @@ def _output_notes(out: OutputDiff) -> list[str]:
     for d in out.drift:
         sigmas = f"{d['sigmas']:g}σ" if d["sigmas"] is not None else "std 0"
         notes.append(f"drift: column {d['column']!r} mean {d['before']:.4g} → {d['after']:.4g} ({sigmas})")
+    if out.after is not None and out.note:
+        notes.append(out.note)
     return notes
 
 

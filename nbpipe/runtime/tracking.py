@@ -1,7 +1,8 @@
 """Log a pipeline run to MLflow (``nbpipe run --mlflow [URI]``, the exported script's ``--mlflow``).
 
 One MLflow run per pipeline run, built from the run record alone: the parameters; numeric scalar
-outputs (their summaries' values) as metrics; per-stage ``seconds.STAGE``, ``cpu_seconds.STAGE``
+outputs (their summaries' values) as metrics, also those of a stage that failed its ``--check`` gate
+(the value that failed it); per-stage ``seconds.STAGE``, ``cpu_seconds.STAGE``
 and ``peak_memory.STAGE``; ``--check`` results as ``check.STAGE`` (1 passed, 0 failed) with the
 expressions in tags; tags for the notebook path, the git commit, the nbpipe run id, the target,
 the status and each stage's key; the run record itself as the artifact ``nbpipe-run.json``.
@@ -195,8 +196,8 @@ def _check_result(stage: Mapping[str, Any], expressions: Sequence[str]) -> bool 
         return None
     if stage.get("status") in ("ran", "cached"):
         return True
-    error = str(stage.get("error") or "")
-    return False if error.startswith("check ") else None
+    error = str(stage.get("error") or "")  # "check …" (nbpipe run) or "CheckFailed: check …" (exported script)
+    return False if error.startswith(("check ", "CheckFailed: ")) else None
 
 
 def _stages(record: Mapping[str, Any]) -> list[Mapping[str, Any]]:

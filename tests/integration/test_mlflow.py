@@ -68,6 +68,8 @@ def test_a_failed_check_is_logged_as_a_failed_run(tracked: dict[str, Any]) -> No
         [client.get_experiment_by_name("iris_classifier").experiment_id], f"tags.`nbpipe.run_id` = '{run_id}'"
     )
     assert run.info.status == "FAILED" and run.data.metrics["check.evaluate"] == 0.0
+    assert run.data.metrics["accuracy"] == pytest.approx(0.8)  # the value that failed the gate
+    assert run.data.params["C"] == "0.01" and "seconds.train" in run.data.metrics
 
 
 def test_experiment_name_from_the_option_and_uri_from_the_environment(

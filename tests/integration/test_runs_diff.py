@@ -27,28 +27,62 @@ def iris(tmp_path: Path) -> Path:
 
 
 def test_iris_diff_shows_the_parameter_the_reruns_and_the_accuracy(iris: Path, capsys: Any) -> None:
+    """Issue 14's Done-when: run, run -p C=0.01, runs diff --last (accuracy 0.8 fails the gate `accuracy > 0.8`)."""
     assert main(["run", str(iris)]) == 0
-    assert main(["run", str(iris), "-p", "C=0.01"]) == 1  # accuracy 0.8 fails the gate `accuracy > 0.8`
+    assert main(["run", str(iris), "-p", "C=0.01"]) == 1
     capsys.readouterr()
     assert main(["runs", "diff", "--last", str(iris)]) == 0
     out = capsys.readouterr().out
     assert "C: 1.0 → 0.01" in out
     assert "train     ran → ran  (parameter 'C' 1.0 → 0.01)" in out
-    assert "evaluate  ran → failed  (input 'model' changed)" in out and "(accuracy = 0.8)" in out
+    assert "evaluate  ran → failed  (input 'model' changed)" in out
+    assert "error: check failed for stage 'evaluate': accuracy > 0.8 (accuracy = 0.8)" in out
     assert "load      ran → cached" in out and "model (train): changed" in out
-    assert main(["run", str(iris), "-p", "C=0.05"]) == 0
-    first, _, third = records(iris.parent)
-    capsys.readouterr()
-    assert main(["runs", "diff", first["run_id"], third["run_id"][:20], str(iris), "--format", "json"]) == 0
+    assert "accuracy (evaluate): 0.9333 → 0.8; failed the check of 'evaluate'; not cached" in out
+    first, second = records(iris.parent)
+    capsys.readouterr()  # the same two runs named by id and by a prefix
+    assert main(["runs", "diff", first["run_id"], second["run_id"][:20], str(iris), "--format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["params"] == {"C": {"before": 1.0, "after": 0.05}}
+    assert data["params"] == {"C": {"before": 1.0, "after": 0.01}}
     stages = {s["name"]: s for s in data["stages"]}
     assert stages["train"]["after"] == "ran" and stages["train"]["reason"].startswith("parameter 'C'")
-    assert stages["evaluate"]["after"] == "ran" and stages["split"]["after"] == "cached"
+    assert stages["evaluate"]["after"] == "failed" and stages["split"]["after"] == "cached"
     accuracy = next(o for o in data["outputs"] if o["name"] == "accuracy")
-    assert accuracy["value"] == {"before": pytest.approx(0.9333, abs=1e-3), "after": pytest.approx(0.8667, abs=1e-3)}
-    assert main(["runs", "diff", first["run_id"], third["run_id"], str(iris)]) == 0
-    assert "accuracy (evaluate): 0.9333 → 0.8667" in capsys.readouterr().out
+    assert accuracy["value"] == {"before": pytest.approx(0.9333, abs=1e-3), "after": pytest.approx(0.8)}
+    assert accuracy["changed"] and accuracy["note"] == "failed the check of 'evaluate'; not cached"
+
+
+def test_a_failed_gate_records_its_outputs_and_is_never_a_cache_hit(iris: Path, capsys: Any) -> None:
+    assert main(["run", str(iris), "-p", "C=0.01"]) == 1
+    assert main(["run", str(iris), "-p", "C=0.01", "--jobs", "2"]) == 1  # a pool worker records them too
+    first, second = records(iris.parent)
+    for record in (first, second):
+        evaluate = next(s for s in record["stages"] if s["name"] == "evaluate")
+        assert evaluate["status"] == "failed" and evaluate["error"].startswith("check failed")
+        (accuracy,) = evaluate["outputs"].values()
+        assert accuracy["summary"] == {"type": "float", "value": 0.8} and accuracy["bytes"] == 0
+        assert evaluate["seconds"] > 0 and evaluate["cpu_seconds"] >= 0
+    assert second["stages"][-1]["outputs"] == first["stages"][-1]["outputs"]  # the same fingerprint
+    assert [s["status"] for s in second["stages"]] == ["cached"] * 4 + ["failed"]  # ran again, not a hit
+    from nbpipe.cache.store import Store
+
+    assert Store(str(iris.parent / ".nbpipe")).lookup(second["stages"][-1]["key"]) is None
+
+
+def test_the_exported_script_records_a_failed_gate_outputs(iris: Path) -> None:
+    import subprocess
+    import sys
+
+    script = iris.parent / "pipeline.py"
+    assert main(["export", str(iris), "--to", "script", "-o", str(script)]) == 0
+    done = subprocess.run(
+        [sys.executable, str(script), "-p", "C=0.01"], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 1 and "check failed for stage 'evaluate'" in done.stderr
+    (record,) = records(iris.parent)
+    evaluate = next(s for s in record["stages"] if s["name"] == "evaluate")
+    assert record["target"] == "script" and evaluate["status"] == "failed"
+    assert evaluate["outputs"]["accuracy"]["summary"] == {"type": "float", "value": 0.8}
 
 
 def test_records_have_minor_1_resources_and_summaries(iris: Path) -> None:
