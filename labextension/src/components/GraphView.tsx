@@ -27,6 +27,9 @@ import { NODE_TYPES } from './nodes';
 /** Height of the control bar along the top: the first view starts below it. */
 const CONTROLS_PX = 34;
 
+/** How many frames a first view waits for its box to have a size before the resize observer takes over. */
+const RETRY_FRAMES = 30;
+
 /** How far out the user may zoom (an overview; labels get small). */
 const MIN_ZOOM = 0.25;
 
@@ -72,13 +75,26 @@ export function GraphView(props: IGraphViewProps): JSX.Element {
   );
   const box = useRef<HTMLDivElement>(null);
   const flow = useRef<ReactFlowInstance | null>(null);
+  const retry = useRef({ frame: 0, left: RETRY_FRAMES });
   const startView = useCallback(() => {
     const el = box.current;
-    if (flow.current && el) {
-      const height = el.clientHeight - CONTROLS_PX;
-      const view = initialViewport(nodes as IFlowNode[], el.clientWidth, height, 8, edges as IFlowEdge[]);
-      void flow.current.setViewport({ ...view, y: view.y + CONTROLS_PX });
+    if (!flow.current || !el) {
+      return;
     }
+    cancelAnimationFrame(retry.current.frame);
+    if (el.clientWidth <= 0 || el.clientHeight <= CONTROLS_PX) {
+      // No box to fit (JupyterLab hides its whole shell for a frame while it swaps themes): a
+      // view for 0 × 0 would pan the graph off-screen. Keep the view and try again on the next
+      // frames; a longer hide is reported by the resize observer when the box comes back.
+      if (retry.current.left-- > 0) {
+        retry.current.frame = requestAnimationFrame(startView);
+      }
+      return;
+    }
+    retry.current.left = RETRY_FRAMES;
+    const height = el.clientHeight - CONTROLS_PX;
+    const view = initialViewport(nodes as IFlowNode[], el.clientWidth, height, 8, edges as IFlowEdge[]);
+    void flow.current.setViewport({ ...view, y: view.y + CONTROLS_PX });
   }, [nodes, edges]);
   // The panel was resized (320 → 700 → 320 px): show the graph anew for the new box.
   useEffect(() => {
@@ -95,11 +111,14 @@ export function GraphView(props: IGraphViewProps): JSX.Element {
       }
       last = now;
       cancelAnimationFrame(frame);
+      retry.current.left = RETRY_FRAMES;
       frame = requestAnimationFrame(startView);
     });
     observer.observe(el);
+    const retries = retry.current;
     return () => {
       cancelAnimationFrame(frame);
+      cancelAnimationFrame(retries.frame);
       observer.disconnect();
     };
   }, [startView]);
