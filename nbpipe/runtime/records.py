@@ -144,8 +144,9 @@ def run_record(
     started: str,
     stages: list[StageRecord],
     git: str | None,
+    group: str | None = None,
 ) -> dict[str, Any]:
-    """Assemble the run record dict."""
+    """Assemble the run record dict (``group``: the orchestrated run it is part of, e.g. an Airflow DAG run)."""
     failed = any(s.status == "failed" for s in stages)
     record: dict[str, Any] = {
         "version": RECORD_VERSION,
@@ -162,6 +163,8 @@ def run_record(
     }
     if git:
         record["git_commit"] = git
+    if group:
+        record["group"] = group
     return record
 
 

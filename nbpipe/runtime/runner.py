@@ -50,6 +50,7 @@ class RunOptions:
     retries: int | None = None
     check: bool = True
     target: str = "run"
+    group: str = ""  # ties the records of one orchestrated run together (an Airflow DAG run's tasks)
 
 
 @dataclass
@@ -438,6 +439,7 @@ class Runner:
                 self.started,
                 stages,
                 git_commit(self.plan.base_dir),
+                group=self.options.group or None,
             )
             try:
                 path = str(self.store.write_record(record))

@@ -274,13 +274,22 @@ def _parameters_of(function: Callable[..., Any]) -> list[str]:
 
 
 def run_stage_task(
-    data: Mapping[str, Any], stage: str, params: Mapping[str, Any], store: str, target: str, retries: int | None = None
+    data: Mapping[str, Any],
+    stage: str,
+    params: Mapping[str, Any],
+    store: str,
+    target: str,
+    retries: int | None = None,
+    group: str = "",
 ) -> dict[str, dict[str, Any]]:
     """Run one stage (upstream already in ``store``) as an orchestrator task, e.g. an Airflow task.
 
     The stage goes through the same :class:`~nbpipe.runtime.runner.Runner` as ``nbpipe run --only STAGE``:
     its ancestors must be cached in the shared store, its key is computed from their recorded
     fingerprints, and on a miss it runs with :func:`nbpipe.runtime.worker.run_job`.
+
+    ``group`` (e.g. the Airflow DAG run) is written into the task's run record, so that one
+    MLflow run can gather the records of every task of that run (:func:`nbpipe.runtime.tracking.log_group`).
 
     Returns:
         Output name -> ``{"key", "fingerprint"}`` (small and JSON-able, e.g. for XCom).
@@ -293,7 +302,7 @@ def run_stage_task(
 
     plan = plan_from_data(data)
     overrides = validate(params, plan.defaults, plan.notebook)
-    options = RunOptions(params=dict(overrides), only=[stage], store=store, retries=retries, target=target)
+    options = RunOptions(params=dict(overrides), only=[stage], store=store, retries=retries, target=target, group=group)
     cwd = os.getcwd()
     try:
         located = Store.for_notebook(plan.notebook, store, base_dir=plan.base_dir)
