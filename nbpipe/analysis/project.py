@@ -25,6 +25,10 @@ from nbpipe.model import Diagnostic, Graph, Stage
 
 #: What a folder contributes: notebooks, and ``.py`` files that are percent scripts.
 _SKIPPED_DIRS = (".ipynb_checkpoints", "__pycache__", "node_modules")
+#: path -> (digest of the file's bytes, its graph): re-checking a folder analyses only the notebooks
+#: whose bytes changed (the analysis of a file depends on nothing else within one process)
+_ANALYSES: dict[str, tuple[str, Graph]] = {}
+_ANALYSES_MAX = 4096
 
 
 @dataclass(frozen=True)
@@ -126,7 +130,7 @@ def analyze_project(paths: Sequence[str]) -> tuple[Project, list[NotebookReadErr
         if path in graphs or path in missing:
             continue
         try:
-            graphs[path] = analyze(path)
+            graphs[path] = _analysis(path)
         except NotebookReadError as exc:
             if path in given:
                 unreadable.append(exc)
@@ -134,6 +138,31 @@ def analyze_project(paths: Sequence[str]) -> tuple[Project, list[NotebookReadErr
             continue
         queue.extend(_referenced(graphs[path]))
     return _join(graphs, missing), unreadable
+
+
+def _analysis(path: str) -> Graph:
+    """The graph of the notebook at ``path``, analysed again only when its bytes changed.
+
+    Raises:
+        NotebookReadError: the file cannot be read or is not a notebook.
+    """
+    import xxhash
+
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+        text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
+    except (OSError, UnicodeDecodeError):
+        return analyze(path)  # it says what is wrong with the file
+    digest = xxhash.xxh3_128_hexdigest(data)
+    found = _ANALYSES.get(path)
+    if found is not None and found[0] == digest:
+        return found[1]
+    graph = analyze(path, text)
+    if len(_ANALYSES) >= _ANALYSES_MAX:
+        _ANALYSES.clear()
+    _ANALYSES[path] = (digest, graph)
+    return graph
 
 
 def _referenced(graph: Graph) -> Iterator[str]:

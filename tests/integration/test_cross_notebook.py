@@ -137,3 +137,20 @@ def test_a_target_that_cannot_run_across_notebooks_refuses_clearly(
     assert "stage 'fit' reads 'features' from notebook 'prep.ipynb'" in err and "cannot run a pipeline across" in err
     assert f"nbpipe run {train}" in err
     assert not (tmp_path / "kfp.py").exists()
+
+
+def test_a_recheck_analyses_only_the_notebook_that_changed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from nbpipe.analysis import project
+
+    _prep(tmp_path)
+    train = _train(tmp_path)
+    analyze_project([str(tmp_path)])
+    analysed: list[str] = []
+    real = project.analyze
+    monkeypatch.setattr(project, "analyze", lambda path, *rest: analysed.append(str(path)) or real(path, *rest))
+    assert analyze_project([str(tmp_path)])[0].links  # unchanged bytes: nothing analysed again
+    assert analysed == []
+    _train(tmp_path, "--in feature@prep.ipynb")  # the reader changes: it alone is analysed, and NBP103 appears
+    found, _ = analyze_project([str(tmp_path)])
+    assert analysed == [str(train)]
+    assert [d.code for d in found.graph(str(train)).errors] == ["NBP103"]
