@@ -189,9 +189,7 @@ class Store:
         return "complete", manifest
 
     def _parse_manifest(self, key: str) -> Manifest:
-        manifest = Manifest.from_dict(
-            load_json(self.fs.read_bytes(self.fs.join(self.entry_dir(key), "manifest.json")))
-        )
+        manifest = Manifest.from_dict(load_json(self.fs.read_bytes(self.fs.join(self.entry_dir(key), "manifest.json"))))
         if manifest.key != key:
             raise CorruptEntry(f"manifest of {key[:12]} names key {manifest.key[:12]}")
         return manifest
