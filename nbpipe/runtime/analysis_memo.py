@@ -1,8 +1,10 @@
 """The analyzer's verdict on a clean notebook, remembered in the store.
 
 ``nbpipe run`` needs three things from the analysis: that the notebook has no errors,
-which cells are setup cells, and which setup names are literals. The analysis is a pure
-function of the notebook's bytes and the analyzer's code, so a run of an unchanged
+which cells are setup cells, and which setup names are literals; the stage keys need each
+stage's normalised body (an ``ast.parse`` and ``ast.dump`` per body), kept beside them.
+All are pure functions of the notebook's bytes, the analyzer's code and Python's version
+(the AST differs between versions), so a run of an unchanged
 notebook reads its verdict (a small JSON document per notebook, ``analysis/ID.json``,
 holding the key of the bytes it judged) instead of analysing every cell again; the stage
 graph comes from the headers (:mod:`nbpipe.dag`), as the analyzer's does. Only clean
@@ -13,7 +15,9 @@ analyzer's messages.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import platform
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import xxhash
@@ -23,7 +27,7 @@ from nbpipe.cache.store import Store
 from nbpipe.errors import CacheError
 from nbpipe.model import Graph
 
-MEMO_VERSION = 1
+MEMO_VERSION = 2
 
 #: Modules whose code decides the analysis, besides the analysis package.
 _ANALYZER_MODULES = ("dag.py", "header.py", "model.py", "notebook.py", "percent.py", "source.py")
@@ -35,12 +39,14 @@ class Verdict:
 
     setup: frozenset[int]  # indices of the setup cells
     static: frozenset[str]  # setup and parameter names bound only to literals
+    codes: dict[str, str] = field(default_factory=dict)  # stage name -> normalised body
 
 
 def notebook_key(data: bytes) -> str:
-    """The memo key of a notebook's bytes under this analyzer (its version and code files)."""
+    """The memo key of a notebook's bytes under this analyzer (its version and code files) and Python."""
     digest = xxhash.xxh3_128()
-    digest.update(f"{MEMO_VERSION}\0{__version__}\0{_analyzer_stamp()}\0".encode())
+    stamp = f"{MEMO_VERSION}\0{__version__}\0{platform.python_version()}\0{_analyzer_stamp()}\0"
+    digest.update(stamp.encode())
     digest.update(data)
     return digest.hexdigest()
 
@@ -69,20 +75,29 @@ def recall(store: Store, notebook: str, key: str) -> Verdict | None:
     data = store.read_document(_document(notebook))
     if not isinstance(data, dict) or data.get("version") != MEMO_VERSION or data.get("key") != key:
         return None
-    setup, static = data.get("setup"), data.get("static")
-    if not isinstance(setup, list) or not isinstance(static, list):
+    setup, static, codes = data.get("setup"), data.get("static"), data.get("codes")
+    if not isinstance(setup, list) or not isinstance(static, list) or not isinstance(codes, dict):
         return None
     if not all(type(i) is int for i in setup) or not all(isinstance(n, str) for n in static):
         return None
-    return Verdict(frozenset(setup), frozenset(static))
+    if not all(isinstance(c, str) for c in codes.values()):
+        return None
+    return Verdict(frozenset(setup), frozenset(static), codes)
 
 
-def remember(store: Store, notebook: str, key: str, graph: Graph) -> None:
-    """Keep the verdict of a clean analysis (a store that cannot be written only costs the next run time)."""
+def remember(store: Store, notebook: str, key: str, graph: Graph, codes: Mapping[str, str]) -> None:
+    """Keep the verdict of a clean analysis and the stages' normalised bodies ``codes``
+    (a store that cannot be written only costs the next run time)."""
     if graph.errors:
         return
     setup = sorted(i for i, role in graph.roles.items() if role == "setup")
-    document = {"version": MEMO_VERSION, "key": key, "setup": setup, "static": sorted(graph.static)}
+    document = {
+        "version": MEMO_VERSION,
+        "key": key,
+        "setup": setup,
+        "static": sorted(graph.static),
+        "codes": dict(codes),
+    }
     try:
         store.write_document(_document(notebook), document)
     except CacheError:

@@ -199,6 +199,7 @@ def key_inputs(
     input_fingerprints: Mapping[str, str],
     base_dir: str | os.PathLike[str],
     parts: tuple[dict[str, str], dict[str, Any]] | None = None,
+    texts: tuple[str, str] | None = None,
 ) -> KeyInputs:
     """Everything a stage's result depends on, from the namespace it runs in.
 
@@ -210,16 +211,18 @@ def key_inputs(
         input_fingerprints: fingerprint of each declared input.
         base_dir: directory that relative ``--file-in`` paths are relative to.
         parts: :func:`setup_parts` computed earlier for the same setup (a memo).
+        texts: ``normalize(body)`` and ``header.canonical()`` computed earlier (a plan's).
     """
     if parts is None:
         assert namespace is not None, "key_inputs needs the namespace or precomputed parts"
         parts = setup_parts(header, body, namespace)
     helpers, params = parts
+    code, canonical = texts if texts is not None else (normalize(body), header.canonical())
     files = {p: _file_hash_or_missing(os.path.join(base_dir, p)) for p in header.file_inputs}
     return KeyInputs(
         stage=header.name,
-        code=normalize(body),
-        header=header.canonical(),
+        code=code,
+        header=canonical,
         helpers=helpers,
         inputs=dict(sorted(input_fingerprints.items())),
         params=params,

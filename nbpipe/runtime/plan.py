@@ -7,14 +7,16 @@ run at all (see :func:`refuse_errors`).
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from nbpipe.dag import Dag, build_dag, declared_edges
 from nbpipe.errors import PipelineError
 from nbpipe.model import Graph, StageHeader
+from nbpipe.source import normalize
 
 if TYPE_CHECKING:  # exported scripts and workers use plans, never read notebooks: no reader imported
     from nbpipe.notebook import Notebook
@@ -27,11 +29,23 @@ class StagePlan:
     header: StageHeader
     body: str
     cell: int
+    #: the normalised body when already known (the analysis memo remembers it), else computed on use
+    known_code: str | None = field(default=None, compare=False, repr=False)
 
     @property
     def name(self) -> str:
         """The stage name."""
         return self.header.name
+
+    @functools.cached_property
+    def code(self) -> str:
+        """The normalised body (:func:`nbpipe.source.normalize`, the key's code), computed once per plan."""
+        return self.known_code if self.known_code is not None else normalize(self.body)
+
+    @functools.cached_property
+    def canonical(self) -> str:
+        """The header's canonical form (the key's header), computed once per plan."""
+        return self.header.canonical()
 
 
 @dataclass(frozen=True)
@@ -98,7 +112,12 @@ def plan_notebook(nb: Notebook, graph: Graph | None = None, imports: bool = Fals
 
 
 def plan_with_roles(
-    nb: Notebook, setup: Iterable[int], static: frozenset[str], dag: Dag | None = None, imports: bool = False
+    nb: Notebook,
+    setup: Iterable[int],
+    static: frozenset[str],
+    dag: Dag | None = None,
+    imports: bool = False,
+    codes: Mapping[str, str] | None = None,
 ) -> Plan:
     """The plan of a notebook whose setup cells and literal setup names are known (the analyzer's roles).
 
@@ -107,11 +126,12 @@ def plan_with_roles(
         static: setup and parameter names bound only to literals.
         dag: the stage graph, if already built (else built from the headers, as the analyzer builds it).
         imports: accept ``--in NAME@NOTEBOOK`` (see :func:`plan_notebook`).
+        codes: stage name -> its normalised body, where already known (no body parsed again).
 
     Raises:
         PipelineError: duplicate stage names or outputs, or a dependency cycle.
     """
-    stages = _stages(nb, imports)
+    stages = _stages(nb, imports, codes)
     producers = _producers(stages)
     cells = {c.index: c for c in nb.cells}
     params_cell = nb.parameters_cell
@@ -144,7 +164,8 @@ def make_plan(dag: Dag | None = None, **fields: Any) -> Plan:
     return Plan(dag=dag, **fields)
 
 
-def _stages(nb: Notebook, imports: bool = False) -> dict[str, StagePlan]:
+def _stages(nb: Notebook, imports: bool = False, codes: Mapping[str, str] | None = None) -> dict[str, StagePlan]:
+    codes = codes or {}
     stages: dict[str, StagePlan] = {}
     for cell in nb.stage_cells:
         assert cell.header is not None
@@ -164,7 +185,7 @@ def _stages(nb: Notebook, imports: bool = False) -> dict[str, StagePlan]:
                 hint=f"run it with nbpipe run {nb.path} (it runs {path} first, from the cache where possible)",
                 stage=name,
             )
-        stages[name] = StagePlan(cell.header, cell.body, cell.index)
+        stages[name] = StagePlan(cell.header, cell.body, cell.index, codes.get(name))
     return stages
 
 

@@ -134,10 +134,9 @@ def run_notebook(notebook: str | os.PathLike[str], options: RunOptions | None = 
 def _checked_plan(path: str, store: Store, check: bool) -> Plan:
     """The plan of the notebook at ``path``, refused if the analyzer finds errors (``check``).
 
-    The analysis of unchanged bytes is not repeated: its clean verdict is in the store.
+    The analysis of unchanged bytes is not repeated: its clean verdict is in the store, with
+    the stages' normalised bodies (no body is parsed again for its key).
     """
-    from nbpipe.analysis import analyze
-
     try:
         with open(path, "rb") as handle:
             data = handle.read()
@@ -148,13 +147,16 @@ def _checked_plan(path: str, store: Store, check: bool) -> Plan:
     key = analysis_memo.notebook_key(data) if text is not None and data is not None else None
     verdict = analysis_memo.recall(store, path, key) if key is not None else None
     if verdict is not None:
-        return plan_with_roles(nb, verdict.setup, verdict.static, imports=True)
+        return plan_with_roles(nb, verdict.setup, verdict.static, imports=True, codes=verdict.codes)
+    from nbpipe.analysis import analyze  # only when the notebook changed (loading it costs ~20 ms)
+
     graph = analyze(nb)
     if check:
         refuse_errors(nb, graph)
+    plan = plan_notebook(nb, graph, imports=True)
     if key is not None:
-        analysis_memo.remember(store, path, key, graph)
-    return plan_notebook(nb, graph, imports=True)
+        analysis_memo.remember(store, path, key, graph, {name: s.code for name, s in plan.stages.items()})
+    return plan
 
 
 def _decoded(data: bytes | None) -> str | None:
@@ -318,7 +320,10 @@ class Runner:
         if prints is None:
             return None
         helpers, values, external = self._stage_parts(name)
-        return key_inputs(stage.header, stage.body, None, {**prints, **external}, self.plan.base_dir, (helpers, values))
+        texts = (stage.code, stage.canonical)
+        return key_inputs(
+            stage.header, stage.body, None, {**prints, **external}, self.plan.base_dir, (helpers, values), texts
+        )
 
     def _prepare(self, name: str) -> StageJob | None:
         """Compute the key; restore a hit; return a job for a miss."""

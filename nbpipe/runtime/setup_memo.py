@@ -56,6 +56,11 @@ def _only_literals(source: str, plan: Plan) -> bool:
     return len(names) == len(body) and set(names) <= set(plan.defaults) and set(names) <= plan.static
 
 
+def _token(stage: StagePlan) -> str:
+    """A stage's entry in the memo: its header and normalised body (the plan's, computed once)."""
+    return digest(stage.canonical, stage.code)
+
+
 class SetupMemo:
     """Setup-derived key parts per stage: remembered where sound, else computed from the setup namespace."""
 
@@ -91,7 +96,7 @@ class SetupMemo:
         Raises:
             KeyError: an input is neither produced by a stage nor bound by setup (the name).
         """
-        token = digest(stage.header.canonical(), normalize(stage.body))
+        token = _token(stage)
         found = self.parts.get(token)
         if found is not None and token in self._fresh:
             return found
@@ -104,13 +109,13 @@ class SetupMemo:
 
     def remembered(self, stage: StagePlan) -> Parts | None:
         """The stage's parts if the memo may stand in for the setup cells (never executes anything)."""
-        found = self.parts.get(digest(stage.header.canonical(), normalize(stage.body)))
+        found = self.parts.get(_token(stage))
         return self._current(found) if found is not None and self._sound(found) else None
 
     def last_known(self, stage: StagePlan) -> tuple[Parts, list[str]] | None:
         """The stage's parts as of the last run, and the setup values among them that only running
         the setup cells would confirm (computed by calls, read from the environment or files)."""
-        found = self.parts.get(digest(stage.header.canonical(), normalize(stage.body)))
+        found = self.parts.get(_token(stage))
         if found is None:
             return None
         _helpers, values, external = found

@@ -142,3 +142,23 @@ def test_the_remembered_verdict_plans_what_the_analysis_plans(name: str) -> None
     analysed, remembered = plan_notebook(nb, graph), plan_with_roles(nb, setup, graph.static)
     assert remembered == replace(analysed, dag=remembered.dag)
     assert remembered.dag == analysed.dag
+
+
+def test_a_cached_run_parses_no_stage_body(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import nbpipe.source as source
+
+    nb = chain(tmp_path / "c.ipynb", 4)
+    assert run_notebook(nb).status == "ok"
+    bodies = {f"x{i} = x{i - 1} + 1" for i in range(1, 4)} | {"x0 = 0"}
+    parsed: list[str] = []
+    tree = source.python_tree.__wrapped__
+
+    def counted(text: str) -> Any:
+        parsed.append(text)
+        return tree(text)
+
+    source.normalize.cache_clear()  # as in a new process
+    monkeypatch.setattr(source, "python_tree", counted)
+    again = run_notebook(nb)
+    assert {s.status for s in again.stages} == {"cached"}  # the remembered bodies give the same keys
+    assert not bodies & {text.strip() for text in parsed}  # the analysis memo kept them normalised
