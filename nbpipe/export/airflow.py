@@ -62,7 +62,7 @@ def export_airflow(
     """
     if standalone:
         raise ExportError("--standalone applies to --to script only", hint="drop --standalone")
-    plan = plan_notebook(nb)
+    plan = plan_notebook(nb, imports=True)
     if dag_id is not None and not re.fullmatch(r"[A-Za-z0-9_.-]+", dag_id):
         raise ExportError(
             f"--dag-id {dag_id!r}: Airflow DAG ids are letters, digits, '_', '.' and '-'", hint="rename it"
@@ -74,7 +74,12 @@ def export_airflow(
     ignored = ignored_resources(plan)
     if ignored:
         warnings.warn(f"Airflow export of {os.path.basename(plan.notebook)!r}: {ignored}", ExportWarning, 2)
-    text = render(plan, retries, store_default(plan, store), dag_id or default_dag_id(plan), output)
+    if plan.imported:  # --in NAME@NOTEBOOK: one DAG for every notebook it reaches (airflow_project.py)
+        from nbpipe.export.airflow_project import render_project
+
+        text = render_project(nb, retries, store_default(plan, store), dag_id or default_dag_id(plan), output)
+    else:
+        text = render(plan, retries, store_default(plan, store), dag_id or default_dag_id(plan), output)
     write_text(output, mark_python(text), overwrite)
     return output
 

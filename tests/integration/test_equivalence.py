@@ -180,7 +180,7 @@ def project_store_prints(store: Path) -> dict[str, str]:
 
 
 def test_every_target_computes_the_outputs_of_a_pipeline_across_notebooks(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dask_address: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, airflow_dags: Path, dask_address: str
 ) -> None:
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
     monkeypatch.delenv("NBPIPE_STORE", raising=False)
@@ -200,6 +200,15 @@ def test_every_target_computes_the_outputs_of_a_pipeline_across_notebooks(
         check=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, timeout=300,
     )  # fmt: skip
     prints["script"] = project_store_prints(tmp_path / "script_store")
+
+    folder = copy_examples(tmp_path, "airflow") / "forecast"
+    dag_file = airflow_dags / "equivalence_forecast.py"
+    export_notebook(folder / "train.ipynb", "airflow", dag_file, store=str(tmp_path / "airflow_store"))
+    try:
+        assert "success" in str(load_dag(dag_file).test().state).lower()  # one DAG for the three notebooks
+    finally:
+        dag_file.unlink()
+    prints["airflow"] = project_store_prints(tmp_path / "airflow_store")
 
     folder = copy_examples(tmp_path, "dask") / "forecast"
     prints["dask"] = record_prints(
