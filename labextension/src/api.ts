@@ -4,7 +4,7 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
-import { ExportTarget, IGraph } from './tokens';
+import { ExportTarget, IDetails, IGraph } from './tokens';
 
 /** An error reply of the nbpipe API, with the server's message and hint. */
 export class NbpipeApiError extends Error {
@@ -60,4 +60,9 @@ export function analyze(path: string, content?: unknown): Promise<IGraph> {
 export async function exportNotebook(path: string, to: ExportTarget, overwrite = false): Promise<string> {
   const reply = await requestAPI<{ path: string }>('export', overwrite ? { path, to, overwrite } : { path, to });
   return reply.path;
+}
+
+/** The recorded variables of the saved notebook at `path` and, when named, one stage's runs and cache entry. */
+export function details(path: string, stage: string | null = null): Promise<IDetails> {
+  return requestAPI<IDetails>('details', stage === null ? { path } : { path, stage });
 }

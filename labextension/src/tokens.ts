@@ -76,3 +76,62 @@ export const EXPORT_TARGETS = ['script', 'papermill', 'airflow'] as const;
 
 /** An export target name. */
 export type ExportTarget = (typeof EXPORT_TARGETS)[number];
+
+/** One column of a table output's summary (run records minor 1). */
+export interface IColumnSummary {
+  name: string;
+  dtype: string;
+  nulls?: number;
+  min?: number | null;
+  max?: number | null;
+  mean?: number | null;
+  std?: number | null;
+}
+
+/** What a run record says of an output's value: its type and, by kind, shape, rows, length or value. */
+export interface IOutputSummary {
+  type: string;
+  shape?: number[];
+  dtype?: string;
+  rows?: number;
+  columns?: IColumnSummary[];
+  value?: unknown;
+  length?: number;
+}
+
+/** An output as the newest run record that holds it says (`POST /nbpipe/api/details`). */
+export interface IRecordedVariable {
+  stage: string;
+  run_id: string;
+  bytes?: number;
+  summary?: IOutputSummary;
+}
+
+/** One run of a stage, from a run record. */
+export interface IStageRun {
+  run_id: string;
+  target: string | null;
+  /** ran | cached | failed | skipped */
+  status: string;
+  reason: string | null;
+  started: string | null;
+  finished: string | null;
+  seconds: number | null;
+  cpu_seconds: number | null;
+  peak_memory: number | null;
+  error: string | null;
+}
+
+/** A stage's recent runs (newest first) and its latest cache entry. */
+export interface IStageDetails {
+  name: string;
+  runs: IStageRun[];
+  entry: { key: string; bytes: number; seconds: number; created: string } | null;
+}
+
+/** The reply of `POST /nbpipe/api/details`. */
+export interface IDetails {
+  notebook: string;
+  variables: Record<string, IRecordedVariable>;
+  stage: IStageDetails | null;
+}

@@ -152,6 +152,8 @@ def setup_handlers(web_app: Any) -> None:
     Args:
         web_app: the server's ``tornado.web.Application``.
     """
+    from nbpipe.server.details import DetailsHandler  # it builds on NbpipeHandler, defined here
+
     base = web_app.settings.get("base_url", "/")
     web_app.settings.setdefault("nbpipe_workers", Workers())
     web_app.add_handlers(
@@ -159,5 +161,6 @@ def setup_handlers(web_app: Any) -> None:
         [
             (url_path_join(base, API_PREFIX, "analyze"), AnalyzeHandler),
             (url_path_join(base, API_PREFIX, "export"), ExportHandler),
+            (url_path_join(base, API_PREFIX, "details"), DetailsHandler),
         ],
     )

@@ -20,7 +20,8 @@ import React, { useCallback, useEffect, useMemo, useRef } from 'react';
 
 import { buildFlow, Direction, IFlowEdge, IFlowNode, INodeData, MAX_FIT_ZOOM, READABLE_ZOOM } from '../model';
 import { initialViewport } from '../viewport';
-import { IGraph } from '../tokens';
+import { edgeTooltip } from '../details';
+import { IGraph, IRecordedVariable } from '../tokens';
 import { EDGE_TYPES } from './edges';
 import { NODE_TYPES } from './nodes';
 
@@ -58,6 +59,8 @@ export interface IGraphViewProps {
   dark: boolean;
   direction: Direction;
   selected: string | null;
+  /** Recorded variables (type, shape, size) for the edges' tooltips. */
+  variables?: Record<string, IRecordedVariable>;
   /** A stage node was activated (click, or Enter on the focused node). */
   onActivate: (stage: string, cell: number) => void;
 }
@@ -70,8 +73,13 @@ export function GraphView(props: IGraphViewProps): JSX.Element {
     [nodes, props.selected]
   );
   const flowEdges: Edge[] = useMemo(
-    () => edges.map(e => ({ ...e, markerEnd: { type: MarkerType.ArrowClosed, width: 16, height: 16 } })),
-    [edges]
+    () =>
+      edges.map(e => ({
+        ...e,
+        data: e.label ? { ...e.data, title: edgeTooltip(e.label.split(', '), props.variables ?? {}) } : e.data,
+        markerEnd: { type: MarkerType.ArrowClosed, width: 16, height: 16 }
+      })),
+    [edges, props.variables]
   );
   const box = useRef<HTMLDivElement>(null);
   const flow = useRef<ReactFlowInstance | null>(null);

@@ -5,7 +5,8 @@ import React, { useLayoutEffect } from 'react';
 
 import type { ICellSpot } from '../jump';
 import { Direction, IPipelineState, summary } from '../model';
-import { ExportTarget, IDiagnostic } from '../tokens';
+import { ExportTarget, IDetails, IDiagnostic } from '../tokens';
+import { DetailsPanel } from './DetailsPanel';
 import { IRunReport } from '../run';
 import { DiagnosticsList } from './DiagnosticsList';
 import { RunReport } from './RunReport';
@@ -28,6 +29,9 @@ export interface IPipelineViewProps {
   dark: boolean;
   direction: Direction;
   selected: string | null;
+  /** What the run records say (variables, the selected stage's runs), or null before the server answered. */
+  details?: IDetails | null;
+  detailsError?: string | null;
   busy: boolean;
   message: IMessage | null;
   /** The last "Run to here" (live while it runs). */
@@ -68,6 +72,7 @@ export function PipelineView(props: IPipelineViewProps): JSX.Element {
     return <div className="jp-nbpipe-empty">Open a notebook to see its pipeline.</div>;
   }
   const graph = state.graph;
+  const selectedStage = graph?.stages.find(s => s.name === props.selected) ?? null;
   const goTo = (d: IDiagnostic): void => {
     if (d.cell !== null) {
       props.onGoToCell(d.cell, d.stage, { line: d.line, col: d.col, length: d.names[0]?.length ?? 0 });
@@ -117,8 +122,12 @@ export function PipelineView(props: IPipelineViewProps): JSX.Element {
           dark={props.dark}
           direction={props.direction}
           selected={props.selected}
+          variables={props.details?.variables}
           onActivate={(stage, cell) => props.onGoToCell(cell, stage)}
         />
+      )}
+      {selectedStage && (
+        <DetailsPanel stage={selectedStage} details={props.details ?? null} error={props.detailsError} />
       )}
       {graph && <DiagnosticsList diagnostics={graph.diagnostics} onSelect={goTo} />}
     </div>

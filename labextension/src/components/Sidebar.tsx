@@ -11,12 +11,12 @@ import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 import React from 'react';
 
-import { analyze, exportNotebook, NbpipeApiError } from '../api';
+import { analyze, details, exportNotebook, NbpipeApiError } from '../api';
 import { ICellSpot, jumpToCell } from '../jump';
 import { finishRun, IKernelError, IRunReport, startRun, withBundle } from '../run';
 import { IMessage, PipelineView } from './PipelineView';
 import { describeError, Direction, directionFor, PipelineModel, stageAtCell, summary } from '../model';
-import { ExportTarget, IStageBundle, STAGE_MIME } from '../tokens';
+import { ExportTarget, IDetails, IStageBundle, STAGE_MIME } from '../tokens';
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -86,6 +86,8 @@ export class PipelineSidebar extends ReactWidget {
         dark={this._isDark()}
         direction={this._direction}
         selected={this._selected}
+        details={this._details}
+        detailsError={this._detailsError}
         busy={this._busy}
         message={this._message}
         report={this._report}
@@ -113,6 +115,8 @@ export class PipelineSidebar extends ReactWidget {
     }
     this._panel = panel;
     this._selected = null;
+    this._details = null;
+    this._detailsError = null;
     this._message = null;
     this._report = null;
     if (!panel) {
@@ -126,6 +130,7 @@ export class PipelineSidebar extends ReactWidget {
       panel.model?.contentChanged.connect(this._onEdited, this);
       panel.context.fileChanged.connect(this._onSaved, this);
       void this.model.setSource({ path: panel.context.path, content: () => panel.model?.toJSON() });
+      void this._loadDetails();
     });
     panel.disposed.connect(() => this._panel === panel && this._follow(this._tracker.currentWidget));
   }
@@ -136,6 +141,32 @@ export class PipelineSidebar extends ReactWidget {
 
   private _onSaved(): void {
     void this.model.refresh();
+    void this._loadDetails();
+  }
+
+  /**
+   * Ask the server what the notebook's run records say (variables' types and sizes, the
+   * selected stage's runs and cache entry): on opening, selecting, saving, after a run.
+   */
+  private async _loadDetails(): Promise<void> {
+    const panel = this._panel;
+    if (!panel) {
+      return;
+    }
+    const ticket = ++this._detailsTicket;
+    const stage = this._selected;
+    let reply: IDetails | null = null;
+    let error: string | null = null;
+    try {
+      reply = await details(panel.context.path, stage);
+    } catch (reason) {
+      error = `Run details are not available: ${describeError(reason).message}`;
+    }
+    if (ticket === this._detailsTicket && panel === this._panel) {
+      this._details = reply;
+      this._detailsError = error;
+      this.update();
+    }
   }
 
   private _onExecuted(_: unknown, args: { notebook: unknown }): void {
@@ -153,8 +184,12 @@ export class PipelineSidebar extends ReactWidget {
   }
 
   private _setSelected(stage: string | null): void {
+    const changed = stage !== this._selected;
     this._selected = stage;
     this.update();
+    if (changed && stage) {
+      void this._loadDetails();
+    }
   }
 
   private _goToCell(index: number, stage: string | null, spot: ICellSpot | null = null): void {
@@ -216,6 +251,7 @@ export class PipelineSidebar extends ReactWidget {
     }
     this.update();
     await this.model.refresh();
+    await this._loadDetails();
   }
 
   /**
@@ -308,6 +344,9 @@ export class PipelineSidebar extends ReactWidget {
   private _direction: Direction = 'LR';
   private _panel: NotebookPanel | null = null;
   private _selected: string | null = null;
+  private _details: IDetails | null = null;
+  private _detailsError: string | null = null;
+  private _detailsTicket = 0;
   private _busy = false;
   private _message: IMessage | null = null;
   private _report: IRunReport | null = null;

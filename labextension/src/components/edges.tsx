@@ -39,7 +39,7 @@ export function LayeredEdge(props: EdgeProps): JSX.Element {
   return (
     <g className="jp-nbpipe-edge-group">
       {/* The tooltip: every variable the edge carries (the drawn label may be shortened). */}
-      {text && <title>{text}</title>}
+      {text && <title>{typeof route?.title === 'string' ? route.title : text}</title>}
       <BaseEdge
         id={props.id}
         path={path}

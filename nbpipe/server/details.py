@@ -1,0 +1,58 @@
+"""``POST /nbpipe/api/details``: what the sidebar's details panel shows (recorded variables, a stage's runs).
+
+Glue over :func:`nbpipe.runtime.details.notebook_details`, authenticated and authorised
+like the other handlers (:class:`nbpipe.server.handlers.NbpipeHandler`): the notebook must
+be a file inside the root (403 outside, 404 missing), and a hidden one is refused (400)
+unless the contents manager allows hidden files, as ``GET /api/contents`` would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from jupyter_server.auth.decorator import authorized
+from tornado import web
+
+from nbpipe.errors import NbpipeError
+from nbpipe.server.handlers import NbpipeHandler
+from nbpipe.server.paths import is_hidden_path
+from nbpipe.server.requests import ApiError, os_path, parse_body, shown, string_field
+
+
+class DetailsHandler(NbpipeHandler):
+    """``POST {path, stage?}`` → ``{notebook, variables, stage}`` (see :mod:`nbpipe.runtime.details`)."""
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        """Read the notebook's run records and the stage's latest entry (off the event loop)."""
+        try:
+            body = await asyncio.to_thread(parse_body, self.request.body or b"")
+            api_path = str(string_field(body, "path"))
+            stage = string_field(body, "stage", required=False)
+            path = self.readable_path(api_path)
+            reply = await asyncio.to_thread(_details, path, stage)
+        except (ApiError, NbpipeError) as exc:
+            self.reply_error(exc)
+            return
+        reply["notebook"] = api_path
+        self.finish(json.dumps(reply))
+
+    def readable_path(self, api_path: str) -> str:
+        """The notebook's OS path: inside the root, existing, and not hidden unless hidden files are allowed."""
+        path = os_path(api_path, self.root)
+        if not getattr(self.contents_manager, "allow_hidden", False) and is_hidden_path(api_path, path, self.root):
+            raise ApiError(
+                400,
+                f"notebook {shown(api_path)} is hidden (a name in it starts with '.')",
+                "open a notebook outside hidden folders, or start Jupyter with --ContentsManager.allow_hidden=True",
+            )
+        return path
+
+
+def _details(path: str, stage: str | None) -> dict[str, Any]:
+    from nbpipe.runtime.details import notebook_details
+
+    return notebook_details(path, stage)
