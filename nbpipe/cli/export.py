@@ -53,19 +53,33 @@ def add_arguments(parser: argparse.ArgumentParser, notebook_optional: bool = Fal
         help="(kubeflow) pip requirements of the components (default: the notebook's imports, installed versions)",
     )
     parser.add_argument("--compile", metavar="YAML", help="(kubeflow) also compile the pipeline to YAML (needs kfp)")
+    from nbpipe.runtime.tracking import add_options
+
+    add_options(
+        parser, "(airflow) a last task logs each DAG run to MLflow; the DAG param nbpipe_mlflow_uri overrides the URI"
+    )
 
 
 def export_from_args(args: argparse.Namespace) -> str:
     """Export as the parsed arguments say; return the written path.
 
     Raises:
+        OptionError: ``--mlflow`` for a target other than airflow.
         NbpipeError: whatever :func:`nbpipe.export.export_notebook` refuses.
     """
+    from nbpipe.errors import OptionError
     from nbpipe.export import export_notebook
 
     options: dict[str, Any] = {}
+    tracked = getattr(args, "mlflow", None) is not None or getattr(args, "mlflow_experiment", None)
+    if tracked and args.to != "airflow":
+        raise OptionError(
+            f"--mlflow applies to --to airflow, not --to {args.to}",
+            hint="exported scripts take --mlflow when they run: python pipeline.py --mlflow TRACKING_URI",
+        )
     if args.to == "airflow":
         options = {"retries": args.retries, "store": args.store, "dag_id": args.dag_id}
+        options |= {"mlflow": args.mlflow, "mlflow_experiment": args.mlflow_experiment} if tracked else {}
     elif args.to == "kubeflow":
         options = {"store": args.store, "image": args.image, "packages": args.packages, "compile_to": args.compile}
     return export_notebook(args.notebook, args.to, args.output, force=args.force, standalone=args.standalone, **options)

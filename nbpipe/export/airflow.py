@@ -9,6 +9,13 @@ The DAG is portable: the notebook folder and the store are resolved when a task 
 relative to the DAG file). ``--resources``: ``cpu`` becomes the task's ``pool_slots``;
 the others are reported as ignored. Written for Airflow 3 (``airflow.sdk``), falling back
 to the Airflow 2 imports.
+
+Each task's run record names its DAG run (the record's ``group``). With ``--mlflow [URI]``
+a last task, run when every stage task is done (an Airflow teardown: it does not decide the
+DAG run's state), gathers those records and logs the DAG run as one MLflow run
+(:func:`nbpipe.runtime.tracking.log_group`); the URI and the experiment are DAG params
+(``nbpipe_mlflow_uri``, ``nbpipe_mlflow_experiment``), else ``MLFLOW_TRACKING_URI`` and
+``MLFLOW_EXPERIMENT_NAME``, else the exported values.
 """
 
 from __future__ import annotations
@@ -28,6 +35,10 @@ from nbpipe.runtime.plan import Plan, plan_notebook
 ID_LIMIT = 250
 #: DAG params nbpipe adds beside the notebook's parameters (run-time locations).
 LOCATION_PARAMS = ("nbpipe_base_dir", "nbpipe_store")
+#: DAG params of ``--mlflow`` (where the DAG run is logged).
+TRACKING_PARAMS = ("nbpipe_mlflow_uri", "nbpipe_mlflow_experiment")
+#: The task id of the MLflow task (``_`` appended while a stage's task has it).
+TRACKING_TASK = "nbpipe_mlflow"
 
 
 class ExportWarning(UserWarning):
@@ -42,6 +53,8 @@ def export_airflow(
     store: str | None = None,
     dag_id: str | None = None,
     overwrite: bool = False,
+    mlflow: str | None = None,
+    mlflow_experiment: str | None = None,
 ) -> str:
     """Write the DAG file for ``nb`` to ``output`` and return the path.
 
@@ -55,9 +68,13 @@ def export_airflow(
             path is taken relative to the notebook folder.
         dag_id: the DAG id (default: ``nbpipe_`` plus the notebook's stem); must be unique in the dags folder.
         overwrite: replace ``output`` even if nbpipe did not write it.
+        mlflow: log each DAG run to MLflow from a last task: the tracking URI ("": the DAG param
+            ``nbpipe_mlflow_uri`` or ``MLFLOW_TRACKING_URI`` where the task runs); None: no MLflow task.
+        mlflow_experiment: the MLflow experiment (default: the notebook's name); needs ``mlflow``.
 
     Raises:
-        ExportError: ``--standalone``, or a DAG id Airflow would refuse.
+        ExportError: ``--standalone``, a DAG id Airflow would refuse, or ``--mlflow-experiment``
+            without ``--mlflow``.
         OutputExistsError: ``output`` is a file nbpipe did not write, and ``overwrite`` is false.
     """
     if standalone:
@@ -69,17 +86,20 @@ def export_airflow(
         )
     if dag_id is not None and len(dag_id) > ID_LIMIT:
         raise ExportError(f"--dag-id has {len(dag_id)} characters; Airflow allows {ID_LIMIT}", hint="shorten it")
-    refuse_reserved(plan, LOCATION_PARAMS)
+    if mlflow is None and mlflow_experiment:
+        raise ExportError("--mlflow-experiment needs --mlflow", hint="add --mlflow [TRACKING_URI]")
+    refuse_reserved(plan, LOCATION_PARAMS + (TRACKING_PARAMS if mlflow is not None else ()))
     check_writable(output, overwrite)
     ignored = ignored_resources(plan)
     if ignored:
         warnings.warn(f"Airflow export of {os.path.basename(plan.notebook)!r}: {ignored}", ExportWarning, 2)
+    tracking = None if mlflow is None else (mlflow or None, mlflow_experiment or None)
     if plan.imported:  # --in NAME@NOTEBOOK: one DAG for every notebook it reaches (airflow_project.py)
         from nbpipe.export.airflow_project import render_project
 
         text = render_project(nb, retries, store_default(plan, store), dag_id or default_dag_id(plan), output)
     else:
-        text = render(plan, retries, store_default(plan, store), dag_id or default_dag_id(plan), output)
+        text = render(plan, retries, store_default(plan, store), dag_id or default_dag_id(plan), output, tracking)
     write_text(output, mark_python(text), overwrite)
     return output
 
@@ -152,8 +172,29 @@ def location_doc(base_dir: str, store: str | None, params: str) -> list[str]:
     ]
 
 
-def render(plan: Plan, retries: int, store: str | None, dag_id: str, output: str) -> str:
-    """The formatted DAG file text."""
+def tracking_doc(uri: str | None, experiment: str | None) -> list[str]:
+    """Docstring lines saying how the DAG logs its runs to MLflow."""
+    return [
+        "Each DAG run is one MLflow run: a last task, run when every stage task is done, gathers",
+        "their run records (parameters, metrics, check results, stage keys, the record artifact).",
+        "- the tracking URI: the DAG param nbpipe_mlflow_uri, else MLFLOW_TRACKING_URI, else "
+        + (repr(uri) if uri else "none (not logged, one warning)")
+        + ";",
+        "- the experiment: the DAG param nbpipe_mlflow_experiment, else MLFLOW_EXPERIMENT_NAME, else "
+        + (repr(experiment) if experiment else "the notebook's name")
+        + ".",
+    ]
+
+
+def render(
+    plan: Plan,
+    retries: int,
+    store: str | None,
+    dag_id: str,
+    output: str,
+    tracking: tuple[str | None, str | None] | None = None,
+) -> str:
+    """The formatted DAG file text (``tracking``: the exported MLflow URI and experiment, or None: no MLflow task)."""
     from nbpipe.runtime.script_api import plan_to_data
 
     base_dir = relative_base_dir(plan, output)
@@ -171,8 +212,16 @@ def render(plan: Plan, retries: int, store: str | None, dag_id: str, output: str
         lines += ["", "--resources cpu=N becomes the task's pool_slots (whole cores): " + _slots_text(slots) + "."]
     if ignored_resources(plan):
         lines += ["", ignored_resources(plan) + "."]
+    if tracking is not None:
+        lines += ["", *tracking_doc(*tracking)]
     task_ids = {name: bounded_name(identifier(name), ID_LIMIT) for name in plan.order}
     edges = [f"    tasks[{literal(p)}] >> tasks[{literal(name)}]" for name in plan.order for p in plan.parents(name)]
+    if tracking is not None:
+        edges.append("    list(tasks.values()) >> log_to_mlflow().as_teardown()  # all done; not the DAG run's state")
+    tracker_id = TRACKING_TASK
+    while tracker_id in task_ids.values():
+        tracker_id += "_"
+    extra_params = "".join(f', {literal(name)}: ""' for name in TRACKING_PARAMS) if tracking is not None else ""
     body = f'''{docstring(chr(10).join(lines) + chr(10))}
 
 from __future__ import annotations
@@ -198,6 +247,22 @@ STORE: str | None = {literal(store)}  # None: .nbpipe/ in the notebook folder
 RETRIES = {int(retries)}
 TASK_IDS: dict[str, str] = {literal(task_ids)}
 POOL_SLOTS: dict[str, int] = {literal(slots)}
+{_tracking_constants(tracking, tracker_id)}
+
+def locations(given: dict[str, Any]) -> tuple[str, str | None]:
+    """The notebook folder and the store URL, resolved when a task runs (DAG params, environment, defaults)."""
+    return _nbpipe.resolve_locations(
+        HERE,
+        BASE_DIR,
+        STORE,
+        base_dir_param=given.get("nbpipe_base_dir") or "",
+        store_param=given.get("nbpipe_store") or "",
+    )
+
+
+def run_group(context: dict[str, Any]) -> str:
+    """The DAG run, written into each task's run record (they are gathered by it)."""
+    return f"airflow:{{context['dag'].dag_id}}:{{context['run_id']}}"
 
 
 def stage_task(stage: str) -> Any:
@@ -207,17 +272,12 @@ def stage_task(stage: str) -> Any:
     def run_stage(**context: Any) -> dict[str, Any]:
         given = context["params"]
         params = {{name: given[name] for name in PARAMETERS if name in given}}
-        folder, store = _nbpipe.resolve_locations(
-            HERE,
-            BASE_DIR,
-            STORE,
-            base_dir_param=given.get("nbpipe_base_dir") or "",
-            store_param=given.get("nbpipe_store") or "",
-        )
+        folder, store = locations(given)
         data = {{**PIPELINE, "base_dir": folder}}
-        return _nbpipe.run_stage_task(data, stage, params, store or "", "airflow", retries=0)
+        return _nbpipe.run_stage_task(data, stage, params, store or "", "airflow", retries=0, group=run_group(context))
 
     return run_stage()
+{_tracking_task() if tracking is not None else ""}
 
 
 with DAG(
@@ -225,7 +285,7 @@ with DAG(
     schedule=None,
     start_date=datetime.datetime(2024, 1, 1),
     catchup=False,
-    params={{**PARAMETERS, "nbpipe_base_dir": "", "nbpipe_store": ""}},
+    params={{**PARAMETERS, "nbpipe_base_dir": "", "nbpipe_store": ""{extra_params}}},
     tags=["nbpipe"],
 ) as dag:
     tasks = {{name: stage_task(name) for name in {literal([identifier(n) for n in plan.order])}}}
@@ -233,6 +293,36 @@ with DAG(
 '''
     text = ruff_format(body)
     return lint_waiver(text) + text
+
+
+def _tracking_constants(tracking: tuple[str | None, str | None] | None, task_id: str) -> str:
+    if tracking is None:
+        return ""
+    uri, experiment = tracking
+    return (
+        f"MLFLOW_URI: str | None = {literal(uri)}  # if neither nbpipe_mlflow_uri nor MLFLOW_TRACKING_URI is set\n"
+        f"MLFLOW_EXPERIMENT: str | None = {literal(experiment)}  # None: the notebook's name\n"
+        f"MLFLOW_TASK_ID = {literal(task_id)}\n"
+    )
+
+
+def _tracking_task() -> str:
+    return '''
+
+@task(task_id=MLFLOW_TASK_ID, retries=0)
+def log_to_mlflow(**context: Any) -> str | None:
+    """One MLflow run for this DAG run, from the run records its stage tasks wrote (a failure is a warning)."""
+    from nbpipe.runtime import tracking as _tracking
+
+    given = context["params"]
+    folder, store = locations(given)
+    settings = _tracking.task_tracking(
+        given.get("nbpipe_mlflow_uri") or "", given.get("nbpipe_mlflow_experiment") or "", MLFLOW_URI, MLFLOW_EXPERIMENT
+    )
+    if settings is None:
+        return None
+    return _tracking.log_group({**PIPELINE, "base_dir": folder}, run_group(context), store, settings)
+'''
 
 
 def _slots_text(slots: dict[str, int]) -> str:

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import uuid
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +33,8 @@ RECORD_VERSION = 1
 RECORD_MINOR = 1
 #: How many of a notebook's newest records are searched for the summaries of a cached stage.
 SCAN = 20
+#: How many of the newest records are searched for the tasks of one orchestrated run (a DAG run).
+GROUP_SCAN = 500
 
 
 def now() -> str:
@@ -210,3 +212,57 @@ def carry_summaries(store: Store, notebook: str, stages: list[StageRecord]) -> N
 
 def _unsummarised(stage: StageRecord) -> bool:
     return any("summary" not in out for out in stage.outputs.values())
+
+
+def group_records(store: Store, notebook: str, group: str, scan: int = GROUP_SCAN) -> list[dict[str, Any]]:
+    """The records of ``notebook`` written by the tasks of one orchestrated run (``group``), oldest first."""
+    found = [r for r in recent_records(store, notebook, scan) if r.get("group") == group]
+    return found[::-1]
+
+
+def group_record(
+    tasks: Sequence[dict[str, Any]], order: Sequence[str], parents: Callable[[str], Sequence[str]], group: str
+) -> dict[str, Any]:
+    """One record of an orchestrated run from the records its tasks wrote (each task: one stage, last).
+
+    A task runs one stage with its ancestors as cache hits (``--only``), so each stage's entry
+    is taken from the newest record whose last stage it is (a retried task wrote several); a
+    stage with no task record did not run (upstream failed) and is ``skipped``, as in ``nbpipe run``.
+    The run id is the group; ``runs`` lists the tasks' run ids.
+    """
+    own: dict[str, dict[str, Any]] = {}
+    for record in tasks:
+        stages = [s for s in record.get("stages") or [] if isinstance(s, dict)]
+        if stages:
+            own[str(stages[-1].get("name"))] = stages[-1]
+    entries: dict[str, dict[str, Any]] = {}
+    for name in order:
+        entries[name] = own.get(name) or _skipped(name, parents(name), entries)
+    newest = tasks[-1]
+    merged: dict[str, Any] = {
+        **{k: v for k, v in newest.items() if k in ("version", "minor", "notebook", "target", "params", "versions")},
+        "run_id": group,
+        "group": group,
+        "runs": [str(r.get("run_id")) for r in tasks],
+        "started": min(str(r.get("started")) for r in tasks),
+        "finished": max(str(r.get("finished")) for r in tasks),
+        "status": "failed" if any(e["status"] in ("failed", "skipped") for e in entries.values()) else "ok",
+        "stages": list(entries.values()),
+    }
+    commit = next((r["git_commit"] for r in tasks if r.get("git_commit")), None)
+    if commit:
+        merged["git_commit"] = commit
+    return merged
+
+
+def _skipped(name: str, parents: Sequence[str], entries: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """A stage whose task never ran: skipped, naming the failure upstream (as the runner does)."""
+    blocked = [p for p in parents if entries.get(p, {}).get("status") in ("failed", "skipped")]
+    failed = [p for p in blocked if entries[p]["status"] == "failed"]
+    if failed:
+        reason = f"upstream stage {failed[0]!r} failed"
+    elif blocked:
+        reason = str(entries[blocked[0]].get("reason", ""))
+    else:
+        reason = "its task did not run"
+    return StageRecord(name=name, status="skipped", reason=reason).to_dict()

@@ -25,6 +25,8 @@ from nbpipe.errors import OptionError
 
 #: The tracking URI used when ``--mlflow`` is given without one (and this variable is set).
 URI_ENV = "MLFLOW_TRACKING_URI"
+#: The experiment of an exported DAG's run when its DAG param is empty (MLflow's own variable).
+EXPERIMENT_ENV = "MLFLOW_EXPERIMENT_NAME"
 ARTIFACT = "nbpipe-run.json"
 _MAX_PARAM = 500  # characters of a parameter value kept (MLflow's limit is higher on recent servers)
 
@@ -37,14 +39,19 @@ class Tracking:
     experiment: str | None = None
 
 
-def add_options(parser: Any) -> None:
-    """``--mlflow [TRACKING_URI]`` and ``--mlflow-experiment NAME`` (``nbpipe run`` and exported scripts)."""
+def add_options(parser: Any, what: str = "log the run to MLflow") -> None:
+    """``--mlflow [TRACKING_URI]`` and ``--mlflow-experiment NAME``: nbpipe run, exported scripts, Airflow exports.
+
+    Args:
+        parser: the command's parser.
+        what: the help of ``--mlflow`` before its default URI.
+    """
     parser.add_argument(
         "--mlflow",
         nargs="?",
         const="",
         metavar="TRACKING_URI",
-        help=f"log the run to MLflow (default URI: ${URI_ENV}), e.g. sqlite:///$PWD/mlflow.db",
+        help=f"{what} (default URI: ${URI_ENV}), e.g. sqlite:///$PWD/mlflow.db",
     )
     parser.add_argument("--mlflow-experiment", metavar="NAME", help="MLflow experiment (default: the notebook's name)")
 
@@ -111,6 +118,56 @@ def log_run(
             stacklevel=2,
         )
         return None
+
+
+def task_tracking(
+    uri: str = "", experiment: str = "", exported_uri: str | None = None, exported_experiment: str | None = None
+) -> Tracking | None:
+    """Where an exported DAG's tracking task logs, decided when it runs (portable, like the store).
+
+    The URI is ``uri`` (a DAG param), else ``$MLFLOW_TRACKING_URI``, else the exported one; the
+    experiment is ``experiment``, else ``$MLFLOW_EXPERIMENT_NAME``, else the exported one, else
+    the notebook's name. Returns None after one warning when there is no URI or no MLflow:
+    a run never fails because it could not be tracked.
+    """
+    found = uri or os.environ.get(URI_ENV) or exported_uri or ""
+    name = experiment or os.environ.get(EXPERIMENT_ENV) or exported_experiment or None
+    try:
+        return resolve(found, name)
+    except OptionError as exc:
+        warnings.warn(f"nbpipe: the run is not logged to MLflow: {exc}", stacklevel=2)
+        return None
+
+
+def log_group(data: Mapping[str, Any], group: str, store: str | None, tracking: Tracking) -> str | None:
+    """Log the tasks of one orchestrated run (an Airflow DAG run) as one MLflow run.
+
+    Gathers the run records the tasks wrote with ``group`` (:func:`nbpipe.runtime.records.group_records`),
+    joins them into one record (:func:`nbpipe.runtime.records.group_record`) and logs it with
+    :func:`log_run`; returns the MLflow run id, or None after one warning.
+
+    Args:
+        data: the pipeline data embedded in the export (its ``base_dir`` resolved).
+        group: the group the tasks wrote into their records.
+        store: the store URL the tasks shared (None: the notebook's ``.nbpipe/``).
+        tracking: where to log.
+    """
+    from nbpipe.cache.store import Store
+    from nbpipe.runtime.records import group_record, group_records
+    from nbpipe.runtime.script_api import plan_from_data
+
+    plan = plan_from_data(data)
+    located = Store.for_notebook(plan.notebook, store or None, base_dir=plan.base_dir)
+    tasks = group_records(located, plan.notebook, group)
+    if not tasks:
+        warnings.warn(
+            f"nbpipe: the run {group!r} was not logged to MLflow: none of its tasks wrote a run record "
+            f"in {located.url}",
+            stacklevel=2,
+        )
+        return None
+    record = group_record(tasks, list(plan.order), plan.parents, group)
+    return log_run(record, tracking, {name: list(s.header.checks) for name, s in plan.stages.items()})
 
 
 def experiment_name(record: Mapping[str, Any], tracking: Tracking) -> str:
