@@ -15,7 +15,8 @@ names in ``user_ns``:
 Rounds interleave the two namespace sizes as well as the contenders.
 
 Usage: ``PYTHONPATH=. .venv/bin/python bench/kernel.py`` (``NBPIPE_BENCH_CELLS`` cells per
-contender, default 300). Prints a Markdown table and JSON.
+contender, default 300; ``NBPIPE_BENCH_DIR`` where the store goes, e.g. ``/dev/shm`` to take
+the disk out). Prints a Markdown table and JSON.
 """
 
 from __future__ import annotations
@@ -144,7 +145,7 @@ def table(results: dict[int, dict[str, float]]) -> str:
 
 
 def main() -> int:
-    workdir = tempfile.mkdtemp(prefix="nbpipe-bench-kernel-")
+    workdir = tempfile.mkdtemp(prefix="nbpipe-bench-kernel-", dir=os.environ.get("NBPIPE_BENCH_DIR"))
     here = os.getcwd()
     os.chdir(workdir)  # the kernel's store is .nbpipe/ in its working directory
     try:
