@@ -1,10 +1,14 @@
-"""Run records (DESIGN §7, contract ``"version": 1``, ``"minor": 1``): the lineage of every artifact.
+"""Run records (DESIGN §7, contract ``"version": 1``, ``"minor": 2``): the lineage of every artifact.
 
 Minor 1 (additive): each stage has ``cpu_seconds`` and ``peak_memory`` (see
 :mod:`nbpipe.runtime.resources`), and each output ``summary`` (see :mod:`nbpipe.runtime.summaries`).
 A stage restored from the cache carries the summaries of the run that computed it, found among
-the notebook's recent records. A stage that failed its ``--check`` gate records the outputs it
-computed (fingerprint, summary; ``bytes`` 0: never saved).
+the notebook's recent records.
+
+Minor 2 (additive): a stage that failed its ``--check`` gate records the outputs it computed
+(fingerprint, summary; ``bytes`` 0: never saved); ``group`` names the orchestrated run a record is
+part of (an Airflow DAG run: one record per task), and :func:`group_record` joins such records into
+one, with ``runs`` (the tasks' run ids).
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from nbpipe.runtime.stage_cache import output_fingerprints
 from nbpipe.runtime.summaries import summarize_outputs
 
 RECORD_VERSION = 1
-RECORD_MINOR = 1
+RECORD_MINOR = 2
 #: How many of a notebook's newest records are searched for the summaries of a cached stage.
 SCAN = 20
 #: How many of the newest records are searched for the tasks of one orchestrated run (a DAG run).

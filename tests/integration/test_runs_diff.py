@@ -1,4 +1,4 @@
-"""``nbpipe runs diff`` and ``%nbpipe runs`` on real runs (issue 14 §2, §4) and the minor-1 run record fields."""
+"""``nbpipe runs diff`` and ``%nbpipe runs`` on real runs (issue 14 §2, §4); run record fields of minors 1 and 2."""
 
 from __future__ import annotations
 
@@ -52,9 +52,10 @@ def test_iris_diff_shows_the_parameter_the_reruns_and_the_accuracy(iris: Path, c
     assert accuracy["changed"] and accuracy["note"] == "failed the check of 'evaluate'; not cached"
 
 
-def test_a_failed_gate_records_its_outputs_and_is_never_a_cache_hit(iris: Path, capsys: Any) -> None:
+@pytest.mark.parametrize("workers", [["--jobs", "2"], ["--executor", "dask"]], ids=["pool", "dask"])
+def test_a_failed_gate_records_its_outputs_and_is_never_a_cache_hit(iris: Path, workers: list[str]) -> None:
     assert main(["run", str(iris), "-p", "C=0.01"]) == 1
-    assert main(["run", str(iris), "-p", "C=0.01", "--jobs", "2"]) == 1  # a pool worker records them too
+    assert main(["run", str(iris), "-p", "C=0.01", *workers]) == 1  # a pool or Dask worker records them too
     first, second = records(iris.parent)
     for record in (first, second):
         evaluate = next(s for s in record["stages"] if s["name"] == "evaluate")
@@ -85,11 +86,11 @@ def test_the_exported_script_records_a_failed_gate_outputs(iris: Path) -> None:
     assert evaluate["outputs"]["accuracy"]["summary"] == {"type": "float", "value": 0.8}
 
 
-def test_records_have_minor_1_resources_and_summaries(iris: Path) -> None:
+def test_records_have_minor_2_resources_and_summaries(iris: Path) -> None:
     assert main(["run", str(iris)]) == 0
     assert main(["run", str(iris)]) == 0
     ran, cached = records(iris.parent)
-    assert ran["version"] == 1 and ran["minor"] == 1
+    assert ran["version"] == 1 and ran["minor"] == 2 and "group" not in ran
     train = next(s for s in ran["stages"] if s["name"] == "train")
     assert isinstance(train["cpu_seconds"], float) and train["cpu_seconds"] > 0
     assert train["peak_memory"] is None or train["peak_memory"] > 10_000_000
