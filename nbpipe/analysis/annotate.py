@@ -96,7 +96,8 @@ def propose(nb: dict[str, Any]) -> Annotation:
         The annotated copy (clean: no outputs, no execution counts), the stage names
         in notebook order, and notes (cells that raise by design, candidates left plain).
     """
-    cells = [dict(c) for c in nb.get("cells", [])]
+    found = nb.get("cells")
+    cells = [_shaped(c) for c in found if isinstance(c, dict)] if isinstance(found, list) else []
     notes: list[str] = []
     pieces = _pieces(cells, notes)
     demoted: dict[int, str] = {}
@@ -120,6 +121,20 @@ def propose(nb: dict[str, Any]) -> Annotation:
 
 
 # -- pieces -------------------------------------------------------------------------------
+
+
+def _shaped(cell: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a cell whose metadata, tags and outputs have their types (odd ones count as empty, as in ``read``)."""
+    shaped = {"cell_type": "code", **cell}  # the reader's default too
+    metadata = cell.get("metadata") if isinstance(cell.get("metadata"), dict) else {}
+    tags = metadata.get("tags")
+    shaped["metadata"] = {k: v for k, v in metadata.items() if k != "tags"}
+    if isinstance(tags, list):
+        shaped["metadata"]["tags"] = [t for t in tags if isinstance(t, str)]
+    if "outputs" in cell:
+        outputs = cell["outputs"]
+        shaped["outputs"] = [o for o in outputs if isinstance(o, dict)] if isinstance(outputs, list) else []
+    return shaped
 
 
 def _text(cell: dict[str, Any]) -> str:
