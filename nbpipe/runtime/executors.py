@@ -25,6 +25,7 @@ class InProcess:
     """Runs each job in the coordinating process; outputs stay in memory."""
 
     in_process = True
+    lone_in_process = True
 
     def close(self) -> None:
         """Nothing to release."""
@@ -95,6 +96,8 @@ class ProcessPool:
     """Independent stages in parallel worker processes (``--jobs N``)."""
 
     in_process = False
+    #: a job that is the only one ready while none runs is run by the coordinator (no round trip)
+    lone_in_process = True
 
     def __init__(self, jobs: int) -> None:
         import concurrent.futures as cf

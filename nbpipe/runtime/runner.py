@@ -218,7 +218,8 @@ class Runner:
         self.memo = SetupMemo(self.plan, self.overrides, self.store)
         self.progress.begin(self.plan, self.stages, explain=self.options.explain)
         make = make_executor or (lambda _run_id: _executor(self.options))
-        executor = _OnDemand(lambda: make(self.run_id))
+        local = None if make_executor is not None else self.options.executor == "local"
+        executor = _OnDemand(lambda: make(self.run_id), local)
         gc.freeze()  # the plan, the notebook and the imports live all run: no collection rescans them
         try:
             with self.store.pin() as self._lease:  # gc in any process keeps what this run reads and writes
@@ -234,7 +235,9 @@ class Runner:
         """Start every stage once its parents are done, highest in the notebook first (the one order).
 
         O(1) amortised per stage and edge: a ready heap, a count of unfinished parents per
-        stage, and at most the executor's ``slots`` jobs handed over at once.
+        stage, and at most the executor's ``slots`` jobs handed over at once. A job that is the
+        only one ready while nothing runs gains nothing from a local pool: it runs here, as with
+        ``--jobs 1`` (a chain with ``--jobs 2`` paid a round trip to a worker per stage).
         """
         selected = set(self.stages)
         self._position = self.plan.dag.position()
@@ -249,11 +252,11 @@ class Runner:
                 if job is None:
                     self._done(name)
                     continue
-                executor = executors.get()
-                if executor.in_process:
+                lone = not running and not self._ready and executors.lone_in_process
+                if lone or executors.get().in_process:
                     self._finish(job, *run_job(job, self._memory_inputs(name), self.store))
                 else:
-                    running[executor.submit(job)] = name
+                    running[executors.get().submit(job)] = name
             if running:
                 for handle, outcome in executors.get().wait_any(list(running)):
                     self._finish(self._jobs[running.pop(handle)], outcome, {})
@@ -461,8 +464,19 @@ class Runner:
 class _OnDemand:
     """The executor of the misses, made at the first miss: a fully cached run starts no workers."""
 
-    def __init__(self, make: Callable[[], Any]) -> None:
-        self._make, self._executor = make, None
+    def __init__(self, make: Callable[[], Any], local: bool | None = None) -> None:
+        """``local``: whether ``make`` gives a local executor (None: unknown until it is made)."""
+        self._make, self._executor, self._local = make, None, local
+
+    @property
+    def lone_in_process(self) -> bool:
+        """Whether a lone job runs in this process: the executor is local (a pool on this machine).
+
+        A pool of this machine is not made for it: a chain never starts workers.
+        """
+        if self._executor is None and self._local is not None:
+            return self._local
+        return bool(getattr(self.get(), "lone_in_process", False))
 
     def get(self) -> Any:
         """The executor (made now if this is the first miss)."""

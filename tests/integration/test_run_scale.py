@@ -6,6 +6,7 @@ Structural properties only (no timings: those are in bench/scale.py).
 from __future__ import annotations
 
 import io
+import os
 import pickle
 import subprocess
 import sys
@@ -33,6 +34,13 @@ def chain(path: Path, n: int, fail_at: int | None = None) -> Path:
     return write_nb(path, "%load_ext nbpipe", *cells)
 
 
+def fan(path: Path, n: int) -> Path:
+    """``x0``, then ``n - 1`` stages reading only ``x0`` (independent of each other); each records its process."""
+    cells = ["%%stage s0 --out x0\nx0 = 0"]
+    cells += [f"%%stage s{i} --in x0 --out x{i} p{i}\nx{i} = x0 + {i}\np{i} = os.getpid()" for i in range(1, n)]
+    return write_nb(path, "%load_ext nbpipe", "import os", *cells)
+
+
 def test_jobs_1_imports_neither_multiprocessing_nor_concurrent_futures(tmp_path: Path) -> None:
     nb = chain(tmp_path / "c.ipynb", 3)
     code = (
@@ -45,7 +53,7 @@ def test_jobs_1_imports_neither_multiprocessing_nor_concurrent_futures(tmp_path:
 
 
 def test_a_fully_cached_run_starts_no_executor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    nb = chain(tmp_path / "c.ipynb", 4)
+    nb = fan(tmp_path / "f.ipynb", 4)
     made: list[int] = []
     make = runner._executor
 
@@ -65,7 +73,7 @@ def test_a_pool_job_carries_its_plan_by_reference(tmp_path: Path) -> None:
     sizes = {}
     original = ProcessPool.submit
     for n in (10, 400):
-        nb = chain(tmp_path / f"c{n}.ipynb", n)
+        nb = fan(tmp_path / f"f{n}.ipynb", n)
         captured: list[tuple[int, int, int]] = []
 
         def submit(self: ProcessPool, job: StageJob, captured: list[tuple[int, int, int]] = captured) -> Any:
@@ -79,10 +87,28 @@ def test_a_pool_job_carries_its_plan_by_reference(tmp_path: Path) -> None:
             patch.setattr(ProcessPool, "submit", submit)
             result = run_notebook(nb, RunOptions(jobs=2, store=str(tmp_path / f"store{n}")))
         assert result.status == "ok" and result.outputs([f"x{n - 1}"]) == {f"x{n - 1}": n - 1}
+        assert captured  # the independent stages went to the workers
         assert {plans for _, _, plans in captured} == {1}  # one plan file per run
         sizes[n] = max(packed for packed, _, _ in captured), max(whole for _, whole, _ in captured)
     assert sizes[400][0] < 1.5 * sizes[10][0]  # by reference: the same size at any pipeline size
     assert sizes[400][1] > 10 * sizes[10][1]  # by value, it grew with the pipeline
+
+
+def test_jobs_2_runs_a_lone_ready_stage_in_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A chain gains nothing from workers: no pool is started; independent stages still go to the workers."""
+    made: list[int] = []
+    make = runner._executor
+
+    def counted(options: RunOptions) -> Any:
+        made.append(options.jobs)
+        return make(options)
+
+    monkeypatch.setattr(runner, "_executor", counted)
+    result = run_notebook(chain(tmp_path / "c.ipynb", 5), RunOptions(jobs=2))
+    assert result.status == "ok" and result.outputs(["x4"]) == {"x4": 4} and made == []
+    result = run_notebook(fan(tmp_path / "f.ipynb", 6), RunOptions(jobs=2))
+    pids = result.outputs([f"p{i}" for i in range(1, 6)])
+    assert result.status == "ok" and made == [2] and set(pids.values()) - {os.getpid()}
 
 
 def test_stages_below_a_failure_name_it(tmp_path: Path) -> None:
