@@ -139,3 +139,60 @@ def test_reading_an_old_notebook_never_imports_nbformat(tmp_path: Path) -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def _v3_strategy() -> Any:
+    from hypothesis import strategies as st
+
+    from tests.unit.test_notebook_fuzz import ANY
+
+    output = st.one_of(
+        st.fixed_dictionaries(
+            {"output_type": st.one_of(st.sampled_from(["pyout", "display_data", "pyerr", "stream"]), ANY)},
+            optional={"text": ANY, "png": ANY, "json": ANY, "metadata": ANY, "prompt_number": ANY, "stream": ANY},
+        ),
+        ANY,
+    )
+    cell = st.fixed_dictionaries(
+        {"cell_type": st.one_of(st.sampled_from(["code", "markdown", "heading", "html", "raw"]), ANY)},
+        optional={
+            "input": st.one_of(st.text(max_size=20), st.lists(st.text(max_size=8), max_size=3), ANY),
+            "source": st.one_of(st.text(max_size=20), st.lists(st.text(max_size=8), max_size=3), ANY),
+            "level": ANY,
+            "collapsed": ANY,
+            "prompt_number": ANY,
+            "metadata": ANY,
+            "outputs": st.one_of(st.lists(output, max_size=3), ANY),
+        },
+    )
+    worksheet = st.one_of(st.fixed_dictionaries({"cells": st.one_of(st.lists(cell, max_size=4), ANY)}), ANY)
+    return st.fixed_dictionaries(
+        {
+            "nbformat": st.sampled_from([2, 3]),
+            "nbformat_minor": ANY,
+            "metadata": st.one_of(st.fixed_dictionaries({"name": ANY, "signature": ANY}), ANY),
+            "worksheets": st.one_of(st.lists(worksheet, max_size=2), ANY),
+        }
+    )
+
+
+def test_old_notebooks_of_any_shape_read_or_are_refused_clearly() -> None:
+    from hypothesis import HealthCheck, given, settings
+
+    from nbpipe.analysis import analyze
+    from nbpipe.analysis.annotate import propose
+    from nbpipe.errors import NotebookReadError
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(_v3_strategy())
+    def check(data: dict[str, Any]) -> None:
+        text = json.dumps(data)
+        try:
+            nb = read("old.ipynb", text)
+        except NotebookReadError as exc:
+            assert exc.message.startswith("old.ipynb: ")
+            return
+        analyze(nb)
+        assert json.loads(dumps(propose(load("old.ipynb", text)).notebook))["nbformat"] == 4
+
+    check()
