@@ -25,17 +25,23 @@ MANIFEST_VERSION = 1
 _STEM_CHARS = 50
 
 
-def export_papermill(nb: Notebook, output: str, standalone: bool = False, overwrite: bool = False) -> str:
+def export_papermill(
+    nb: Notebook, output: str, standalone: bool = False, overwrite: bool = False, upstream: bool = True
+) -> str:
     """Write the stage notebooks and ``pipeline.json`` into the folder ``output``; return it.
 
     The folder may exist and hold other files: they are left alone. Notebooks of an
     earlier export that the new one no longer has are removed (only files nbpipe wrote).
+    A notebook that reads other notebooks (``--in NAME@NOTEBOOK``) gets each of them exported
+    into ``output/upstream/STEM/``, listed producers first in ``pipeline.json`` with the
+    stages this notebook needs; ``nbpipe run DIR`` runs them first, in one store.
 
     Args:
         nb: the notebook.
         output: the folder.
         standalone: not supported for papermill.
         overwrite: replace files in ``output`` even if nbpipe did not write them.
+        upstream: export the notebooks it reads too (False for those upstream folders themselves).
 
     Raises:
         ExportError: ``--standalone``, or ``output`` exists and is not a folder.
@@ -45,8 +51,10 @@ def export_papermill(nb: Notebook, output: str, standalone: bool = False, overwr
         raise ExportError("--standalone applies to --to script only", hint="drop --standalone")
     if os.path.exists(output) and not os.path.isdir(output):
         raise ExportError(f"{output!r} exists and is not a folder", hint="choose another -o folder")
-    plan = plan_notebook(nb)
+    plan = plan_notebook(nb, imports=True)
     from nbpipe.runtime.script_api import plan_to_data
+
+    found = _export_upstream(nb, output, overwrite) if plan.imported and upstream else []
 
     names = {name: stage_file(number, name) for number, name in enumerate(plan.order, start=1)}
     for file in [*names.values(), MANIFEST]:  # refuse before writing anything
@@ -59,11 +67,37 @@ def export_papermill(nb: Notebook, output: str, standalone: bool = False, overwr
     # Strict JSON: bytes, inf or a tuple as their repr; the runner reads the values from the parameters cell.
     data["defaults"] = {name: encode_param(name, value) for name, value in plan.defaults.items()}
     manifest = {"version": MANIFEST_VERSION, "notebooks": names, "plan": data}
+    if found:  # read by nbpipe run DIR (papermill_run.py): notebook -> folder and the stages needed, producers first
+        manifest["upstream"] = found
     text = json.dumps(mark_manifest(manifest), indent=1, allow_nan=False)
     write_text(os.path.join(output, MANIFEST), text + "\n", overwrite)
     for file in stale:
         os.remove(os.path.join(output, file))
     return output
+
+
+def _export_upstream(nb: Notebook, output: str, overwrite: bool) -> list[dict[str, Any]]:
+    """Export every notebook ``nb`` reads (transitively) into ``output/upstream/STEM``; producers first.
+
+    Raises:
+        ExportError: two upstream notebooks share a file stem (their folders would collide).
+    """
+    from nbpipe.export.airflow_project import project_plans
+    from nbpipe.notebook import read
+
+    plans, tasks, _edges = project_plans(nb)
+    main = next(iter(plans))
+    order = list(dict.fromkeys(n for n, _ in tasks if n != main))
+    folders = {key: os.path.join("upstream", identifier(os.path.splitext(os.path.basename(key))[0])) for key in order}
+    if len(set(folders.values())) < len(folders):
+        raise ExportError(
+            "two notebooks this pipeline reads share a file stem: " + ", ".join(order),
+            hint="rename one of them: each is exported into upstream/STEM of the papermill folder",
+        )
+    base = os.path.dirname(nb.path)
+    for key in order:
+        export_papermill(read(os.path.join(base, key)), os.path.join(output, folders[key]), False, overwrite, False)
+    return [{"notebook": k, "folder": folders[k], "stages": [s for n, s in tasks if n == k]} for k in order]
 
 
 def stage_file(number: int, name: str) -> str:

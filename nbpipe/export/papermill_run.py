@@ -10,6 +10,7 @@ notebook is kept under ``DIR/runs/RUN_ID/`` as the readable record of the run.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import dataclasses
 import json
 import os
 import sys
@@ -24,6 +25,7 @@ from nbpipe.errors import NotebookReadError, ParameterError
 from nbpipe.export.papermill import MANIFEST
 from nbpipe.notebook import literal_assignments
 from nbpipe.runtime.params import validate
+from nbpipe.runtime.plan import Plan
 from nbpipe.runtime.progress import choose_progress
 from nbpipe.runtime.runner import Runner, RunOptions, RunResult
 from nbpipe.runtime.worker import StageJob, StageOutcome
@@ -87,12 +89,7 @@ def run_papermill(
         ParameterError: an unknown or mistyped parameter.
         PipelineError: an unknown stage in ``only``, ``force`` or ``from_stage``.
     """
-    from nbpipe.runtime.script_api import plan_from_data
-
-    manifest = _manifest(folder)
-    # The parameter values as the notebook means them: pipeline.json holds them as JSON only.
-    data = {**manifest["plan"], "defaults": literal_assignments(manifest["plan"]["parameters_source"])}
-    plan = plan_from_data(data, base_dir=os.path.join(os.path.abspath(folder), data["base_dir"]))
+    manifest, plan = _folder_plan(folder)
     overrides = validate(params, plan.defaults, plan.notebook)
     for name, value in overrides.items():
         _check_passable(name, value)
@@ -110,10 +107,80 @@ def run_papermill(
     )
     cwd = os.getcwd()
     try:
+        if manifest.get("upstream"):
+            return _run_with_upstream(folder, manifest, plan, options, overrides, located)
         runner = _PapermillRunner(plan, options, overrides, located, choose_progress())
         return runner.run_folder(os.path.abspath(folder), manifest["notebooks"])
     finally:
         os.chdir(cwd)
+
+
+def _folder_plan(folder: str) -> tuple[dict[str, Any], Plan]:
+    """The manifest of an exported folder and the plan it holds."""
+    from nbpipe.runtime.script_api import plan_from_data
+
+    manifest = _manifest(folder)
+    # The parameter values as the notebook means them: pipeline.json holds them as JSON only.
+    data = {**manifest["plan"], "defaults": literal_assignments(manifest["plan"]["parameters_source"])}
+    return manifest, plan_from_data(data, base_dir=os.path.join(os.path.abspath(folder), data["base_dir"]))
+
+
+def _run_with_upstream(
+    folder: str, manifest: dict[str, Any], plan: Plan, options: RunOptions, overrides: dict[str, Any], store: Store
+) -> RunResult:
+    """Run the exported folders of the notebooks ``plan`` reads first (producers first), then its own.
+
+    Each upstream folder runs only the stages listed for it, with its defaults, in the same store;
+    each reader is seeded with the fingerprints and entries its producers recorded (as ``nbpipe run``).
+    """
+    from nbpipe.runtime.project_run import ProducedOutput, collect_outputs
+
+    plans: dict[str, Plan] = {}
+    outputs: dict[tuple[str, str], ProducedOutput] = {}
+    records, refs = [], {}
+    for entry in manifest["upstream"]:
+        sub = os.path.join(os.path.abspath(folder), str(entry["folder"]))
+        sub_manifest, sub_plan = _folder_plan(sub)
+        key = str(entry["notebook"])
+        plans[key] = sub_plan
+        sub_options = dataclasses.replace(
+            options, params={}, only=[], force=[], from_stage=None, upto=[str(s) for s in entry["stages"]]
+        )
+        sub_store = Store.for_notebook(sub_plan.notebook, store.url)
+        result = _seeded(sub, sub_manifest, sub_plan, sub_options, {}, sub_store, key, plans, outputs)
+        collect_outputs(result, sub_plan, key, outputs)
+        records += [dataclasses.replace(r, name=f"{key}:{r.name}") for r in result.stages]
+        refs.update(result.refs)
+    key = os.path.basename(plan.notebook)
+    result = _seeded(os.path.abspath(folder), manifest, plan, options, overrides, store, key, plans, outputs)
+    stages = records + result.stages
+    status = "failed" if any(s.status == "failed" for s in stages) else "ok"
+    return dataclasses.replace(result, status=status, stages=stages, refs={**refs, **result.refs})
+
+
+def _seeded(
+    folder: str,
+    manifest: dict[str, Any],
+    plan: Plan,
+    options: RunOptions,
+    overrides: dict[str, Any],
+    store: Store,
+    key: str,
+    plans: dict[str, Plan],
+    outputs: dict[tuple[str, str], Any],
+) -> RunResult:
+    """Run one exported folder with what it reads from the folders run before it."""
+    from nbpipe.analysis.project import Link
+    from nbpipe.runtime.project_run import seed_runner
+
+    links = []
+    for name, written in plan.imported.items():
+        producer = plans.get(os.path.normpath(os.path.join(os.path.dirname(key), written)))
+        if producer is not None and name in producer.producers:
+            links.append(Link(producer.notebook, producer.producers[name], plan.notebook, "", name))
+    runner = _PapermillRunner(plan, options, overrides, store, choose_progress())
+    seed_runner(runner, links, outputs)
+    return runner.run_folder(folder, manifest["notebooks"])
 
 
 def _check_passable(name: str, value: Any) -> None:

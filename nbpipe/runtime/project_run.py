@@ -37,7 +37,7 @@ from nbpipe.runtime.worker import InputRef
 
 
 @dataclasses.dataclass
-class _Output:
+class ProducedOutput:
     """An output of an upstream notebook, as its run left it."""
 
     fingerprint: str = ""
@@ -65,7 +65,7 @@ def run_across(plan: Plan, options: RunOptions, store: Store) -> RunResult:
     project = _project(main, options.check)
     overrides = validate(options.params, plan.defaults, plan.notebook)
     shared = _SharedExecutor(options)
-    outputs: dict[tuple[str, str], _Output] = {}
+    outputs: dict[tuple[str, str], ProducedOutput] = {}
     upstream: list[StageRecord] = []
     refs: dict[str, InputRef] = {}
     try:
@@ -76,7 +76,7 @@ def run_across(plan: Plan, options: RunOptions, store: Store) -> RunResult:
             sub_options = dataclasses.replace(options, params={}, only=[], force=[], from_stage=None, upto=needed)
             result = _run(sub_plan, sub_options, {}, sub, project, notebook, outputs, shared)
             label = os.path.relpath(notebook, os.path.dirname(main))  # as the reader would write it
-            _collect(result, sub_plan, label, outputs)
+            collect_outputs(result, sub_plan, label, outputs)
             upstream.extend(dataclasses.replace(r, name=f"{label}:{r.name}") for r in result.stages)
             refs.update(result.refs)
         os.chdir(cwd)
@@ -142,15 +142,15 @@ def _run(
     store: Store,
     project: Project,
     notebook: str,
-    outputs: dict[tuple[str, str], _Output],
+    outputs: dict[tuple[str, str], ProducedOutput],
     shared: _SharedExecutor,
 ) -> RunResult:
     runner = Runner(plan, options, overrides, store, choose_progress())
-    _seed(runner, [link for link in project.links if link.reader == notebook], outputs)
+    seed_runner(runner, [link for link in project.links if link.reader == notebook], outputs)
     return runner.run(lambda _run_id: shared.get())
 
 
-def _seed(runner: Runner, links: list[Link], outputs: dict[tuple[str, str], _Output]) -> None:
+def seed_runner(runner: Runner, links: list[Link], outputs: dict[tuple[str, str], ProducedOutput]) -> None:
     """Hand the runner what its notebook reads from others: recorded fingerprints and entries."""
     linked = {link.name for link in links}
     for link in links:
@@ -170,7 +170,7 @@ def _seed(runner: Runner, links: list[Link], outputs: dict[tuple[str, str], _Out
             runner.blocked[name] = ("failed", why)
 
 
-def _collect(result: RunResult, plan: Plan, label: str, outputs: dict[tuple[str, str], _Output]) -> None:
+def collect_outputs(result: RunResult, plan: Plan, label: str, outputs: dict[tuple[str, str], ProducedOutput]) -> None:
     """What each stage of an upstream run left for readers in other notebooks (``label``: the notebook's name)."""
     notebook = plan.notebook
     for record in result.stages:
@@ -180,9 +180,9 @@ def _collect(result: RunResult, plan: Plan, label: str, outputs: dict[tuple[str,
                 in_memory = out in result.values
                 if ref is None and not in_memory:
                     why = f"upstream stage {record.name!r} of {label} keeps no result (--no-cache)"
-                    outputs[(notebook, out)] = _Output(blocked=("failed", why))
+                    outputs[(notebook, out)] = ProducedOutput(blocked=("failed", why))
                     continue
-                outputs[(notebook, out)] = _Output(
+                outputs[(notebook, out)] = ProducedOutput(
                     str(info["fingerprint"]), ref, result.values.get(out), in_memory=in_memory
                 )
         elif record.status in ("failed", "skipped", "would-run"):
@@ -191,7 +191,7 @@ def _collect(result: RunResult, plan: Plan, label: str, outputs: dict[tuple[str,
                 verb = "was skipped"
             why = f"upstream stage {record.name!r} of {label} {verb}"
             for out in plan.stages[record.name].header.outputs:
-                outputs[(notebook, out)] = _Output(blocked=(status, why))
+                outputs[(notebook, out)] = ProducedOutput(blocked=(status, why))
 
 
 class _SharedExecutor:

@@ -6,7 +6,8 @@ stage output is compared with the kernel's: nbclient kernel (the ``%%stage`` bun
 keys looked up in the store), ``nbpipe run``, the exported script, the papermill
 folder, the Airflow DAG (``dag.test()``), the Kubeflow pipeline (compiled with kfp's compiler,
 its YAML loaded back, run with kfp's local subprocess runner) and Dask (LocalCluster, 2 worker
-processes).
+processes). The pipeline across notebooks (``example_notebooks/forecast/``) is compared the
+same way in every target but Kubeflow (which refuses it), its three notebooks in one store.
 """
 
 from __future__ import annotations
@@ -200,6 +201,10 @@ def test_every_target_computes_the_outputs_of_a_pipeline_across_notebooks(
         check=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, timeout=300,
     )  # fmt: skip
     prints["script"] = project_store_prints(tmp_path / "script_store")
+
+    folder = copy_examples(tmp_path, "papermill") / "forecast"
+    pm = export_notebook(folder / "train.ipynb", "papermill", tmp_path / "papermill" / "pipeline")
+    prints["papermill"] = record_prints(run_papermill(pm, {}, jobs=2, store=str(tmp_path / "papermill_store")))
 
     folder = copy_examples(tmp_path, "airflow") / "forecast"
     dag_file = airflow_dags / "equivalence_forecast.py"
