@@ -35,8 +35,9 @@ def _warm() -> None:
     """Nothing: submitting it makes the pool start a worker (which imports this module)."""
 
 
-def _run_remote(job: StageJob) -> StageOutcome:
-    return run_job(job)[0]
+def _run_remote(packed: bytes, plan: Plan) -> StageOutcome:
+    """A job on a Dask worker: its plan is the one the cluster holds once (scattered), not a copy per task."""
+    return run_job(_unpack(packed, plan))[0]
 
 
 def _run_local(packed: bytes, environ: dict[str, str]) -> StageOutcome:
@@ -75,7 +76,13 @@ class _Packer(pickle.Pickler):
 
 
 class _Unpacker(pickle.Unpickler):
+    def __init__(self, file: io.BytesIO, plan: Plan | None = None) -> None:
+        super().__init__(file)
+        self.plan = plan  # the job's plan, when it arrives beside the job (Dask)
+
     def persistent_load(self, pid: Any) -> Plan:  # pickle's hook
+        if self.plan is not None:
+            return self.plan
         plan = _PLANS.get(pid)
         if plan is None:
             with open(pid, "rb") as handle:
@@ -88,8 +95,15 @@ class _Unpacker(pickle.Unpickler):
 _PLANS: dict[str, Plan] = {}  # plan file -> plan, in a pool worker
 
 
-def _unpack(packed: bytes) -> StageJob:
-    return _Unpacker(io.BytesIO(packed)).load()  # type: ignore[no-any-return]
+def _unpack(packed: bytes, plan: Plan | None = None) -> StageJob:
+    return _Unpacker(io.BytesIO(packed), plan).load()  # type: ignore[no-any-return]
+
+
+def _pack(job: StageJob, plans: dict[int, tuple[Plan, str]]) -> bytes:
+    """The job pickled with its plan by reference (``plans``: id -> the plan and its reference)."""
+    buffer = io.BytesIO()
+    _Packer(buffer, plans).dump(job)
+    return buffer.getvalue()
 
 
 class ProcessPool:
@@ -121,9 +135,7 @@ class ProcessPool:
     def submit(self, job: StageJob) -> cf.Future[StageOutcome]:
         """Start a job (its plan travels once per worker, not with every job)."""
         self._ship(job.plan)
-        buffer = io.BytesIO()
-        _Packer(buffer, self.plans).dump(job)
-        future = self.pool.submit(_run_local, buffer.getvalue(), dict(os.environ))
+        future = self.pool.submit(_run_local, _pack(job, self.plans), dict(os.environ))
         future.add_done_callback(self.finished.put)
         return future
 
@@ -182,11 +194,26 @@ class DaskExecutor:
                 f"cannot reach the Dask scheduler at {address}: {exc}",
                 hint="start the scheduler (dask scheduler), check --address, or drop --address to use a LocalCluster",
             ) from None
+        self.plans: dict[int, tuple[Plan, Any]] = {}  # id -> (plan, its future on the cluster)
 
     def submit(self, job: StageJob) -> Any:
-        """Submit a job as a Dask task (never deduplicated: pure=False) needing its stage's ``--resources``."""
+        """Submit a job as a Dask task (never deduplicated: pure=False) needing its stage's ``--resources``.
+
+        The plan goes to the workers once (scattered); each task carries the job without it.
+        """
         key = f"nbpipe-{job.stage}-{job.key[:12]}"
-        return self.client.submit(_run_remote, job, pure=False, key=key, resources=self._resources(job) or None)
+        packed = _pack(job, {id(job.plan): (job.plan, "plan")})
+        plan = self._scatter(job.plan)
+        return self.client.submit(
+            _run_remote, packed, plan, pure=False, key=key, resources=self._resources(job) or None
+        )
+
+    def _scatter(self, plan: Plan) -> Any:
+        """The cluster's copy of ``plan`` (sent to every worker at its first job)."""
+        found = self.plans.get(id(plan))
+        if found is None or found[0] is not plan:
+            found = self.plans[id(plan)] = (plan, self.client.scatter(plan, broadcast=True, hash=False))
+        return found[1]
 
     def _resources(self, job: StageJob) -> dict[str, float]:
         """The stage's ``--resources`` as Dask worker resources that some worker of the cluster declares.

@@ -188,3 +188,30 @@ def test_a_cached_run_parses_no_stage_body(tmp_path: Path, monkeypatch: pytest.M
     again = run_notebook(nb)
     assert {s.status for s in again.stages} == {"cached"}  # the remembered bodies give the same keys
     assert not bodies & {text.strip() for text in parsed}  # the analysis memo kept them normalised
+
+
+def test_a_dask_task_carries_its_plan_by_reference(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The plan goes to the cluster once (scattered to every worker); each task carries the job without it."""
+    from distributed import Client
+
+    from nbpipe.runtime import executors
+
+    sizes: list[tuple[int, int]] = []
+    scattered: list[object] = []
+    pack, scatter = executors._pack, Client.scatter
+
+    def packed(job: StageJob, plans: Any) -> bytes:
+        data = pack(job, plans)
+        sizes.append((len(data), len(pickle.dumps(job.plan))))
+        return data
+
+    def counted(self: Client, data: Any, **kwargs: Any) -> Any:
+        scattered.append(data)
+        return scatter(self, data, **kwargs)
+
+    monkeypatch.setattr(executors, "_pack", packed)
+    monkeypatch.setattr(Client, "scatter", counted)
+    result = run_notebook(fan(tmp_path / "f.ipynb", 60), RunOptions(executor="dask", store=str(tmp_path / "s")))
+    assert result.status == "ok" and result.outputs(["x59"]) == {"x59": 59}
+    assert len(sizes) == 60 and len(scattered) == 1  # one plan for the whole run
+    assert all(job * 10 < plan for job, plan in sizes)  # a task is a small fraction of the plan
