@@ -62,6 +62,11 @@ export async function exportNotebook(path: string, to: ExportTarget, overwrite =
   return reply.path;
 }
 
+/** Write an annotated copy of the saved plain notebook at `path` (a new file, never a replaced one). */
+export function annotate(path: string): Promise<{ path: string; stages: string[]; notes: string[] }> {
+  return requestAPI('annotate', { path });
+}
+
 /** The recorded variables of the saved notebook at `path` and, when named, one stage's runs and cache entry. */
 export function details(path: string, stage: string | null = null): Promise<IDetails> {
   return requestAPI<IDetails>('details', stage === null ? { path } : { path, stage });

@@ -152,7 +152,8 @@ def setup_handlers(web_app: Any) -> None:
     Args:
         web_app: the server's ``tornado.web.Application``.
     """
-    from nbpipe.server.details import DetailsHandler  # it builds on NbpipeHandler, defined here
+    from nbpipe.server.annotate import AnnotateHandler  # these build on NbpipeHandler, defined here
+    from nbpipe.server.details import DetailsHandler
 
     base = web_app.settings.get("base_url", "/")
     web_app.settings.setdefault("nbpipe_workers", Workers())
@@ -162,5 +163,6 @@ def setup_handlers(web_app: Any) -> None:
             (url_path_join(base, API_PREFIX, "analyze"), AnalyzeHandler),
             (url_path_join(base, API_PREFIX, "export"), ExportHandler),
             (url_path_join(base, API_PREFIX, "details"), DetailsHandler),
+            (url_path_join(base, API_PREFIX, "annotate"), AnnotateHandler),
         ],
     )

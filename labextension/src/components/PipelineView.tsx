@@ -42,17 +42,33 @@ export interface IPipelineViewProps {
   onRun: (stage: string) => void;
   onExport: (to: ExportTarget) => void;
   onCheck: () => void;
+  /** Write an annotated copy of a notebook without stages and open it. */
+  onAnnotate?: () => void;
   /** Open a file of the server (the link of a message). */
   onOpenPath?: (path: string) => void;
   /** Called after each commit to the DOM (used to time re-renders). */
   onCommitted?: () => void;
 }
 
-/** Explains how to add the first stage. */
-export function EmptyState(): JSX.Element {
+/** Explains how to add the first stage, and offers to propose them (`nbpipe annotate`). */
+export function EmptyState(props: { onAnnotate?: () => void; busy?: boolean }): JSX.Element {
   return (
     <div className="jp-nbpipe-empty">
       <p>This notebook has no stages yet.</p>
+      {props.onAnnotate && (
+        <p>
+          <button
+            className="jp-mod-styled jp-mod-accept jp-nbpipe-annotate"
+            disabled={props.busy}
+            onClick={props.onAnnotate}
+            title="Write a copy of this notebook with %%stage headers proposed for its cells, and open it"
+          >
+            Annotate a copy
+          </button>{' '}
+          proposes stages for its cells in a new notebook beside it; this one is not changed.
+        </p>
+      )}
+      <p>Or write them by hand:</p>
       <p>
         Start a code cell with <code>%%stage NAME --out VAR</code>, for example:
       </p>
@@ -115,7 +131,13 @@ export function PipelineView(props: IPipelineViewProps): JSX.Element {
           {state.error.hint && <div className="jp-nbpipe-hint">{state.error.hint}</div>}
         </div>
       )}
-      {graph && graph.stages.length === 0 && <EmptyState />}
+      {graph && graph.stages.length === 0 && graph.diagnostics.length > 0 && (
+        <div className="jp-nbpipe-hazards">
+          <div className="jp-nbpipe-details-head">Hazards in this notebook</div>
+          <DiagnosticsList diagnostics={graph.diagnostics} onSelect={goTo} />
+        </div>
+      )}
+      {graph && graph.stages.length === 0 && <EmptyState onAnnotate={props.onAnnotate} busy={props.busy} />}
       {graph && graph.stages.length > 0 && props.showGraph && (
         <GraphView
           graph={graph}
@@ -129,7 +151,7 @@ export function PipelineView(props: IPipelineViewProps): JSX.Element {
       {selectedStage && (
         <DetailsPanel stage={selectedStage} details={props.details ?? null} error={props.detailsError} />
       )}
-      {graph && <DiagnosticsList diagnostics={graph.diagnostics} onSelect={goTo} />}
+      {graph && graph.stages.length > 0 && <DiagnosticsList diagnostics={graph.diagnostics} onSelect={goTo} />}
     </div>
   );
 }

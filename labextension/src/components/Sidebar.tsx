@@ -11,7 +11,7 @@ import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 import React from 'react';
 
-import { analyze, details, exportNotebook, NbpipeApiError } from '../api';
+import { analyze, annotate, details, exportNotebook, NbpipeApiError } from '../api';
 import { ICellSpot, jumpToCell } from '../jump';
 import { finishRun, IKernelError, IRunReport, startRun, withBundle } from '../run';
 import { IMessage, PipelineView } from './PipelineView';
@@ -96,6 +96,7 @@ export class PipelineSidebar extends ReactWidget {
         onRun={stage => void this._run(stage)}
         onExport={to => void this._export(to)}
         onCheck={() => void this._check()}
+        onAnnotate={() => void this._annotate()}
         onOpenPath={path => void this._app.commands.execute('docmanager:open', { path })}
         onCommitted={() => {
           this.lastRenderMs = performance.now() - started;
@@ -320,6 +321,32 @@ export class PipelineSidebar extends ReactWidget {
         buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Replace' })]
       });
       return answer.button.accept ? exportNotebook(path, to, true) : null;
+    }
+  }
+
+  /** Write an annotated copy of the (saved) notebook beside it and open it; the notebook is not changed. */
+  private async _annotate(): Promise<void> {
+    const panel = this._panel;
+    if (!panel) {
+      return;
+    }
+    this._busy = true;
+    const dirty = panel.context.model.dirty;
+    this._say('info', dirty ? 'Saving the notebook, then annotating a copy…' : 'Annotating a copy…');
+    try {
+      if (dirty) {
+        await panel.context.save();
+      }
+      const reply = await annotate(panel.context.path);
+      this._busy = false;
+      void this._app.commands.execute('filebrowser:refresh').catch(() => undefined);
+      const count = `${reply.stages.length} stage${reply.stages.length === 1 ? '' : 's'}`;
+      this._message = { kind: 'info', text: `Proposed ${count} in `, link: reply.path };
+      this.update();
+      await this._app.commands.execute('docmanager:open', { path: reply.path });
+    } catch (error) {
+      this._busy = false;
+      this._say('error', `Annotate failed: ${describeError(error).message}`);
     }
   }
 
