@@ -101,7 +101,7 @@ def cmd_run(magics: Any, args: argparse.Namespace) -> None:
     from nbpipe.widgets import StageProgress
 
     nb = _read(magics, args.nb)
-    plan = plan_notebook(nb)
+    plan = plan_notebook(nb, imports=True)  # --in NAME@NOTEBOOK: each stage restores it from the store
     plan.check_names(args.stages, "%nbpipe run")
     _ensure_setup(magics, plan)
     selected = plan.upstream(args.stages) if args.stages else list(plan.order)

@@ -182,7 +182,8 @@ def _stages(nb: Notebook, imports: bool = False, codes: Mapping[str, str] | None
             raise PipelineError(
                 f"stage {name!r} reads {read!r} from notebook {path!r} (--in {read}@{path}): this target cannot "
                 "run a pipeline across notebooks",
-                hint=f"run it with nbpipe run {nb.path} (it runs {path} first, from the cache where possible)",
+                hint=f"run it with nbpipe run {nb.path} (it runs {path} first, from the cache where possible), "
+                "or export it --to script, papermill or airflow",
                 stage=name,
             )
         stages[name] = StagePlan(cell.header, cell.body, cell.index, codes.get(name))

@@ -71,3 +71,17 @@ def test_a_percent_notebook_is_the_kernels_notebook(shell: Any, tmp_path: Path) 
     shell.user_ns["__session__"] = str(tmp_path / "steps.py")
     session = shell.magics_manager.registry["NbpipeMagics"].session
     assert session.notebook_path() == str(tmp_path / "steps.py")
+
+
+def test_nbpipe_run_in_the_kernel_restores_what_it_reads_from_another_notebook(
+    shell: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _prep(tmp_path)
+    _train(tmp_path)
+    run_notebook(tmp_path / "prep.py")
+    shell.run_line_magic("nbpipe", "run report --nb train.ipynb")
+    assert shell.user_ns["text"] == "model 90"
+    shell.run_line_magic("nbpipe", "status train.ipynb")
+    shown = capsys.readouterr().out
+    rows = {line.split()[0]: line.split()[1] for line in shown.splitlines() if line.startswith(("fit ", "report "))}
+    assert rows == {"fit": "fresh", "report": "fresh"}  # not unknown: features comes from prep.py
