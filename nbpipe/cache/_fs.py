@@ -189,6 +189,8 @@ class LocalFS:
         if path == self.join("trash"):
             shutil.rmtree(path, ignore_errors=True)
             return
+        if not os.path.lexists(path):  # gone already: no trash folder made in a store that may be gone too
+            return
         trash = self.join("trash", f"{os.path.basename(path)}-{os.getpid()}-{time.monotonic_ns()}")
         try:
             os.makedirs(os.path.dirname(trash), exist_ok=True)
