@@ -100,3 +100,25 @@ def test_the_run_record_of_each_notebook(tmp_path: Path) -> None:
     assert [s["name"] for s in record["stages"]] == ["fit", "report"]
     runs = [json.loads(p.read_text())["notebook"] for p in (tmp_path / ".nbpipe" / "runs").glob("*.json")]
     assert sorted(Path(n).name for n in runs) == ["prep.py", "train.ipynb"]
+
+
+def test_the_forecast_example_is_its_builders_output_and_checks_clean(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+    import subprocess
+    import sys
+
+    examples = Path(__file__).resolve().parents[2] / "example_notebooks"
+    copy = tmp_path / "example_notebooks"
+    shutil.copytree(examples, copy, ignore=shutil.ignore_patterns(".nbpipe", "output", "__pycache__"))
+    for name in ("ingest.ipynb", "features.py", "train.ipynb"):
+        (copy / "forecast" / name).unlink()
+    subprocess.run([sys.executable, str(copy / "forecast" / "build_forecast.py")], check=True, timeout=120)
+    for name in ("ingest.ipynb", "features.py", "train.ipynb"):
+        assert (copy / "forecast" / name).read_bytes() == (examples / "forecast" / name).read_bytes(), name
+    assert main(["check", str(copy / "forecast")]) == 0
+    result = run_notebook(copy / "forecast" / "train.ipynb")
+    assert result.status == "ok" and len(result.stages) == 5
+    metrics = result.outputs(["metrics"])["metrics"]
+    assert metrics["mae"] < metrics["naive_mae"]  # the model beats a naive forecast on the held-out days
