@@ -133,6 +133,12 @@ def task_tracking(
     found = uri or os.environ.get(URI_ENV) or exported_uri or ""
     name = experiment or os.environ.get(EXPERIMENT_ENV) or exported_experiment or None
     try:
+        if not found:
+            raise OptionError(
+                "no MLflow tracking URI",
+                hint=f"set the DAG param nbpipe_mlflow_uri, or {URI_ENV} where the tasks run, "
+                "or export with --mlflow URI",
+            )
         return resolve(found, name)
     except OptionError as exc:
         warnings.warn(f"nbpipe: the run is not logged to MLflow: {exc}", stacklevel=2)

@@ -130,3 +130,21 @@ def test_the_exported_script_logs_to_mlflow(tracked: dict[str, Any]) -> None:
     (run,) = client.search_runs([client.get_experiment_by_name("scripted").experiment_id])
     assert run.data.params["C"] == "0.5" and run.data.tags["nbpipe.target"] == "script"
     assert run.data.metrics["accuracy"] == pytest.approx(0.9333, abs=1e-3)
+
+
+def test_an_exported_dag_tracking_task_without_a_uri_or_mlflow_is_one_warning(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from nbpipe.runtime.tracking import Tracking, task_tracking
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
+    with pytest.warns(UserWarning, match=r"no MLflow tracking URI\n  hint: set the DAG param nbpipe_mlflow_uri"):
+        assert task_tracking("", "", None, None) is None
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///env.db")
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "from-env")
+    assert task_tracking("", "", "sqlite:///exported.db", "exported") == Tracking("sqlite:///env.db", "from-env")
+    assert task_tracking("sqlite:///param.db", "p", "sqlite:///x.db") == Tracking("sqlite:///param.db", "p")
+    monkeypatch.setitem(sys.modules, "mlflow", None)  # Python's own "cannot import" marker
+    with pytest.warns(UserWarning, match=r"pip install 'jupyter-nbpipe\[mlflow\]'"):
+        assert task_tracking("sqlite:///param.db") is None
