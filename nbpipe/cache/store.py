@@ -703,10 +703,20 @@ def _scope_name(scope: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", scope)[:60] + "-" + xxhash.xxh3_64_hexdigest(scope.encode())[:8]
 
 
+_NAME_BYTES = 200  # a pointer's file name stays well inside the usual 255-byte limit
+
+
 def _safe_name(stage: str) -> str:
+    """The file name of a stage's pointer: the name itself, or a bounded prefix plus its hash when long."""
     if not stage.isidentifier():
         raise CacheError(f"invalid stage name {stage!r}", hint="stage names are Python identifiers")
-    return stage
+    encoded = stage.encode("utf-8")
+    if len(encoded) <= _NAME_BYTES:
+        return stage
+    import xxhash
+
+    prefix = encoded[: _NAME_BYTES - 18].decode("utf-8", errors="ignore")
+    return f"{prefix}-{xxhash.xxh3_64_hexdigest(encoded)}"
 
 
 def _now() -> str:

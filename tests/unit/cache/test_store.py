@@ -72,6 +72,16 @@ def test_latest_and_latest_inputs(store: Store) -> None:
     assert store.latest_inputs("prep") == _inputs(code="two")  # kept for miss reasons after eviction
 
 
+@pytest.mark.parametrize("stage", ["s" * 3000, "é" * 300, "a" * 199 + "é" * 2])
+def test_stage_names_of_any_length_keep_their_latest_entry(tmp_path: Path, stage: str) -> None:
+    store = Store(tmp_path / "store", scope="nb")
+    key = _save(store, {"x": 1}, stage=stage)
+    other = _save(store, {"x": 2}, stage=stage[:-1] + "t")  # a long name that differs only at its end
+    latest = store.latest(stage)
+    assert latest is not None and latest.key == key != other
+    assert all(len(path.name.encode()) <= 255 for path in (tmp_path / "store").rglob("*"))
+
+
 def test_flipped_byte_is_detected_and_the_entry_becomes_a_miss(tmp_path: Path) -> None:
     store = Store(tmp_path)
     key = _save(store, {"arr": np.arange(1000.0)})
