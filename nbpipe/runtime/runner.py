@@ -118,17 +118,20 @@ def run_notebook(notebook: str | os.PathLike[str], options: RunOptions | None = 
     options = options or RunOptions(**kwargs)
     path = os.fspath(notebook)
     store = Store.for_notebook(path, options.store, base_dir=os.path.dirname(os.path.abspath(path)))
-    plan = _checked_plan(path, store, options.check)
+    plan, remember = _planned(path, store, options.check)
     if plan.imported:  # --in NAME@NOTEBOOK: the notebooks it reads run first
         from nbpipe.runtime.project_run import run_across
 
+        remember()
         return run_across(plan, options, store)
     overrides = validate(options.params, plan.defaults, plan.notebook)
     cwd = os.getcwd()
     try:
-        return Runner(plan, options, overrides, store, choose_progress()).run()
+        result = Runner(plan, options, overrides, store, choose_progress()).run()
     finally:
         os.chdir(cwd)
+    remember()  # after the run, which normalised the bodies it keyed while their trees were fresh
+    return result
 
 
 def _checked_plan(path: str, store: Store, check: bool) -> Plan:
@@ -137,6 +140,15 @@ def _checked_plan(path: str, store: Store, check: bool) -> Plan:
     The analysis of unchanged bytes is not repeated: its clean verdict is in the store, with
     the stages' normalised bodies (no body is parsed again for its key).
     """
+    plan, remember = _planned(path, store, check)
+    remember()
+    return plan
+
+
+def _planned(path: str, store: Store, check: bool) -> tuple[Plan, Callable[[], None]]:
+    """:func:`_checked_plan` and the call that remembers a new clean verdict (made when convenient:
+    the stages' normalised bodies are computed on first use, each parse shared with the key's
+    other parts while the parsed tree is still cached)."""
     try:
         with open(path, "rb") as handle:
             data = handle.read()
@@ -147,16 +159,24 @@ def _checked_plan(path: str, store: Store, check: bool) -> Plan:
     key = analysis_memo.notebook_key(data) if text is not None and data is not None else None
     verdict = analysis_memo.recall(store, path, key) if key is not None else None
     if verdict is not None:
-        return plan_with_roles(nb, verdict.setup, verdict.static, imports=True, codes=verdict.codes)
+        return plan_with_roles(nb, verdict.setup, verdict.static, imports=True, codes=verdict.codes), _nothing
     from nbpipe.analysis import analyze  # only when the notebook changed (loading it costs ~20 ms)
 
     graph = analyze(nb)
     if check:
         refuse_errors(nb, graph)
     plan = plan_notebook(nb, graph, imports=True)
-    if key is not None:
+    if key is None:
+        return plan, _nothing
+
+    def remember() -> None:
         analysis_memo.remember(store, path, key, graph, {name: s.code for name, s in plan.stages.items()})
-    return plan
+
+    return plan, remember
+
+
+def _nothing() -> None:
+    """Nothing to remember."""
 
 
 def _decoded(data: bytes | None) -> str | None:

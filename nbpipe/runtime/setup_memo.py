@@ -76,6 +76,7 @@ class SetupMemo:
         )
         self.parts: dict[str, Parts] = self._load()
         self._fresh: set[str] = set()  # tokens computed from the namespace in this process
+        self._produced = {**plan.producers, **plan.imported}  # imported: fingerprinted where produced
         self.dirty = False
 
     @property
@@ -136,8 +137,7 @@ class SetupMemo:
 
     def _compute(self, stage: StagePlan) -> Parts:
         with as_main(self.namespace):  # setup classes pickle as __main__.X, as in the kernel
-            produced = {**self.plan.producers, **self.plan.imported}  # imported: fingerprinted where produced
-            return stage_setup_parts(stage.header, stage.body, self.namespace, produced)
+            return stage_setup_parts(stage.header, stage.body, self.namespace, self._produced)
 
     def _load(self) -> dict[str, Parts]:
         data = self.store.read_document(f"memo/{self.key}.json")
