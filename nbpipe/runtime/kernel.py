@@ -131,9 +131,9 @@ class KernelSession:
         inputs = {name: imported[name] if name in imported else self.user_ns[name] for name in header.inputs}
         record = StageRun(stage=header.name, status="ran", source_hash=source_hash(header.canonical(), body))
         parts = self.key_parts(header, body, setup, inputs)
+        self._notes.clear()  # cache faults found by the probe or restore from here on are this stage's
         probe = self.cache.probe(parts, use=not header.no_cache)
         record.key = probe.key
-        self._notes.clear()
         if probe.hit and self._restore(header, probe, record):
             return self._finish(header, record)
         record.reason = "--no-cache" if header.no_cache else self.cache.reason(probe)
@@ -152,7 +152,6 @@ class KernelSession:
         run_checks(header, namespace)
         check_unchanged(header, before, {**{n: setup[n] for n in before if n in setup}, **inputs})
         outputs = {name: namespace[name] for name in header.outputs}
-        self._notes.clear()
         if self.cache.save(probe, outputs, record.seconds, persist=not header.no_cache).saved:
             replay.save(self.store, probe.key, self.recording)
         record.warnings.extend(self._notes)

@@ -50,3 +50,17 @@ def test_a_stage_warning_points_at_the_stage_cell(shell: Any, tmp_path: Path) ->
     assert "nbpipe" not in Path(warning.filename).parts and warning.filename.startswith("<ipython-input-")
     assert warning.lineno == 1  # the header line of the stage's cell, as IPython names the cell
     assert linecache.getline(warning.filename, 1) == "%%stage make --out v\n"
+
+
+def test_a_corrupt_entry_found_on_restore_is_reported_with_the_stage(shell: Any, tmp_path: Path) -> None:
+    cell = "%%stage make --out v\nv = list(range(5))"
+    with capture_output():
+        assert shell.run_cell(cell).success
+    [payload] = [p for p in (tmp_path / ".nbpipe" / "entries").rglob("*") if p.suffix == ".pkl5"]
+    payload.write_bytes(b"\x00" + payload.read_bytes()[1:])  # a flipped byte: the entry is corrupt
+    with warnings.catch_warnings(record=True) as caught, capture_output() as out:
+        warnings.simplefilter("always")
+        assert shell.run_cell(cell).success
+    shown = out.stdout + out.stderr + " ".join(str(w.message) for w in caught)
+    assert "corrupt" in shown  # the fault is reported, then the stage ran again
+    assert shell.user_ns["v"] == [0, 1, 2, 3, 4]
