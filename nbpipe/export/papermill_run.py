@@ -10,6 +10,7 @@ notebook is kept under ``DIR/runs/RUN_ID/`` as the readable record of the run.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import dataclasses
 import json
 import os
@@ -303,21 +304,39 @@ class PapermillExecutor:
             "started": outcome.started,
             "outcome": result_path,
         }
-        papermill.execute_notebook(
-            _literal_path(os.path.join(self.folder, name)),
-            _literal_path(os.path.join(self.run_dir, name)),
-            parameters={**job.overrides, "nbpipe_job": json.dumps(payload)},
-            cwd=self.cwd,
-            kernel_name="python3",
-            progress_bar=False,
-            log_output=False,
-        )
-        with open(result_path, encoding="utf-8") as handle:
-            result = json.load(handle)
-        outcome.finished = float(result["finished"])
-        outcome.seconds = outcome.finished - outcome.started
-        outcome.fingerprints, outcome.sizes, outcome.saved = result["fingerprints"], result["sizes"], result["saved"]
-        outcome.warning = result.get("warning")
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(result_path)  # an earlier attempt's
+        try:
+            papermill.execute_notebook(
+                _literal_path(os.path.join(self.folder, name)),
+                _literal_path(os.path.join(self.run_dir, name)),
+                parameters={**job.overrides, "nbpipe_job": json.dumps(payload)},
+                cwd=self.cwd,
+                kernel_name="python3",
+                progress_bar=False,
+                log_output=False,
+            )
+        except Exception:
+            outcome.fingerprints, outcome.summaries, outcome.sizes, outcome.saved = {}, {}, {}, False
+            with contextlib.suppress(OSError, ValueError, KeyError):
+                _read_outcome(result_path, outcome)  # a failed --check gate wrote what it computed, unsaved
+            raise
+        outcome.warning = _read_outcome(result_path, outcome).get("warning")
+
+
+def _read_outcome(path: str, outcome: StageOutcome) -> dict[str, Any]:
+    """Read the outcome file a stage notebook wrote into ``outcome``.
+
+    Raises:
+        OSError: the notebook wrote none (it failed before).
+    """
+    with open(path, encoding="utf-8") as handle:
+        result: dict[str, Any] = json.load(handle)
+    outcome.finished = float(result["finished"])
+    outcome.seconds = outcome.finished - outcome.started
+    outcome.fingerprints, outcome.sizes, outcome.saved = result["fingerprints"], result["sizes"], result["saved"]
+    outcome.summaries = result.get("summaries") or {}
+    return result
 
 
 def _lost_input(exc: BaseException) -> str | None:

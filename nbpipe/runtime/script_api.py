@@ -390,7 +390,14 @@ def save_outputs(job_json: str, outputs: Mapping[str, Any], namespace: Mapping[s
 
     job = json.loads(job_json)
     header = parse_header(job["header"])
-    run_checks(header, namespace)
+    try:
+        run_checks(header, namespace)
+    except Exception as exc:  # a failed --check gate: what it computed goes to the record, unsaved
+        prints, summaries = gate_outputs(header.name, exc)
+        gate = {"fingerprints": prints, "summaries": summaries, "sizes": {}, "saved": False, "finished": time.time()}
+        with open(job["outcome"], "w", encoding="utf-8") as handle:
+            json.dump(gate, handle)
+        raise
     seconds = time.time() - float(job["started"])
     notes: list[str] = []
     cache = StageCache(Store(job["store"], scope=job.get("scope", "")), warn=notes.append)
@@ -402,6 +409,7 @@ def save_outputs(job_json: str, outputs: Mapping[str, Any], namespace: Mapping[s
         "saved": saved.saved,
         "finished": time.time(),
         "warning": notes[0] if notes else None,
+        "summaries": summarize_outputs(outputs),
     }
     with open(job["outcome"], "w", encoding="utf-8") as handle:
         json.dump(outcome, handle)

@@ -86,6 +86,21 @@ def test_the_exported_script_records_a_failed_gate_outputs(iris: Path) -> None:
     assert evaluate["outputs"]["accuracy"]["summary"] == {"type": "float", "value": 0.8}
 
 
+def test_papermill_stage_notebooks_record_summaries_and_a_failed_gate_outputs(iris: Path) -> None:
+    folder = iris.parent / "papermill"
+    assert main(["export", str(iris), "--to", "papermill", "-o", str(folder)]) == 0
+    assert main(["run", str(folder), "-p", "C=0.01"]) == 1
+    (record,) = records(iris.parent)
+    stages = {s["name"]: s for s in record["stages"]}
+    assert record["target"] == "papermill" and stages["evaluate"]["status"] == "failed"
+    assert stages["evaluate"]["outputs"]["accuracy"]["summary"] == {"type": "float", "value": 0.8}
+    assert stages["evaluate"]["outputs"]["accuracy"]["bytes"] == 0
+    assert stages["load"]["outputs"]["X"]["summary"] == {"type": "numpy.ndarray", "shape": [150, 4], "dtype": "float64"}
+    from nbpipe.cache.store import Store
+
+    assert Store(str(iris.parent / ".nbpipe")).lookup(stages["evaluate"]["key"]) is None  # never a cache hit
+
+
 def test_records_have_minor_2_resources_and_summaries(iris: Path) -> None:
     assert main(["run", str(iris)]) == 0
     assert main(["run", str(iris)]) == 0
