@@ -20,7 +20,6 @@ and every target meet in it; notebooks in different folders share one when given
 from __future__ import annotations
 
 import dataclasses
-import graphlib
 import os
 from typing import Any
 
@@ -57,8 +56,8 @@ def run_across(plan: Plan, options: RunOptions, store: Store) -> RunResult:
         store: the store of the run, shared by every notebook.
 
     Raises:
-        PipelineError: an analyzer error in a notebook reached (unless ``--no-check``), an
-            input whose notebook or output is missing, or notebooks that read each other.
+        PipelineError: an analyzer error in a notebook reached (unless ``--no-check``), or an
+            input whose notebook or output is missing.
     """
     cwd = os.getcwd()
     main = os.path.normpath(plan.notebook)
@@ -69,12 +68,14 @@ def run_across(plan: Plan, options: RunOptions, store: Store) -> RunResult:
     upstream: list[StageRecord] = []
     refs: dict[str, InputRef] = {}
     try:
-        for notebook, needed in _upstream_runs(project, main):
+        for notebook, needed in _segments(project, main):
             os.chdir(cwd)
-            sub = Store.for_notebook(notebook, store.url)
-            sub_plan = _checked_plan(notebook, sub, options.check)
-            sub_options = dataclasses.replace(options, params={}, only=[], force=[], from_stage=None, upto=needed)
-            result = _run(sub_plan, sub_options, {}, sub, project, notebook, outputs, shared)
+            own = notebook == main  # a stage of this notebook that another notebook reads back
+            sub = store if own else Store.for_notebook(notebook, store.url)
+            sub_plan = plan if own else _checked_plan(notebook, sub, options.check)
+            params = options.params if own else {}
+            sub_options = dataclasses.replace(options, params=params, only=[], force=[], from_stage=None, upto=needed)
+            result = _run(sub_plan, sub_options, overrides if own else {}, sub, project, notebook, outputs, shared)
             label = os.path.relpath(notebook, os.path.dirname(main))  # as the reader would write it
             collect_outputs(result, sub_plan, label, outputs)
             upstream.extend(dataclasses.replace(r, name=f"{label}:{r.name}") for r in result.stages)
@@ -108,31 +109,24 @@ def _project(main: str, check: bool) -> Project:
     return project
 
 
-def _upstream_runs(project: Project, main: str) -> list[tuple[str, list[str]]]:
-    """Each upstream notebook (producers first) with the stages of it that ``main`` needs.
+def _segments(project: Project, main: str) -> list[tuple[str, list[str]]]:
+    """The runs before ``main``'s own: each a notebook and the stages of it to run, in the one order.
 
-    Raises:
-        PipelineError: two notebooks read each other's outputs (no notebook can run first).
+    Consecutive stages of one notebook in the order across notebooks form one run, so a
+    notebook that reads a later stage of the notebook it feeds (prep -> train -> prep) runs in
+    two parts; the stages of ``main`` after the last stage of another notebook are its own run.
     """
     wanted = project.dag.upstream([node_id(main, s.name) for s in project.graph(main).stages])
-    needed: dict[str, list[str]] = {}
+    segments: list[tuple[str, list[str]]] = []
     for node in wanted:
         notebook, stage = split_node(node)
-        if notebook != main:
-            needed.setdefault(notebook, []).append(stage)
-    sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
-    for link in project.links:
-        if link.reader in needed or link.reader == main:
-            sorter.add(link.reader, link.producer)
-    try:
-        order = list(sorter.static_order())
-    except graphlib.CycleError as exc:
-        path = " -> ".join(exc.args[1])
-        raise PipelineError(
-            f"notebooks read each other's outputs ({path}): nbpipe run runs one notebook after another",
-            hint="move the stages so that outputs flow one way between notebooks",
-        ) from None
-    return [(notebook, needed[notebook]) for notebook in order if notebook in needed]
+        if segments and segments[-1][0] == notebook:
+            segments[-1][1].append(stage)
+        else:
+            segments.append((notebook, [stage]))
+    while segments and segments[-1][0] == main:
+        segments.pop()
+    return segments
 
 
 def _run(
@@ -145,7 +139,9 @@ def _run(
     outputs: dict[tuple[str, str], ProducedOutput],
     shared: _SharedExecutor,
 ) -> RunResult:
-    runner = Runner(plan, options, overrides, store, choose_progress())
+    progress = choose_progress()
+    print(f"{os.path.basename(plan.notebook)}:", file=progress.stream, flush=True)  # whose stages follow
+    runner = Runner(plan, options, overrides, store, progress)
     seed_runner(runner, [link for link in project.links if link.reader == notebook], outputs)
     return runner.run(lambda _run_id: shared.get())
 

@@ -122,3 +122,17 @@ def test_the_forecast_example_is_its_builders_output_and_checks_clean(
     assert result.status == "ok" and len(result.stages) == 5
     metrics = result.outputs(["metrics"])["metrics"]
     assert metrics["mae"] < metrics["naive_mae"]  # the model beats a naive forecast on the held-out days
+
+
+def test_notebooks_may_read_each_other_when_the_stages_do_not_cycle(tmp_path: Path) -> None:
+    _write(
+        tmp_path / "prep.py",
+        "%%stage load --out raw\nraw = list(range(10))",
+        "%%stage review --in model@train.ipynb --out note\nnote = f'model is {model}'",
+    )
+    reader = _write(tmp_path / "train.ipynb", "%%stage fit --in raw@prep.py --out model\nmodel = sum(raw)")
+    result = run_notebook(reader)
+    assert _statuses(result) == {"prep.py:load": "ran", "fit": "ran"}  # review is not needed by train
+    back = run_notebook(tmp_path / "prep.py")  # prep.py runs in two parts around train.ipynb's fit
+    assert _statuses(back) == {"prep.py:load": "cached", "train.ipynb:fit": "cached", "load": "cached", "review": "ran"}
+    assert back.outputs(["note"]) == {"note": "model is 45"}
