@@ -50,7 +50,45 @@ def to_python(source: str) -> str:
             pass
     from IPython.core.inputtransformer2 import TransformerManager
 
-    return str(TransformerManager().transform_cell(source))
+    transformed = str(TransformerManager().transform_cell(source))
+    magic = automagic(source)
+    if magic is None:
+        return transformed
+    try:
+        ast.parse(transformed)
+        return transformed
+    except SyntaxError:
+        return str(TransformerManager().transform_cell(magic))
+
+
+#: IPython's built-in line magics and default shell aliases: with automagic (on by default) a line
+#: ``ls data`` or ``cd ..`` runs ``%ls data`` / ``%cd ..`` (IPython's prefilter does it, after the
+#: input transformer, so TransformerManager leaves such lines alone).
+AUTOMAGICS = frozenset(
+    "alias alias_magic autoawait autocall automagic bookmark cat cd clear colors conda config connect_info cp "
+    "dhist dirs doctest_mode ed edit env gui hist history killbgscripts ldir less lf lk ll load_ext loadpy "
+    "logoff logon logstart logstate logstop ls lsmagic lx man matplotlib mkdir more mv notebook pastebin pdb "
+    "pdef pdoc pfile pinfo pinfo2 pip popd pprint precision prun psearch psource pushd pwd pycat pylab "
+    "qtconsole quickref rehashx reload_ext rep reset reset_selective rm rmdir sc set_env sx tb timeit unalias "
+    "unload_ext who who_ls whos xdel xmode".split()
+)
+_AUTOMAGIC = re.compile(r"^([ \t]*)([A-Za-z_]\w*)(?=[ \t]*$|[ \t]+[^\s=])", re.MULTILINE)
+
+
+def automagic(source: str) -> str | None:
+    """``source`` with automagic lines (``ls data``, ``cd ..``) written as ``%ls data``; None if it has none.
+
+    Only for a cell that does not parse otherwise. ``ls = 3`` and ``ls == 3`` stay
+    Python; a cell with a triple-quoted string is left alone (a line inside it is text).
+    """
+    if '"""' in source or "'''" in source:
+        return None
+
+    def mark(match: re.Match[str]) -> str:
+        return f"{match.group(1)}%{match.group(2)}" if match.group(2) in AUTOMAGICS else match.group(0)
+
+    rewritten = _AUTOMAGIC.sub(mark, source)
+    return rewritten if rewritten != source else None
 
 
 _MAGIC_LINE = re.compile(r"^[ \t]*(?:%|!)", re.MULTILINE)

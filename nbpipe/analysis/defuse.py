@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from nbpipe.analysis import effects, magics
 from nbpipe.analysis.effects import FileAccess
 from nbpipe.analysis.scopes import Scope, class_scope, comprehension_scope, function_scope, imported_names, is_builtin
-from nbpipe.source import session_magic
+from nbpipe.source import automagic, session_magic
 
 Location = tuple[int, int]  # (1-based line, 0-based column)
 
@@ -106,7 +106,16 @@ def parse(source: str) -> ast.Module:
                 return ast.parse(source)
             except SyntaxError:
                 pass
-            return ast.parse(magics.transform(source))
+            try:
+                return ast.parse(magics.transform(source))
+            except SyntaxError as exc:
+                magic = automagic(source)  # `ls data`, `cd ..`: IPython runs them as %ls, %cd
+                if magic is None:
+                    raise
+                try:
+                    return ast.parse(magics.transform(magic))
+                except SyntaxError:
+                    raise exc from None
     except (ValueError, MemoryError, RecursionError) as exc:
         raise SyntaxError(str(exc) or type(exc).__name__) from exc
     finally:
