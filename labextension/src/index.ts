@@ -17,7 +17,10 @@ const ICON_SVG =
 /** The sidebar icon. */
 export const pipelineIcon = new LabIcon({ name: 'jupyter-nbpipe:pipeline', svgstr: ICON_SVG });
 
-/** Adds the "Pipeline" sidebar on the left, restored with the layout. */
+/**
+ * Adds the "Pipeline" sidebar on the left, restored with the layout, and its commands;
+ * their key bindings (Accel Shift Y: show it, Accel Alt C: check) are in `schema/sidebar.json`.
+ */
 const sidebar: JupyterFrontEndPlugin<void> = {
   id: 'jupyter-nbpipe:sidebar',
   description: 'The nbpipe stage graph of the active notebook',
@@ -41,7 +44,10 @@ const sidebar: JupyterFrontEndPlugin<void> = {
     });
     app.commands.addCommand('nbpipe:check', {
       label: 'Check Pipeline (nbpipe)',
-      execute: () => widget.model.refresh()
+      execute: () => {
+        app.shell.activateById(widget.id);
+        return widget.check();
+      }
     });
     palette?.addItem({ command: 'nbpipe:show-pipeline', category: 'nbpipe' });
     palette?.addItem({ command: 'nbpipe:check', category: 'nbpipe' });

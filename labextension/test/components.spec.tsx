@@ -41,9 +41,27 @@ describe('DiagnosticsList', () => {
     expect(onSelect).toHaveBeenCalledWith(expect.objectContaining({ code: 'NBP101', cell: 5 }));
   });
 
-  it('disables diagnostics that have no cell', () => {
+  it('disables diagnostics that have no cell (still reachable with the arrow keys)', () => {
+    const onSelect = jest.fn();
+    render(<DiagnosticsList diagnostics={irisGraph().diagnostics} onSelect={onSelect} />);
+    const button = screen.getByText('NBP203').closest('button') as HTMLButtonElement;
+    expect(button.getAttribute('aria-disabled')).toBe('true');
+    fireEvent.click(button);
+    expect(onSelect).not.toHaveBeenCalled();
+  });
+
+  it('is one tab stop; the arrow keys move between diagnostics', () => {
     render(<DiagnosticsList diagnostics={irisGraph().diagnostics} onSelect={noop} />);
-    expect((screen.getByText('NBP203').closest('button') as HTMLButtonElement).disabled).toBe(true);
+    const buttons = screen.getAllByRole('button');
+    expect(buttons.map(b => b.tabIndex)).toEqual([0, -1, -1]);
+    buttons[0].focus();
+    fireEvent.keyDown(buttons[0], { key: 'ArrowDown' });
+    expect(document.activeElement).toBe(buttons[1]);
+    expect(screen.getAllByRole('button').map(b => b.tabIndex)).toEqual([-1, 0, -1]);
+    fireEvent.keyDown(buttons[1], { key: 'End' });
+    expect(document.activeElement).toBe(buttons[2]);
+    fireEvent.keyDown(buttons[2], { key: 'Home' });
+    expect(document.activeElement).toBe(buttons[0]);
   });
 
   it('says so when there is nothing to report', () => {

@@ -16,9 +16,19 @@ import {
   ReactFlowInstance
 } from '@xyflow/react';
 import '@xyflow/react/dist/style.css';
-import React, { useCallback, useEffect, useMemo, useRef } from 'react';
+import React, { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 
-import { buildFlow, Direction, IFlowEdge, IFlowNode, INodeData, MAX_FIT_ZOOM, READABLE_ZOOM } from '../model';
+import {
+  buildFlow,
+  Direction,
+  IFlowEdge,
+  IFlowNode,
+  INodeData,
+  MAX_FIT_ZOOM,
+  nodeId,
+  READABLE_ZOOM,
+  STATUS_INFO
+} from '../model';
 import { initialViewport } from '../viewport';
 import { edgeTooltip } from '../details';
 import { IGraph, IRecordedVariable } from '../tokens';
@@ -30,6 +40,16 @@ const CONTROLS_PX = 34;
 
 /** How many frames a first view waits for its box to have a size before the resize observer takes over. */
 const RETRY_FRAMES = 30;
+
+/** Keys that move the graph's one tab stop along the pipeline's order (Home and End: to its ends). */
+const ARROWS: Record<string, number> = {
+  ArrowDown: 1,
+  ArrowRight: 1,
+  ArrowUp: -1,
+  ArrowLeft: -1,
+  Home: -Infinity,
+  End: Infinity
+};
 
 /** How far out the user may zoom (an overview; labels get small). */
 const MIN_ZOOM = 0.25;
@@ -68,9 +88,29 @@ export interface IGraphViewProps {
 /** The laid-out graph of one notebook. */
 export function GraphView(props: IGraphViewProps): JSX.Element {
   const { nodes, edges } = useMemo(() => buildFlow(props.graph, props.direction), [props.graph, props.direction]);
+  // One tab stop for the whole graph (roving): the stage last moved to with the arrow keys,
+  // else the selected stage, else the first; the arrow keys move along the pipeline's order.
+  const [roving, setRoving] = useState<string | null>(null);
+  const moved = useRef(false);
+  const order = useMemo(() => {
+    const drawn = new Set(nodes.map(n => n.id));
+    return props.graph.order.map(nodeId.stage).filter(id => drawn.has(id));
+  }, [nodes, props.graph.order]);
+  const selectedId = props.selected === null ? null : nodeId.stage(props.selected);
+  const tabStop =
+    roving && order.includes(roving) ? roving : selectedId && order.includes(selectedId) ? selectedId : order[0];
   const flowNodes: Node[] = useMemo(
-    () => nodes.map(n => ({ ...n, selected: n.type === 'stage' && n.data.label === props.selected })),
-    [nodes, props.selected]
+    () =>
+      nodes.map(n => ({
+        ...n,
+        selected: n.type === 'stage' && n.data.label === props.selected,
+        focusable: n.id === tabStop,
+        ariaLabel:
+          n.type === 'stage'
+            ? `stage ${n.data.label}: ${STATUS_INFO[n.data.status ?? 'unknown'].label}${n.data.reason ? ` (${n.data.reason})` : ''}`
+            : undefined
+      })),
+    [nodes, props.selected, tabStop]
   );
   const flowEdges: Edge[] = useMemo(
     () =>
@@ -144,7 +184,36 @@ export function GraphView(props: IGraphViewProps): JSX.Element {
       props.onActivate(data.label, data.cell);
     }
   };
+  // After an arrow key, focus the new tab stop once it is rendered focusable.
+  useEffect(() => {
+    if (!moved.current || !tabStop) {
+      return;
+    }
+    moved.current = false;
+    const el = box.current?.querySelector<HTMLElement>(`.react-flow__node[data-id="${CSS.escape(tabStop)}"]`);
+    if (el) {
+      el.tabIndex = 0; // React Flow applies the new `focusable` a render later (from its store)
+      el.focus();
+    }
+    const target = nodes.find(n => n.id === tabStop);
+    if (flow.current && box.current && target) {
+      revealNode(flow.current, target, box.current.clientWidth, box.current.clientHeight);
+    }
+  }, [tabStop, nodes]);
   const onKeyDown = (event: React.KeyboardEvent): void => {
+    const step = ARROWS[event.key];
+    if (step !== undefined) {
+      const id = (event.target as HTMLElement).closest('.react-flow__node')?.getAttribute('data-id');
+      const at = id ? order.indexOf(id) : -1;
+      if (at >= 0) {
+        event.preventDefault();
+        event.stopPropagation();
+        const next = step === -Infinity ? 0 : step === Infinity ? order.length - 1 : at + step;
+        moved.current = true;
+        setRoving(order[Math.max(0, Math.min(order.length - 1, next))]);
+      }
+      return;
+    }
     if (event.key !== 'Enter' && event.key !== ' ') {
       return;
     }
@@ -170,6 +239,7 @@ export function GraphView(props: IGraphViewProps): JSX.Element {
         colorMode={props.dark ? 'dark' : 'light'}
         onNodeClick={(_, node) => activate(node)}
         nodesDraggable={false}
+        edgesFocusable={false}
         nodesConnectable={false}
         elementsSelectable={true}
         onInit={instance => {

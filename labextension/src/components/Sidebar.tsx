@@ -12,6 +12,7 @@ import { Widget } from '@lumino/widgets';
 import React from 'react';
 
 import { analyze, annotate, details, exportNotebook, NbpipeApiError } from '../api';
+import { analysisContent } from '../content';
 import { ICellSpot, jumpToCell } from '../jump';
 import { finishRun, IKernelError, IRunReport, startRun, withBundle } from '../run';
 import { IMessage, PipelineView } from './PipelineView';
@@ -95,7 +96,7 @@ export class PipelineSidebar extends ReactWidget {
         onGoToCell={(cell, stage, spot) => this._goToCell(cell, stage, spot)}
         onRun={stage => void this._run(stage)}
         onExport={to => void this._export(to)}
-        onCheck={() => void this._check()}
+        onCheck={() => void this.check()}
         onAnnotate={() => void this._annotate()}
         onOpenPath={path => void this._app.commands.execute('docmanager:open', { path })}
         onCommitted={() => {
@@ -130,7 +131,7 @@ export class PipelineSidebar extends ReactWidget {
       }
       panel.model?.contentChanged.connect(this._onEdited, this);
       panel.context.fileChanged.connect(this._onSaved, this);
-      void this.model.setSource({ path: panel.context.path, content: () => panel.model?.toJSON() });
+      void this.model.setSource({ path: panel.context.path, content: () => analysisContent(panel.model?.toJSON()) });
       void this._loadDetails();
     });
     panel.disposed.connect(() => this._panel === panel && this._follow(this._tracker.currentWidget));
@@ -350,7 +351,8 @@ export class PipelineSidebar extends ReactWidget {
     }
   }
 
-  private async _check(): Promise<void> {
+  /** Analyse the notebook again now and say what was found ("Check: 5 stages, no problems"). */
+  async check(): Promise<void> {
     await this.model.refresh();
     const { graph, error } = this.model.state;
     this._say(error || !graph ? 'error' : 'info', error ? error.message : graph ? `Check: ${summary(graph)}` : '');
