@@ -153,7 +153,9 @@ def test_measure_attributes_peak_memory_and_cpu_to_the_block() -> None:
     with measure() as small:
         sum(range(1000))
     if sys.platform.startswith("linux"):  # the high-water mark was reset: the big block is not counted again
-        assert small.peak_memory is not None and small.peak_memory < 320_000_000
+        # (the peak includes what the process already held, which depends on the tests run before this one)
+        assert usage.peak_memory is not None and small.peak_memory is not None
+        assert small.peak_memory < usage.peak_memory - 200_000_000
 
 
 def _record(run_id: str, params: dict[str, Any], outputs: dict[str, Any], status: str = "ran") -> dict[str, Any]:
