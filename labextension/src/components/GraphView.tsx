@@ -11,7 +11,9 @@ import {
   Controls,
   Edge,
   MarkerType,
+  MiniMap,
   Node,
+  Panel,
   ReactFlow,
   ReactFlowInstance
 } from '@xyflow/react';
@@ -31,6 +33,7 @@ import {
 } from '../model';
 import { initialViewport } from '../viewport';
 import { edgeTooltip } from '../details';
+import { highlight, matches } from '../highlight';
 import { IGraph, IRecordedVariable } from '../tokens';
 import { EDGE_TYPES } from './edges';
 import { NODE_TYPES } from './nodes';
@@ -50,6 +53,9 @@ const ARROWS: Record<string, number> = {
   Home: -Infinity,
   End: Infinity
 };
+
+/** From how many stages on the graph shows an overview (React Flow's MiniMap). */
+export const OVERVIEW_FROM = 30;
 
 /** How far out the user may zoom (an overview; labels get small). */
 const MIN_ZOOM = 0.25;
@@ -81,6 +87,8 @@ export interface IGraphViewProps {
   selected: string | null;
   /** Recorded variables (type, shape, size) for the edges' tooltips. */
   variables?: Record<string, IRecordedVariable>;
+  /** A stage was picked in the search box (Enter): select it. */
+  onSelect?: (stage: string) => void;
   /** A stage node was activated (click, or Enter on the focused node). */
   onActivate: (stage: string, cell: number) => void;
 }
@@ -97,6 +105,8 @@ export function GraphView(props: IGraphViewProps): JSX.Element {
     return props.graph.order.map(nodeId.stage).filter(id => drawn.has(id));
   }, [nodes, props.graph.order]);
   const selectedId = props.selected === null ? null : nodeId.stage(props.selected);
+  const [query, setQuery] = useState('');
+  const marks = useMemo(() => highlight(props.graph, props.selected, query), [props.graph, props.selected, query]);
   const tabStop =
     roving && order.includes(roving) ? roving : selectedId && order.includes(selectedId) ? selectedId : order[0];
   const flowNodes: Node[] = useMemo(
@@ -104,22 +114,24 @@ export function GraphView(props: IGraphViewProps): JSX.Element {
       nodes.map(n => ({
         ...n,
         selected: n.type === 'stage' && n.data.label === props.selected,
+        className: marks.nodes.get(n.id),
         focusable: n.id === tabStop,
         ariaLabel:
           n.type === 'stage'
             ? `stage ${n.data.label}: ${STATUS_INFO[n.data.status ?? 'unknown'].label}${n.data.reason ? ` (${n.data.reason})` : ''}`
             : undefined
       })),
-    [nodes, props.selected, tabStop]
+    [nodes, props.selected, tabStop, marks]
   );
   const flowEdges: Edge[] = useMemo(
     () =>
       edges.map(e => ({
         ...e,
+        className: [e.className, marks.edges.get(e.id)].filter(Boolean).join(' '),
         data: e.label ? { ...e.data, title: edgeTooltip(e.label.split(', '), props.variables ?? {}) } : e.data,
         markerEnd: { type: MarkerType.ArrowClosed, width: 16, height: 16 }
       })),
-    [edges, props.variables]
+    [edges, props.variables, marks]
   );
   const box = useRef<HTMLDivElement>(null);
   const flow = useRef<ReactFlowInstance | null>(null);
@@ -252,6 +264,36 @@ export function GraphView(props: IGraphViewProps): JSX.Element {
         proOptions={{ hideAttribution: true }}
       >
         <Background gap={16} size={1} />
+        <Panel position="top-right" className="jp-nbpipe-search">
+          <input
+            type="search"
+            placeholder="Find stage"
+            aria-label="Find stage"
+            value={query}
+            onChange={e => setQuery(e.target.value)}
+            onKeyDown={e => {
+              const found = matches(props.graph, query);
+              if (e.key === 'Enter' && found.length) {
+                e.preventDefault();
+                props.onSelect?.(found[0]);
+              } else if (e.key === 'Escape') {
+                setQuery('');
+              }
+              e.stopPropagation(); // typing here is not graph navigation
+            }}
+          />
+        </Panel>
+        {props.graph.stages.length >= OVERVIEW_FROM && (
+          <MiniMap
+            className="jp-nbpipe-overview"
+            position="bottom-right"
+            style={{ width: 72, height: 120 }}
+            pannable
+            zoomable
+            ariaLabel="Overview of the pipeline"
+            nodeClassName={n => `jp-nbpipe-overview-node jp-nbpipe-status-${(n.data as INodeData).status ?? 'none'}`}
+          />
+        )}
         <Controls
           position="top-left"
           orientation="horizontal"

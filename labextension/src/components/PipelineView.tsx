@@ -145,6 +145,7 @@ export function PipelineView(props: IPipelineViewProps): JSX.Element {
           direction={props.direction}
           selected={props.selected}
           variables={props.details?.variables}
+          onSelect={props.onSelect}
           onActivate={(stage, cell) => props.onGoToCell(cell, stage)}
         />
       )}
