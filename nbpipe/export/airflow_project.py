@@ -157,3 +157,38 @@ with DAG(
 '''
     text = ruff_format(body)
     return lint_waiver(text) + text
+
+
+def project_tasks_plan(nb: Notebook) -> tuple[Plan, dict[str, Any], list[Plan]]:
+    """One task per stage across notebooks, as a plan whose stages are the tasks (for ``--to kubeflow``).
+
+    Returns:
+        The plan of the tasks (stage names are :func:`task_id` values, headers carry only the
+        resources, edges from the one graph across notebooks, the exported notebook's parameters),
+        the data generated code embeds (each notebook's plan, and task -> (notebook, stage)), and
+        the plans of every notebook.
+    """
+    import dataclasses
+
+    from nbpipe.dag import build_dag
+    from nbpipe.model import StageHeader
+    from nbpipe.runtime.plan import StagePlan
+    from nbpipe.runtime.script_api import DATA_VERSION, plan_to_data
+
+    plans, tasks, edges = project_plans(nb)
+    reader = plans[next(iter(plans))]
+    ids = {(n, s): task_id(n, s) for n, s in tasks}
+    stages = {
+        ids[n, s]: StagePlan(StageHeader(ids[n, s], resources=plans[n].stages[s].header.resources), "", 0)
+        for n, s in tasks
+    }
+    dag = build_dag(list(stages), [(ids[a, b], ids[c, d]) for a, b, c, d in edges])
+    tasks_plan = dataclasses.replace(reader, stages=stages, dag=dag, producers={}, imported={}, setup=())
+    data = {
+        "version": DATA_VERSION,
+        "notebook": os.path.basename(reader.notebook),
+        "order": list(dag.order),
+        "pipelines": {name: plan_to_data(plan, base_dir=".") for name, plan in plans.items()},
+        "tasks": {ids[n, s]: [n, s] for n, s in tasks},
+    }
+    return tasks_plan, data, list(plans.values())

@@ -66,15 +66,20 @@ def export_kubeflow(
     """
     if standalone:
         raise ExportError("--standalone applies to --to script only", hint="drop --standalone")
-    plan = plan_notebook(nb)
+    plan = plan_notebook(nb, imports=True)
+    data, plans = None, [plan]
+    if plan.imported:  # --in NAME@NOTEBOOK: one pipeline, a component per stage of every notebook involved
+        from nbpipe.export.airflow_project import project_tasks_plan
+
+        plan, data, plans = project_tasks_plan(nb)
     refuse_reserved(plan, RESERVED)
     check_writable(output, overwrite)
     if compile_to is not None:
         check_writable(compile_to, overwrite)
-    reqs = list(packages) if packages else default_packages(plan)
+    reqs = list(packages) if packages else sorted({r for p in plans for r in default_packages(p)}, key=str.lower)
     if not any(DISTRIBUTION in req or "nbpipe" in req for req in reqs):
         reqs.insert(0, _nbpipe_requirement())
-    text = render(plan, output, store_default(plan, store), image or default_image(), reqs)
+    text = render(plan, output, store_default(plan, store), image or default_image(), reqs, data)
     write_text(output, mark_python(text), overwrite)
     if compile_to is not None:
         compile_pipeline(_load(output).build(reqs, True), compile_to, overwrite)
@@ -169,8 +174,11 @@ def limits(plan: Plan, stage: str) -> list[str]:
     return calls
 
 
-def render(plan: Plan, output: str, store: str | None, image: str, packages: list[str]) -> str:
-    """The formatted pipeline file text."""
+def render(
+    plan: Plan, output: str, store: str | None, image: str, packages: list[str], data: dict[str, Any] | None = None
+) -> str:
+    """The formatted pipeline file text (``data``: what it embeds instead of ``plan``'s data, see
+    :func:`nbpipe.export.airflow_project.project_tasks_plan`)."""
     from nbpipe.runtime.script_api import plan_to_data
 
     params = {identifier(name): kfp_type(name, value) for name, value in plan.defaults.items()}
@@ -180,7 +188,7 @@ def render(plan: Plan, output: str, store: str | None, image: str, packages: lis
         docstring(_doc(plan, base_dir, store) + "\n"),
         _HEAD.format(
             name=literal(_pipeline_name(plan)),
-            plan=literal(plan_to_data(plan, base_dir=".")),
+            plan=literal(data if data is not None else plan_to_data(plan, base_dir=".")),
             params=literal(dict(plan.defaults)),
             image=literal(image),
             packages=literal(packages),

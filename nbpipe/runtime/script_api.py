@@ -464,4 +464,9 @@ def run_component(
         os.getcwd(), base_dir[1], store[1] or None, base_dir_param=base_dir[0], store_param=store[0]
     )
     data = {**json.loads(plan_json), "base_dir": folder}
+    if "pipelines" in data:  # a pipeline across notebooks: the task names a stage of one of them
+        from nbpipe.runtime.project_tasks import run_project_stage_task
+
+        notebook, name = data["tasks"][stage]
+        return json.dumps(run_project_stage_task(data["pipelines"], notebook, name, params, folder, url, "kubeflow"))
     return json.dumps(run_stage_task(data, stage, params, url or "", "kubeflow"))

@@ -7,7 +7,7 @@ keys looked up in the store), ``nbpipe run``, the exported script, the papermill
 folder, the Airflow DAG (``dag.test()``), the Kubeflow pipeline (compiled with kfp's compiler,
 its YAML loaded back, run with kfp's local subprocess runner) and Dask (LocalCluster, 2 worker
 processes). The pipeline across notebooks (``example_notebooks/forecast/``) is compared the
-same way in every target but Kubeflow (which refuses it), its three notebooks in one store.
+same way in every target, its three notebooks in one store.
 """
 
 from __future__ import annotations
@@ -214,6 +214,16 @@ def test_every_target_computes_the_outputs_of_a_pipeline_across_notebooks(
     finally:
         dag_file.unlink()
     prints["airflow"] = project_store_prints(tmp_path / "airflow_store")
+
+    folder = copy_examples(tmp_path, "kubeflow") / "forecast"
+    pipeline, compiled = tmp_path / "kubeflow" / "pipeline.py", tmp_path / "kubeflow" / "pipeline.yaml"
+    export_notebook(folder / "train.ipynb", "kubeflow", pipeline, compile_to=str(compiled))
+    assert components.load_component_from_file(str(compiled)).name.startswith("nbpipe-")
+    subprocess.run(
+        [sys.executable, pipeline, "--local", "--store", str(tmp_path / "kubeflow_store")],
+        check=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, timeout=600,
+    )  # fmt: skip
+    prints["kubeflow"] = project_store_prints(tmp_path / "kubeflow_store")
 
     folder = copy_examples(tmp_path, "dask") / "forecast"
     prints["dask"] = record_prints(
