@@ -69,7 +69,7 @@ def export_kubeflow(
     plan = plan_notebook(nb, imports=True)
     data, plans = None, [plan]
     if plan.imported:  # --in NAME@NOTEBOOK: one pipeline, a component per stage of every notebook involved
-        from nbpipe.export.airflow_project import project_tasks_plan
+        from nbpipe.export.project import project_tasks_plan
 
         plan, data, plans = project_tasks_plan(nb)
     refuse_reserved(plan, RESERVED)
@@ -178,7 +178,7 @@ def render(
     plan: Plan, output: str, store: str | None, image: str, packages: list[str], data: dict[str, Any] | None = None
 ) -> str:
     """The formatted pipeline file text (``data``: what it embeds instead of ``plan``'s data, see
-    :func:`nbpipe.export.airflow_project.project_tasks_plan`)."""
+    :func:`nbpipe.export.project.project_tasks_plan`)."""
     from nbpipe.runtime.script_api import plan_to_data
 
     params = {identifier(name): kfp_type(name, value) for name, value in plan.defaults.items()}

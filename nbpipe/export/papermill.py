@@ -82,7 +82,7 @@ def _export_upstream(nb: Notebook, output: str, overwrite: bool) -> list[dict[st
     Raises:
         ExportError: two upstream notebooks share a file stem (their folders would collide).
     """
-    from nbpipe.export.airflow_project import project_plans
+    from nbpipe.export.project import project_plans
     from nbpipe.notebook import read
 
     plans, tasks, _edges = project_plans(nb)
