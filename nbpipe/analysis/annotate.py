@@ -39,6 +39,7 @@ from nbpipe.analysis import annotate_split as split
 from nbpipe.analysis.checks_extension import loads_extension
 from nbpipe.analysis.defuse import CellInfo, cell_info, parse
 from nbpipe.analysis.facts import RAISES_TAG
+from nbpipe.model import cell_label
 from nbpipe.source import session_magic
 
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
@@ -126,7 +127,8 @@ def propose(nb: dict[str, Any]) -> Annotation:
 def _shaped(cell: dict[str, Any]) -> dict[str, Any]:
     """A copy of a cell whose metadata, tags and outputs have their types (odd ones count as empty, as in ``read``)."""
     shaped = {"cell_type": "code", **cell}  # the reader's default too
-    metadata = cell.get("metadata") if isinstance(cell.get("metadata"), dict) else {}
+    found = cell.get("metadata")
+    metadata: dict[str, Any] = found if isinstance(found, dict) else {}
     tags = metadata.get("tags")
     shaped["metadata"] = {k: v for k, v in metadata.items() if k != "tags"}
     if isinstance(tags, list):
@@ -153,10 +155,10 @@ def _pieces(cells: list[dict[str, Any]], notes: list[str]) -> list[Piece]:
         raised = _raised(cell) if kind in {None, "plain"} else None
         if raised is not None:
             where = f", line {raised[1]}" if raised[1] is not None else ""
-            notes.append(f"cell {index + 1} raises {raised[0]} by design ({raised[2]}{where}): the raising "
+            notes.append(f"{cell_label(index)} raises {raised[0]} by design ({raised[2]}{where}): the raising "
                          "line stays out of the pipeline, in a plain cell tagged raises-exception")  # fmt: skip
         if kind == "plain" and raised is not None and cell_info(source).error is not None:
-            notes.append(f"cell {index + 1} does not parse by design: it is marked '{_IGNORE_SYNTAX}' "
+            notes.append(f"{cell_label(index)} does not parse by design: it is marked '{_IGNORE_SYNTAX}' "
                          "so that the check accepts the notebook")  # fmt: skip
             source = source.rstrip("\n") + "\n" + _IGNORE_SYNTAX
         if kind is not None or (raised is not None and raised[1] is None):
@@ -347,7 +349,9 @@ def _read_problem(name: str, changes: bool, walk: _Walk, current: Stage | None, 
         return "" if facts.clean_setup(name) or source == "params" else f"{name!r} is bound by several cells"
     if source == "stage":
         return ""
-    return f"it reads {name!r}, which a plain cell (cell {cell}) binds or changes: batch runs never run that cell"
+    return (
+        f"it reads {name!r}, which a plain cell ({cell_label(cell)}) binds or changes: batch runs never run that cell"
+    )
 
 
 def _join(walk: _Walk, current: Stage | None, index: int) -> Stage:
@@ -605,5 +609,5 @@ def _plain_notes(pieces: list[Piece], demoted: dict[int, str]) -> list[str]:
         if cell in seen or "a plain cell (cell" in reason:
             continue
         seen.add(cell)
-        notes.append(f"cell {cell + 1} stays a plain cell: {reason}")
+        notes.append(f"{cell_label(cell)} stays a plain cell: {reason}")
     return notes
