@@ -57,7 +57,7 @@ class ImportedOutput:
     def state(self) -> str:
         """What is wrong with it, for a message: ``has not run``, ``is stale (code changed (line 2))``."""
         if self.status == "missing":
-            return f"cannot be read ({self.reason})"
+            return self.reason
         what = {"stale": "is stale", "never-run": "has not run", "failed": "failed"}.get(self.status, "is not cached")
         return f"{what} ({self.reason})" if self.reason and self.status != "never-run" else what
 
@@ -126,7 +126,7 @@ def restore_imports(header: StageHeader, base_dir: str, store: Store) -> dict[st
     values: dict[str, Any] = {}
     for name, written in header.notebook_inputs:
         found = imported_output(base_dir, name, written, store)
-        detail = f"{found.where()} {found.state()}" if not found.fresh else ""
+        detail = found.reason if found.status == "missing" else f"{found.where()} {found.state()}"
         if found.fresh:
             try:
                 values[name] = StageCache(store).load_input(name, found.key, name)

@@ -85,3 +85,13 @@ def test_nbpipe_run_in_the_kernel_restores_what_it_reads_from_another_notebook(
     shown = capsys.readouterr().out
     rows = {line.split()[0]: line.split()[1] for line in shown.splitlines() if line.startswith(("fit ", "report "))}
     assert rows == {"fit": "fresh", "report": "fresh"}  # not unknown: features comes from prep.py
+
+
+def test_the_kernel_names_a_missing_notebook_or_output(shell: Any, tmp_path: Path) -> None:
+    _prep(tmp_path)
+    message = str(shell.run_cell("%%stage fit --in features@nope.ipynb --out model\nmodel = 1").error_in_exec)
+    assert "stage 'fit' reads 'features' from nope.ipynb" in message
+    assert "notebook 'nope.ipynb' cannot be read" in message and "no such file" in message
+    assert "fix --in features@nope.ipynb" in message
+    message = str(shell.run_cell("%%stage fit --in feature@prep.py --out model\nmodel = 1").error_in_exec)
+    assert "; no stage of prep.py outputs 'feature'" in message
