@@ -168,7 +168,7 @@ def seed_runner(runner: Runner, links: list[Link], outputs: dict[tuple[str, str]
 
 def collect_outputs(result: RunResult, plan: Plan, label: str, outputs: dict[tuple[str, str], ProducedOutput]) -> None:
     """What each stage of an upstream run left for readers in other notebooks (``label``: the notebook's name)."""
-    notebook = plan.notebook
+    notebook = os.path.normpath(plan.notebook)  # as the project (and its links) name it
     for record in result.stages:
         if record.status in ("ran", "cached"):
             for out, info in record.outputs.items():
