@@ -19,6 +19,16 @@ STATUSES = ("fresh", "stale", "never-run", "failed", "unknown")
 STAGE_MIME = "application/vnd.nbpipe.stage+json"
 
 
+def cell_label(index: int | None) -> str:
+    """A cell as a person reads it: ``cell 10`` for index 9, numbered as JupyterLab numbers cells.
+
+    Messages, CLI text, the sidebar and the widgets say this; only the graph JSON's ``cell``
+    fields keep the 0-based index (markdown cells are counted in both). No cell (a finding
+    about the whole notebook) reads ``notebook``.
+    """
+    return "notebook" if index is None else f"cell {index + 1}"
+
+
 @dataclass(frozen=True)
 class StageHeader:
     """A parsed ``%%stage`` header line."""

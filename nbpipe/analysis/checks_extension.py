@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 from nbpipe.analysis.checks_stage import diag
 from nbpipe.analysis.facts import NotebookFacts
-from nbpipe.model import Diagnostic
+from nbpipe.model import Diagnostic, cell_label
 
 #: The ways a cell loads the extension: the line magic (``%`` optional, as with automagic),
 #: IPython's API for it, or the extension's entry point called by hand.
@@ -38,13 +38,13 @@ def check_extension(nbf: NotebookFacts) -> Iterator[Diagnostic]:
     if first is None or any(loads_extension(f.cell.source) for f in nbf.cells if f.index < first.index):
         return
     later = next((f for f in nbf.cells if f.index > first.index and loads_extension(f.cell.source)), None)
-    where = f"is loaded only in cell {later.index + 1}, below it" if later else "is never loaded"
+    where = f"is loaded only in {cell_label(later.index)}, below it" if later else "is never loaded"
     message = (
-        f"cell {first.index + 1} is the first %%stage cell, but the nbpipe extension {where}: "
+        f"{cell_label(first.index)} is the first %%stage cell, but the nbpipe extension {where}: "
         'Run All in Jupyter stops there with "Cell magic `%%stage` not found"'
     )
     hint = (
-        f"add a cell with `%load_ext nbpipe` above cell {first.index + 1} (if your IPython profile loads "
+        f"add a cell with `%load_ext nbpipe` above {cell_label(first.index)} (if your IPython profile loads "
         "the extension, silence this with `# nbpipe: ignore[NBP211]` in that cell)"
     )
     yield diag("NBP211", message, hint, first)

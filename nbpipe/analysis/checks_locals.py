@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from nbpipe.analysis.checks_stage import diag
 from nbpipe.analysis.facts import CellFacts, NotebookFacts
-from nbpipe.model import Diagnostic
+from nbpipe.model import Diagnostic, cell_label
 
 
 def check_stage_locals(nbf: NotebookFacts) -> Iterator[Diagnostic]:
@@ -46,7 +46,7 @@ def _diagnostic(nbf: NotebookFacts, facts: CellFacts, name: str, stage: str, loc
     if header.outputs and name not in header.outputs:
         fixed = header.canonical().replace("--out ", f"--out {name} ", 1)
     message = (
-        f"cell {facts.index + 1} reads {name!r}, a local of stage {stage!r} that is not among its --out: "
+        f"{cell_label(facts.index)} reads {name!r}, a local of stage {stage!r} that is not among its --out: "
         "it exists after the stage runs but not after a restore from the cache"
     )
     return diag("NBP209", message, f"declare it: %%stage {fixed}", facts, loc, names=(name,), stage=stage)

@@ -19,7 +19,7 @@ from itertools import repeat
 from nbpipe.analysis.checks_stage import diag
 from nbpipe.analysis.defuse import FunctionInfo
 from nbpipe.analysis.facts import CellFacts, NotebookFacts
-from nbpipe.model import Diagnostic
+from nbpipe.model import Diagnostic, cell_label
 
 _NEVER = 1 << 30  # a line after every line of a cell
 _Read = tuple[str, int, tuple[int, int], str]  # (name, binding cell, location, " through 'f', called here,")
@@ -163,6 +163,8 @@ def _diag(facts: CellFacts, name: str, binder: int, loc: tuple[int, int], via: s
     more = {1: "", 2: " (1 more cell reads it before then)"}.get(
         readers, f" ({readers - 1} more cells read it before then)"
     )
-    message = f"cell {facts.index} reads {name!r}{via} but only cell {binder}, further down, binds it{more}: running the notebook top to bottom fails here"  # noqa: E501
-    hint = f"move the cell that binds {name!r} (cell {binder}) above cell {facts.index}, or bind it earlier"
+    message = f"{cell_label(facts.index)} reads {name!r}{via} but only {cell_label(binder)}, further down, binds it{more}: running the notebook top to bottom fails here"  # noqa: E501
+    hint = (
+        f"move the cell that binds {name!r} ({cell_label(binder)}) above {cell_label(facts.index)}, or bind it earlier"
+    )
     return diag("NBP208", message, hint, facts, loc, names=(name,))

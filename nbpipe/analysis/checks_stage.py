@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from nbpipe.analysis.facts import CellFacts, NotebookFacts
 from nbpipe.errors import CODES
-from nbpipe.model import Diagnostic, Edge, Stage, StageHeader
+from nbpipe.model import Diagnostic, Edge, Stage, StageHeader, cell_label
 
 
 def diag(
@@ -53,7 +53,7 @@ def check_headers(nbf: NotebookFacts) -> Iterator[Diagnostic]:
         first = nbf.by_stage(name)
         yield diag(
             "NBP002",
-            f"bad %%stage header: stage name {name!r} is already used by cell {first.index}",
+            f"bad %%stage header: stage name {name!r} is already used by {cell_label(first.index)}",
             f"give this stage its own name, e.g. %%stage {name}_2",
             facts,
             stage=name,
@@ -111,12 +111,17 @@ def _nbp101(nbf: NotebookFacts, facts: CellFacts, name: str, fixed: str) -> Diag
             hint = f"add it to the outputs of {source.name!r} ({header_line(source, add_out=(name,))}) and declare it: {fixed}"  # noqa: E501
         return diag("NBP101", message, hint, facts, loc, names=(name,))
     cell = nbf.data_binds[name][-1]
-    message = f"stage {stage!r} reads {name!r}, which cell {cell} binds outside any stage"
+    message = f"stage {stage!r} reads {name!r}, which {cell_label(cell)} binds outside any stage"
     binder = next(f for f in nbf.cells if f.index == cell)
     if name in binder.info.imports or name in binder.info.defs:
-        hint = f"move the import or definition of {name!r} from cell {cell} into a setup cell (imports and defs only)"
+        hint = (
+            f"move the import or definition of {name!r} from {cell_label(cell)} into a setup cell "
+            "(imports and defs only)"
+        )
     else:
-        hint = f"turn cell {cell} into a stage that outputs it (%%stage NAME --out {name}) and declare it: {fixed}"
+        hint = (
+            f"turn {cell_label(cell)} into a stage that outputs it (%%stage NAME --out {name}) and declare it: {fixed}"
+        )
     return diag("NBP101", message, hint, facts, loc, names=(name,))
 
 
@@ -215,7 +220,7 @@ def check_unprovided(nbf: NotebookFacts) -> Iterator[Diagnostic]:
             message = f"stage {header.name!r} declares input {name!r}, but no stage outputs it and no parameter or setup cell binds it"  # noqa: E501
             cells = nbf.data_binds.get(name)
             if cells:
-                hint = f"cell {cells[-1]} binds it outside any stage: make that cell a stage with --out {name}"
+                hint = f"{cell_label(cells[-1])} binds it outside any stage: make that cell a stage with --out {name}"
             else:
                 hint = f"add a stage with --out {name}, bind it in the parameters cell, or drop it: {fixed}"
             yield diag("NBP103", message, hint, facts, names=(name,))
@@ -245,6 +250,6 @@ def check_order(
     for edge in edges:
         if cells[edge.source] > cells[edge.target]:
             facts = nbf.by_stage(edge.target)
-            message = f"stage {edge.target!r} (cell {cells[edge.target]}) reads {', '.join(map(repr, edge.names))} from stage {edge.source!r}, which sits below it (cell {cells[edge.source]})"  # noqa: E501
+            message = f"stage {edge.target!r} ({cell_label(cells[edge.target])}) reads {', '.join(map(repr, edge.names))} from stage {edge.source!r}, which sits below it ({cell_label(cells[edge.source])})"  # noqa: E501
             hint = f"move stage {edge.source!r} above stage {edge.target!r} so that running the notebook top to bottom works"  # noqa: E501
             yield diag("NBP107", message, hint, facts, names=edge.names)

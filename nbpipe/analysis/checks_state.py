@@ -13,7 +13,7 @@ from nbpipe.analysis.checks_stage import diag
 from nbpipe.analysis.defuse import FunctionInfo
 from nbpipe.analysis.facts import CellFacts, NotebookFacts
 from nbpipe.analysis.graph import bundle
-from nbpipe.model import Diagnostic, Stage
+from nbpipe.model import Diagnostic, Stage, cell_label
 
 
 def check_syntax(nbf: NotebookFacts) -> Iterator[Diagnostic]:
@@ -21,7 +21,7 @@ def check_syntax(nbf: NotebookFacts) -> Iterator[Diagnostic]:
     for facts in nbf.cells:
         if facts.info.error is not None:
             message, line, col = facts.info.error
-            text = f"cell {facts.index} does not parse: {message} (line {line})"
+            text = f"{cell_label(facts.index)} does not parse: {message} (line {line})"
             hint = "fix the syntax; IPython magics and !shell lines are fine, other syntax is not"
             yield diag(
                 "NBP001", text, hint, facts, (line, col), stage=facts.cell.header.name if facts.cell.header else None
@@ -60,7 +60,7 @@ def _mutation(
         return None
     if facts.role != "stage" and name in nbf.outputs:
         producer = nbf.outputs[name][0]
-        message = f"cell {facts.index} changes {name!r}, an output of stage {producer!r}, in place ({how})"
+        message = f"{cell_label(facts.index)} changes {name!r}, an output of stage {producer!r}, in place ({how})"
         hint = f"the kernel now holds a different {name!r} than every batch run; do it inside stage {producer!r} or on a copy"  # noqa: E501
         return diag("NBP202", message, hint, facts, loc, names=(name,))
     return None
@@ -75,7 +75,7 @@ def check_data_cells(nbf: NotebookFacts) -> Iterator[Diagnostic]:
         readers = sorted(
             {s.header.name for s in nbf.stages if s.header and set(names) & (set(s.reads) | set(s.header.inputs))}
         )
-        message = f"cell {facts.index} is not a stage but binds {', '.join(map(repr, names))}, which stage {readers[0]!r} reads"  # noqa: E501
+        message = f"{cell_label(facts.index)} is not a stage but binds {', '.join(map(repr, names))}, which stage {readers[0]!r} reads"  # noqa: E501
         hint = f"make it a stage (%%stage NAME --out {' '.join(names)}) or move imports and defs into a setup cell"
         yield diag("NBP202", message, hint, facts, facts.info.binds[names[0]], names=tuple(names))
 
@@ -101,8 +101,8 @@ def check_execution_order(nbf: NotebookFacts) -> Iterator[Diagnostic]:
         cell, before = pairs[0]
         more = f" ({len(pairs)} cells in this section)" if len(pairs) > 1 else ""
         message = (
-            f"cells were run out of order: cell {cell.index} ran as [{cell.cell.execution_count}], "
-            f"before cell {before.index} above it ran as [{before.cell.execution_count}]{more}"
+            f"cells were run out of order: {cell_label(cell.index)} ran as [{cell.cell.execution_count}], "
+            f"before {cell_label(before.index)} above it ran as [{before.cell.execution_count}]{more}"
         )
         hint = "restart the kernel and run all cells top to bottom, then save; the saved outputs may not match the code"
         yield diag("NBP203", message, hint, cell, stage=None)
@@ -138,7 +138,7 @@ def check_dynamic(nbf: NotebookFacts) -> Iterator[Diagnostic]:
                 hint = "use plain names and declare them with --in/--out"
                 yield diag("NBP205", message, hint, facts, (line, col), stage=_stage_name(facts))
         for module, line, col in facts.info.star_imports:
-            message = f"cell {facts.index} uses 'from {module} import *': the names it binds are unknown, analysis is incomplete"  # noqa: E501
+            message = f"{cell_label(facts.index)} uses 'from {module} import *': the names it binds are unknown, analysis is incomplete"  # noqa: E501
             hint = f"import the names you use: from {module} import a, b"
             yield diag("NBP205", message, hint, facts, (line, col), stage=_stage_name(facts))
 
@@ -173,7 +173,7 @@ def _file_diag(facts: CellFacts, path: str, mode: str, call: str, loc: tuple[int
         message = f"stage {facts.header.name!r} {verb} {path!r} ({call}) without declaring it"
         hint = f"declare it so the cache sees it: %%stage {facts.header.canonical()} {flag} {path}"
     else:
-        message = f"cell {facts.index} {verb} {path!r} ({call}) outside any stage"
+        message = f"{cell_label(facts.index)} {verb} {path!r} ({call}) outside any stage"
         hint = f"make it a stage that declares the file (%%stage NAME {flag} {path}) so runs notice when it changes"
     return diag("NBP206", message, hint, facts, loc, names=(path,))
 
@@ -193,7 +193,7 @@ def check_hidden_globals(nbf: NotebookFacts) -> Iterator[Diagnostic]:
 
 def _nbp207(nbf: NotebookFacts, facts: CellFacts, fn: FunctionInfo, names: list[str]) -> Diagnostic:
     name = names[0]
-    binder = f"stage {nbf.stage_binds[name][0]!r}" if name in nbf.stage_binds else f"cell {nbf.data_binds[name][0]}"
+    binder = f"stage {nbf.stage_binds[name][0]!r}" if name in nbf.stage_binds else cell_label(nbf.data_binds[name][0])
     message = f"function {fn.name!r} reads the global {name!r}, which {binder} binds: a hidden dependency"
     hint = f"pass it as an argument instead: def {fn.name}(…, {', '.join(names)})"
     return diag("NBP207", message, hint, facts, fn.reads[name], names=tuple(names))

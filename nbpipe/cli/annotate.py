@@ -9,6 +9,7 @@ from typing import Any
 
 from nbpipe import percent
 from nbpipe.errors import NbpipeError
+from nbpipe.model import cell_label
 
 
 def register(subparsers: Any) -> None:
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     for note in annotation.notes:
         print(f"  note: {note}")
     for d in graph.errors:
-        print(f"  cell {d.cell}: {d.code} {d.message}", file=sys.stderr)
+        print(f"  {cell_label(d.cell)}: {d.code} {d.message}", file=sys.stderr)
     return 1 if graph.errors else 0
 
 

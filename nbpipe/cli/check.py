@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
 from nbpipe.errors import NotebookReadError
-from nbpipe.model import Diagnostic, Graph
+from nbpipe.model import Diagnostic, Graph, cell_label
 from nbpipe.percent import file_line
 
 _COLORS = {"error": "\033[31m", "warning": "\033[33m", "bold": "\033[1m", "dim": "\033[2m", "reset": "\033[0m"}
@@ -113,14 +113,14 @@ def _print(graphs: list[Graph], fmt: str, color: bool, out: TextIO) -> None:
 
 
 def text_lines(graph: Graph, color: bool = False) -> list[str]:
-    """Compiler-style lines: ``path:cell 5:2:8: NBP101 error message`` with the hint under it."""
+    """Compiler-style lines: ``path:cell 6:2:8: NBP101 error message`` with the hint under it (cells 1-based)."""
 
     def paint(text: str, style: str) -> str:
         return f"{_COLORS[style]}{text}{_COLORS['reset']}" if color else text
 
     lines = []
     for d in graph.diagnostics:
-        where = file_position(graph, d) or f"{graph.notebook}:cell {d.cell}:{d.line or 1}:{d.col or 0}"
+        where = file_position(graph, d) or cell_position(graph, d)
         lines.append(f"{paint(where, 'bold')}: {paint(d.code, d.severity)} {paint(d.severity, d.severity)} {d.message}")
         if d.hint:
             lines.append(paint(f"    hint: {d.hint}", "dim"))
@@ -147,11 +147,18 @@ def github_lines(graph: Graph) -> list[str]:
     lines = []
     for d in graph.diagnostics:
         level = "error" if d.severity == "error" else "warning"
-        title = f"{d.code} (cell {d.cell}, line {d.line or 1})"
+        title = f"{d.code} ({cell_label(d.cell)}, line {d.line or 1})"
         text = d.message + (f". Hint: {d.hint}" if d.hint else "")
         place = _escape(graph.notebook, True) + _github_line(graph, d)
         lines.append(f"::{level} file={place},title={_escape(title, True)}::{_escape(text)}")
     return lines
+
+
+def cell_position(graph: Graph, d: Diagnostic) -> str:
+    """``path:cell 10:3:4`` for a notebook: the cell numbered as JupyterLab numbers it (1-based), line, column."""
+    if d.cell is None:
+        return graph.notebook
+    return f"{graph.notebook}:{cell_label(d.cell)}:{d.line or 1}:{d.col or 0}"
 
 
 def file_position(graph: Graph, d: Diagnostic) -> str | None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from nbpipe.dag import Dag, build_dag, declared_edges
 from nbpipe.errors import PipelineError
-from nbpipe.model import Graph, StageHeader
+from nbpipe.model import Graph, StageHeader, cell_label
 from nbpipe.source import normalize
 
 if TYPE_CHECKING:  # exported scripts and workers use plans, never read notebooks: no reader imported
@@ -172,7 +172,7 @@ def _stages(nb: Notebook, imports: bool = False, codes: Mapping[str, str] | None
         name = cell.header.name
         if name in stages:
             raise PipelineError(
-                f"two stages are named {name!r} (cells {stages[name].cell} and {cell.index})",
+                f"two stages are named {name!r} ({cell_label(stages[name].cell)} and {cell.index + 1})",
                 hint="rename one of them",
                 stage=name,
                 code="NBP002",
@@ -215,7 +215,7 @@ def refuse_errors(nb: Notebook, graph: Graph | None = None) -> None:
 
     errors = (graph if graph is not None else analyze(nb)).errors
     if errors:
-        lines = [f"  cell {d.cell}: {d.code} {d.message}" for d in errors[:20]]
+        lines = [f"  {cell_label(d.cell)}: {d.code} {d.message}" for d in errors[:20]]
         raise PipelineError(
             f"{nb.path} has {len(errors)} analyzer error(s):\n" + "\n".join(lines),
             hint=f"fix them (nbpipe check {nb.path}), or pass --no-check to run anyway",

@@ -27,6 +27,7 @@ from nbpipe.analysis.project import Link, Project, analyze_project, split_node
 from nbpipe.analysis.project import node as node_id
 from nbpipe.cache.store import Store
 from nbpipe.errors import PipelineError
+from nbpipe.model import cell_label
 from nbpipe.runtime.params import validate
 from nbpipe.runtime.plan import Plan
 from nbpipe.runtime.progress import choose_progress
@@ -99,7 +100,7 @@ def _project(main: str, check: bool) -> Project:
     for graph in project.graphs:
         for d in graph.errors:
             if check or (d.code in ("NBP103", "NBP106") and "notebook" in d.message):
-                cell = f" cell {d.cell + 1}" if d.cell is not None else ""  # 1-based, as Jupyter numbers cells
+                cell = f" {cell_label(d.cell)}" if d.cell is not None else ""  # 1-based, as Jupyter numbers cells
                 found.append(f"  {graph.notebook}{cell}: {d.code} {d.message}" + (f"; {d.hint}" if d.hint else ""))
     if found:
         raise PipelineError(

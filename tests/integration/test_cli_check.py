@@ -42,7 +42,7 @@ def test_error_text_like_a_compiler(broken_nb: Path, capsys: pytest.CaptureFixtu
     assert main(["check", str(broken_nb)]) == 1
     out = capsys.readouterr().out.splitlines()
     message = "stage 'fit' reads 'ys', which stage 'prep' outputs, without declaring it"
-    assert out[0] == f"{broken_nb}:cell 3:2:13: NBP101 error {message}"
+    assert out[0] == f"{broken_nb}:cell 4:2:13: NBP101 error {message}"  # cells 1-based, as JupyterLab shows them
     assert out[1] == "    hint: declare it: %%stage fit --in xs ys"
     assert out[-1] == f"{broken_nb}: 1 error, 0 warnings (2 stages)"
 
@@ -70,7 +70,7 @@ def test_json_is_graph_v1(broken_nb: Path, clean_nb: Path, capsys: pytest.Captur
 def test_github_annotations(broken_nb: Path, capsys: pytest.CaptureFixture[str]) -> None:
     main(["check", "--format", "github", str(broken_nb)])
     line = capsys.readouterr().out.strip()
-    assert line.startswith(f"::error file={broken_nb},title=NBP101 (cell 3%2C line 2)::stage 'fit' reads 'ys'")
+    assert line.startswith(f"::error file={broken_nb},title=NBP101 (cell 4%2C line 2)::stage 'fit' reads 'ys'")
     assert "%25%25stage fit --in xs ys" in line
 
 

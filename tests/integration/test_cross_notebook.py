@@ -72,7 +72,7 @@ def test_missing_notebook_is_nbp103_naming_both(tmp_path: Path, capsys: pytest.C
     train = _train(tmp_path, "--in features@nope.ipynb")
     assert main(["check", str(train)]) == 1
     out = capsys.readouterr().out
-    assert f"{train}:cell 1:1:0: NBP103 error stage 'fit' reads 'features' from notebook 'nope.ipynb" in out
+    assert f"{train}:cell 2:1:0: NBP103 error stage 'fit' reads 'features' from notebook 'nope.ipynb" in out
     assert f"({tmp_path / 'nope.ipynb'})', which cannot be read" in out and "no such file" in out
     assert f"relative to the folder of {train}" in out
 

@@ -39,6 +39,7 @@ export function StageNode({ data, selected }: Props): JSX.Element {
   const status = data.status ?? 'unknown';
   const info = STATUS_INFO[status];
   const reason = data.reason || info.description;
+  const where = data.cell === null ? '' : ` (cell ${data.cell + 1})`; // numbered as JupyterLab numbers cells
   const classes = ['jp-nbpipe-node', 'jp-nbpipe-stage', `jp-nbpipe-status-${status}`];
   if (data.errors) {
     classes.push('jp-nbpipe-has-error');
@@ -49,7 +50,7 @@ export function StageNode({ data, selected }: Props): JSX.Element {
     classes.push('jp-nbpipe-selected');
   }
   return (
-    <div className={classes.join(' ')} title={`${data.label}: ${info.label} (${reason})`}>
+    <div className={classes.join(' ')} title={`${data.label}${where}: ${info.label} (${reason})`}>
       <Handles vertical={data.vertical}>
         <div className="jp-nbpipe-stage-name">{data.label}</div>
         <div className="jp-nbpipe-stage-meta">

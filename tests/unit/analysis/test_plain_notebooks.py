@@ -19,7 +19,7 @@ def test_nbp208_reports_each_name_once_at_its_first_read() -> None:
     found = diagnostics("print(frame.shape)", "frame.head()", "frame.describe()", "import pandas as pd",
                         "frame = pd.DataFrame()", code_="NBP208")  # fmt: skip
     assert [(d.cell, d.names) for d in found] == [(0, ("frame",))]
-    assert "only cell 4, further down, binds it" in found[0].message
+    assert "only cell 5, further down, binds it" in found[0].message  # 1-based, as JupyterLab numbers cells
     assert "2 more cells read it before then" in found[0].message
 
 
@@ -42,7 +42,7 @@ def test_nbp203_once_per_section() -> None:
              ("md", "## Model"), code("g = 7", 10), code("h = 8", 9)]  # fmt: skip
     found = diagnostics(*cells, code_="NBP203")
     assert [d.cell for d in found] == [3, 10]
-    assert "cell 3 ran as [5], before cell 2 above it ran as [6] (2 cells in this section)" in found[0].message
+    assert "cell 4 ran as [5], before cell 3 above it ran as [6] (2 cells in this section)" in found[0].message
 
 
 def test_nbp203_a_rerun_cell_in_the_middle_is_one_report() -> None:
