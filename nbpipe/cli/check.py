@@ -24,7 +24,7 @@ def register(subparsers: Any) -> None:
     """Add the ``check`` sub-command."""
     parser = subparsers.add_parser(
         "check",
-        help="report hidden state and undeclared data flow (NBP001-NBP210)",
+        help="report hidden state and undeclared data flow (NBP001-NBP211)",
         description="Analyse notebooks statically and report diagnostics; nothing is executed.",
     )
     add_arguments(parser)
