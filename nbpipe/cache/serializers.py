@@ -235,15 +235,13 @@ def load_plugins() -> None:
     global _plugins_loaded
     if _plugins_loaded:
         return
-    from importlib import metadata  # ~15 ms: only when a plugin is asked for
+    from nbpipe import plugins
 
     _plugins_loaded = True
-    for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
-        loaded = entry.load()
-        serializer = loaded() if isinstance(loaded, type) else loaded
+    for name, serializer in plugins.loaded(ENTRY_POINT_GROUP, skip_broken=False):
         if not isinstance(serializer, Serializer):
             raise CacheError(
-                f"entry point {entry.name!r} in {ENTRY_POINT_GROUP!r} is not a serializer",
+                f"entry point {name!r} in {ENTRY_POINT_GROUP!r} is not a serializer",
                 hint="it needs name, extension, can_write(value), dump(value, fileobj) and load(source, mmap=False)",
             )
         _registry.setdefault(serializer.name, serializer)

@@ -37,9 +37,9 @@ def targets() -> list[str]:
 
 
 def _entry_points() -> list[Any]:
-    from importlib.metadata import entry_points
+    from nbpipe.plugins import entry_points
 
-    return list(entry_points(group="nbpipe.exporters"))
+    return entry_points("nbpipe.exporters")
 
 
 def _exporter(to: str) -> Exporter:

@@ -94,15 +94,10 @@ def load_plugins() -> None:
     global _plugins_loaded
     if _plugins_loaded:
         return
-    from importlib import metadata
+    from nbpipe import plugins
 
     _plugins_loaded = True
-    for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            loaded = entry.load()
-            summarizer = loaded() if isinstance(loaded, type) else loaded
-        except Exception:
-            continue
+    for _, summarizer in plugins.loaded(ENTRY_POINT_GROUP, skip_broken=True):
         if isinstance(summarizer, Summarizer):
             _registered.append(summarizer)
 

@@ -14,6 +14,7 @@ LAYERS = {
     "nbpipe._version": 0,
     "nbpipe.errors": 0,
     "nbpipe.model": 0,
+    "nbpipe.plugins": 0,
     "nbpipe.dag": 0,  # the one stage graph: model's Graph and the runtime's Plan both hold one
     "nbpipe.header": 1,
     "nbpipe.ipynb": 1,  # the .ipynb format: old versions upgraded, v4 written as Jupyter writes it
