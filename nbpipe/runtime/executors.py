@@ -7,10 +7,12 @@ through the store, so a worker on another machine needs a shared (fsspec) store.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import pickle
 import queue
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from nbpipe.errors import PipelineError
@@ -40,8 +42,8 @@ def _run_remote(packed: bytes, plan: Plan) -> StageOutcome:
     return run_job(_unpack(packed, plan))[0]
 
 
-def _run_local(packed: bytes, environ: dict[str, str]) -> StageOutcome:
-    """A job in a pool worker on this machine, with the coordinator's environment.
+def _run_batch(packed: list[bytes], environ: dict[str, str]) -> list[StageOutcome]:
+    """Jobs in a pool worker on this machine, one after the other, with the coordinator's environment.
 
     Workers fork from a server process started once per coordinating process, with the
     environment of that moment; setup cells that read the environment must see the
@@ -49,12 +51,11 @@ def _run_local(packed: bytes, environ: dict[str, str]) -> StageOutcome:
     """
     from nbpipe.runtime.execute import forget_setup
 
-    job = _unpack(packed)
     if dict(os.environ) != environ:
         os.environ.clear()
         os.environ.update(environ)
         forget_setup()
-    return run_job(job)[0]
+    return [run_job(_unpack(job))[0] for job in packed]
 
 
 class _Packer(pickle.Pickler):
@@ -106,6 +107,21 @@ def _pack(job: StageJob, plans: dict[int, tuple[Plan, str]]) -> bytes:
     return buffer.getvalue()
 
 
+#: Jobs per trip to a worker by the recent mean body time of finished jobs (seconds): a trip
+#: costs about a millisecond of pipes and the pool's threads, so trivial stages share one and
+#: long ones go alone.
+BATCHES = ((0.002, 16), (0.02, 4))
+
+
+class _Job:
+    """A job handed to the pool (the runner's handle): packed, then sent in a batch."""
+
+    __slots__ = ("packed",)
+
+    def __init__(self, packed: bytes) -> None:
+        self.packed = packed
+
+
 class ProcessPool:
     """Independent stages in parallel worker processes (``--jobs N``)."""
 
@@ -123,8 +139,11 @@ class ProcessPool:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["nbpipe.runtime.worker"])
         self.pool = cf.ProcessPoolExecutor(max_workers=jobs, mp_context=context)
-        self.slots = 2 * jobs  # jobs handed to the pool at once: every worker has its next job queued
-        self.finished: queue.SimpleQueue[cf.Future[StageOutcome]] = queue.SimpleQueue()
+        self.jobs = jobs
+        self.batch = 1  # jobs per trip to a worker, learnt from the body times (BATCHES)
+        self._seconds: float | None = None  # recent mean body time of finished jobs
+        self._pending: list[_Job] = []  # submitted, not yet sent
+        self.finished: queue.SimpleQueue[tuple[list[_Job], cf.Future[list[StageOutcome]]]] = queue.SimpleQueue()
         self.plans: dict[int, tuple[Plan, str]] = {}  # id -> (plan, the file the workers read it from)
         self.folder = tempfile.mkdtemp(prefix="nbpipe-plans-")
         # Start every worker now, in parallel, while the coordinator computes keys: a
@@ -132,12 +151,30 @@ class ProcessPool:
         for _ in range(jobs):
             self.pool.submit(_warm)
 
-    def submit(self, job: StageJob) -> cf.Future[StageOutcome]:
-        """Start a job (its plan travels once per worker, not with every job)."""
+    @property
+    def slots(self) -> int:
+        """Jobs handed to the pool at once: every worker has its next batch queued."""
+        return 2 * self.jobs * self.batch
+
+    def submit(self, job: StageJob) -> _Job:
+        """Take a job (its plan travels once per worker, not with every job); sent at the next wait."""
         self._ship(job.plan)
-        future = self.pool.submit(_run_local, _pack(job, self.plans), dict(os.environ))
-        future.add_done_callback(self.finished.put)
-        return future
+        handle = _Job(_pack(job, self.plans))
+        self._pending.append(handle)
+        return handle
+
+    def _send(self) -> None:
+        """Send the jobs taken since the last wait, in at most one batch per worker (a share each)."""
+        size = min(self.batch, -(-len(self._pending) // self.jobs))
+        for start in range(0, len(self._pending), size):
+            batch = self._pending[start : start + size]
+            future = self.pool.submit(_run_batch, [job.packed for job in batch], dict(os.environ))
+            future.add_done_callback(functools.partial(self._done, batch))
+        self._pending = []
+
+    def _done(self, batch: list[_Job], future: cf.Future[list[StageOutcome]]) -> None:
+        """A batch finished (called by the pool's thread): queue it for :meth:`wait_any`."""
+        self.finished.put((batch, future))
 
     def _ship(self, plan: Plan) -> None:
         """Write ``plan`` once to a file every worker loads it from (atomically: temp name, rename)."""
@@ -151,11 +188,28 @@ class ProcessPool:
         self.plans[id(plan)] = (plan, path)
 
     def wait_any(self, handles: list[Any]) -> list[tuple[Any, StageOutcome]]:
-        """Block until at least one job finished; return the finished ones (O(1) per finished job)."""
+        """Send the jobs taken, block until a batch finished; return its jobs (O(1) per finished job)."""
+        if self._pending:
+            self._send()
         done = [self.finished.get()]
         while not self.finished.empty():
             done.append(self.finished.get())
-        return [(h, _result(h, h.result)) for h in done]
+        found: list[tuple[Any, StageOutcome]] = []
+        for batch, future in done:
+            outcomes = _result(future, future.result)
+            if not isinstance(outcomes, list):  # the transport failed: every job of the batch with it
+                outcomes = [replace(outcomes) for _ in batch]
+            self._learn(outcomes)
+            found += zip(batch, outcomes)
+        return found
+
+    def _learn(self, outcomes: list[StageOutcome]) -> None:
+        """Batch size from the recent mean body time (long stages go alone, balanced over the workers)."""
+        for outcome in outcomes:
+            seconds = outcome.seconds
+            self._seconds = seconds if self._seconds is None else 0.8 * self._seconds + 0.2 * seconds
+        mean = self._seconds if self._seconds is not None else float("inf")
+        self.batch = next((size for limit, size in BATCHES if mean < limit), 1)
 
     def close(self) -> None:
         """Shut the workers down and remove the plan files."""
@@ -274,9 +328,10 @@ def dask_resources(pairs: tuple[tuple[str, str], ...]) -> dict[str, float]:
     return {DASK_RESOURCES[key]: resource_amount(key, value) for key, value in pairs if key in DASK_RESOURCES}
 
 
-def _result(handle: Any, get: Any) -> StageOutcome:
+def _result(handle: Any, get: Any) -> Any:
+    """The task's value (an outcome, or a batch's outcomes), or a failed outcome when the transport failed."""
     try:
-        return get()  # type: ignore[no-any-return]
+        return get()
     except Exception as exc:  # the transport failed (worker died), not the user's code
         return StageOutcome(stage="?", status="failed", error=f"worker failed: {type(exc).__name__}: {exc}")
 

@@ -215,3 +215,24 @@ def test_a_dask_task_carries_its_plan_by_reference(tmp_path: Path, monkeypatch: 
     assert result.status == "ok" and result.outputs(["x59"]) == {"x59": 59}
     assert len(sizes) == 60 and len(scattered) == 1  # one plan for the whole run
     assert all(job * 10 < plan for job, plan in sizes)  # a task is a small fraction of the plan
+
+
+def test_trivial_pool_jobs_share_trips_to_the_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Jobs whose bodies take ~nothing go in batches (a trip costs more than them); each keeps its own outcome."""
+    batches: list[int] = []
+    done = ProcessPool._done
+
+    def counted(self: ProcessPool, batch: list[Any], future: Any) -> None:
+        batches.append(len(batch))
+        done(self, batch, future)
+
+    monkeypatch.setattr(ProcessPool, "_done", counted)
+    nb = fan(tmp_path / "f.ipynb", 200)
+    text = nb.read_text().replace("x150 = x0 + 150", "x150 = 1 / 0")
+    nb.write_text(text)
+    result = run_notebook(nb, RunOptions(jobs=2, store=str(tmp_path / "s")))
+    by_name = {s.name: s for s in result.stages}
+    assert by_name["s150"].status == "failed" and "ZeroDivisionError" in (by_name["s150"].error or "")
+    assert [s for s in result.stages if s.status != "ran"] == [by_name["s150"]]  # its batch ran on
+    assert result.outputs(["x149", "x151"]) == {"x149": 149, "x151": 151}
+    assert sum(batches) == 199 and max(batches) > 1 and len(batches) < 100
