@@ -40,7 +40,10 @@ def notebook_details(path: str, stage: str | None = None, store: Store | None = 
     """
     store = store or Store.for_notebook(path)
     records = list(recent_records(store, os.path.basename(path)))
-    details: dict[str, Any] = {"variables": recorded_variables(records), "stage": None}
+    variables = recorded_variables(records)
+    if any("summary" not in v for v in variables.values()):
+        summarise_from_others(variables, recent_records(store))
+    details: dict[str, Any] = {"variables": variables, "stage": None}
     if stage is not None:
         details["stage"] = stage_runs(store, records, stage)
     return details
@@ -56,12 +59,33 @@ def recorded_variables(records: Iterable[dict[str, Any]]) -> dict[str, dict[str,
                 if name in found or not isinstance(info, dict):
                     continue
                 shown: dict[str, Any] = {"stage": entry.get("name"), "run_id": record.get("run_id")}
+                if isinstance(info.get("fingerprint"), str):
+                    shown["fingerprint"] = info["fingerprint"]
                 if isinstance(info.get("bytes"), int):
                     shown["bytes"] = info["bytes"]
                 if isinstance(info.get("summary"), dict):
                     shown["summary"] = info["summary"]
                 found[name] = shown
     return found
+
+
+def summarise_from_others(variables: dict[str, dict[str, Any]], records: Iterable[dict[str, Any]]) -> None:
+    """Give variables without a summary the one any record (of any notebook) holds for the same fingerprint.
+
+    A stage restored from an entry that another notebook sharing the store computed has no
+    summary in this notebook's records; the value is the same, so is its summary.
+    """
+    wanted = {v["fingerprint"]: v for v in variables.values() if "summary" not in v and "fingerprint" in v}
+    for record in records:
+        for entry in _stages(record):
+            outputs = entry.get("outputs")
+            for info in outputs.values() if isinstance(outputs, dict) else ():
+                found = wanted.get(info.get("fingerprint")) if isinstance(info, dict) else None
+                if found is not None and isinstance(info.get("summary"), dict):
+                    found["summary"] = info["summary"]
+                    del wanted[info["fingerprint"]]
+        if not wanted:
+            return
 
 
 def stage_runs(store: Store, records: Iterable[dict[str, Any]], stage: str) -> dict[str, Any]:

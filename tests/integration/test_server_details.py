@@ -93,3 +93,17 @@ async def test_hidden_notebooks_are_refused(jp_fetch: Any, jp_root_dir: Path, no
     (jp_root_dir / ".private" / "nb.ipynb").write_text((jp_root_dir / notebook).read_text())
     code, reply = await _post(jp_fetch, {"path": ".private/nb.ipynb"})
     assert code == 400 and "hidden" in reply["message"], reply
+
+
+async def test_a_stage_another_notebook_computed_has_its_summary(
+    jp_fetch: Any, jp_root_dir: Path, notebook: str
+) -> None:
+    """A copy sharing the store restores every stage from the entries the original wrote: same values, same summaries."""
+    assert main(["run", str(jp_root_dir / notebook)]) == 0
+    copy = jp_root_dir / "sub" / "copy.ipynb"
+    copy.write_bytes((jp_root_dir / notebook).read_bytes())
+    assert main(["run", str(copy)]) == 0
+    code, reply = await _post(jp_fetch, {"path": "sub/copy.ipynb", "stage": "load"})
+    assert code == 200, reply
+    assert reply["variables"]["grid"]["summary"] == {"type": "numpy.ndarray", "shape": [4, 3], "dtype": "float32"}
+    assert [r["status"] for r in reply["stage"]["runs"]] == ["cached"]

@@ -30,6 +30,12 @@ def open_notebook(page: Page, lab: Lab, name: str) -> None:
     if "lm-mod-current" not in (tab.get_attribute("class") or ""):
         tab.click()
     expect(page.locator(f"{SIDEBAR} .jp-nbpipe-view")).to_be_visible(timeout=15_000)
+    path = page.locator(f"{SIDEBAR} .jp-nbpipe-path")
+    expect(path).to_have_text(name, timeout=15_000)  # the sidebar follows this notebook
+    done = page.locator(f"{SIDEBAR} .jp-nbpipe-view[data-loading='false']")
+    expect(done).to_have_count(1, timeout=30_000)  # its analysis has answered
+    error = page.locator(f"{SIDEBAR} .jp-nbpipe-view > .jp-nbpipe-error")  # the analysis failed
+    assert not error.count(), f"the sidebar could not analyse {name}: {error.first.inner_text()}"
 
 
 def node(page: Page, stage: str) -> Locator:

@@ -22,12 +22,18 @@ if TYPE_CHECKING:
 IRIS = "iris_classifier.ipynb"
 
 
+def _own_folder(lab: Lab, folder: str) -> str:
+    """A copy of iris in a folder of its own: its store (``folder/.nbpipe``) is not the other tests' store."""
+    (lab.root / folder).mkdir()
+    return copy_example(lab, IRIS, f"{folder}/details.ipynb")
+
+
 def _cli_run(lab: Lab, name: str, *args: str) -> None:
     subprocess.run([sys.executable, "-m", "nbpipe.cli", "run", str(lab.root / name), *args], check=True)
 
 
 def test_details_panel_shows_types_shapes_sizes_and_runs_after_a_cli_run(page: Page, lab: Lab, artifacts: Path) -> None:
-    name = copy_example(lab, IRIS, "details.ipynb")
+    name = _own_folder(lab, "details-run")
     _cli_run(lab, name)
     _cli_run(lab, name, "-p", "C=0.5")  # a second run: train and evaluate run again
     open_notebook(page, lab, name)
@@ -51,7 +57,7 @@ def test_details_panel_shows_types_shapes_sizes_and_runs_after_a_cli_run(page: P
 
 
 def test_details_panel_of_a_stale_stage_says_why(page: Page, lab: Lab, artifacts: Path) -> None:
-    name = copy_example(lab, IRIS, "details-stale.ipynb")
+    name = _own_folder(lab, "details-stale")
     _cli_run(lab, name)
     text = (lab.root / name).read_text().replace("C = 1.0", "C = 0.25")
     (lab.root / name).write_text(text)

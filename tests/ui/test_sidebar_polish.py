@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from playwright.sync_api import Page, Request, expect
 
-from tests.ui.pages import SIDEBAR, cells, copy_example, node, open_notebook
+from tests.ui.pages import SIDEBAR, VISIBLE_NOTEBOOK, copy_example, node, open_notebook
 
 if TYPE_CHECKING:
     from tests.ui.conftest import Lab
@@ -45,7 +45,7 @@ def test_analyze_requests_carry_sources_and_metadata_but_no_outputs(page: Page, 
     page.on("request", on_request)
     open_notebook(page, lab, name)
     expect(node(page, "train")).to_be_visible(timeout=15_000)
-    editor = cells(page).last.locator(".cm-content")
+    editor = page.locator(f"{VISIBLE_NOTEBOOK} .jp-CodeCell").last.locator(".cm-content")
     editor.click()
     page.keyboard.press("End")
     with page.expect_request(lambda r: "# edited" in (r.post_data or ""), timeout=10_000):

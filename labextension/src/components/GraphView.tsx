@@ -116,6 +116,8 @@ export function GraphView(props: IGraphViewProps): JSX.Element {
         selected: n.type === 'stage' && n.data.label === props.selected,
         className: marks.nodes.get(n.id),
         focusable: n.id === tabStop,
+        // Roving: the other stages leave the tab order but stay focusable by click and script.
+        domAttributes: n.type === 'stage' ? { tabIndex: n.id === tabStop ? 0 : -1 } : undefined,
         ariaLabel:
           n.type === 'stage'
             ? `stage ${n.data.label}: ${STATUS_INFO[n.data.status ?? 'unknown'].label}${n.data.reason ? ` (${n.data.reason})` : ''}`
@@ -240,6 +242,12 @@ export function GraphView(props: IGraphViewProps): JSX.Element {
       ref={box}
       className={`jp-nbpipe-graph jp-nbpipe-graph-${props.direction}`}
       onKeyDown={onKeyDown}
+      onFocus={event => {
+        const id = (event.target as HTMLElement).closest('.react-flow__node-stage')?.getAttribute('data-id');
+        if (id && id !== tabStop) {
+          setRoving(id); // a stage focused by a click becomes the tab stop
+        }
+      }}
       data-stages={props.graph.stages.length}
       data-direction={props.direction}
     >
