@@ -142,6 +142,12 @@ def git_commit(folder: str) -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
+def run_status(stages: list[StageRecord]) -> str:
+    """A run's status: ``failed`` when a stage failed or was skipped (a stage is skipped only
+    because a stage it reads, in this notebook or another, failed); else ``ok``."""
+    return "failed" if any(s.status in ("failed", "skipped") for s in stages) else "ok"
+
+
 def run_record(
     run_id: str,
     notebook: str,
@@ -153,7 +159,6 @@ def run_record(
     group: str | None = None,
 ) -> dict[str, Any]:
     """Assemble the run record dict (``group``: the orchestrated run it is part of, e.g. an Airflow DAG run)."""
-    failed = any(s.status == "failed" for s in stages)
     record: dict[str, Any] = {
         "version": RECORD_VERSION,
         "minor": RECORD_MINOR,
@@ -163,7 +168,7 @@ def run_record(
         "params": {name: encode_param(name, value) for name, value in params.items()},  # bytes, inf: as JSON
         "started": started,
         "finished": now(),
-        "status": "failed" if failed else "ok",
+        "status": run_status(stages),
         "stages": [s.to_dict() for s in stages],
         "versions": versions(),
     }

@@ -27,7 +27,7 @@ from nbpipe.runtime.keys import key_inputs
 from nbpipe.runtime.params import validate
 from nbpipe.runtime.plan import Plan, plan_notebook, plan_with_roles, refuse_errors
 from nbpipe.runtime.progress import Progress, choose_progress
-from nbpipe.runtime.records import StageRecord, carry_summaries, git_commit, new_run_id, now, run_record
+from nbpipe.runtime.records import StageRecord, carry_summaries, git_commit, new_run_id, now, run_record, run_status
 from nbpipe.runtime.setup_memo import SetupMemo
 from nbpipe.runtime.stage_cache import Probe, StageCache
 from nbpipe.runtime.worker import InputRef, StageJob, StageOutcome, run_job
@@ -473,8 +473,7 @@ class Runner:
                 path = str(self.store.write_record(record))
             except CacheError as exc:
                 self.cache.unwritable(exc)
-        status = "failed" if any(s.status == "failed" for s in stages) else "ok"
-        return RunResult(self.run_id, status, stages, path, self.store, self.values, self.refs)
+        return RunResult(self.run_id, run_status(stages), stages, path, self.store, self.values, self.refs)
 
     def overrides_all(self) -> dict[str, Any]:
         """Every parameter's value in this run: defaults updated with overrides."""

@@ -72,6 +72,8 @@ def test_a_failure_upstream_skips_the_readers(tmp_path: Path, capsys: pytest.Cap
     records = {r.name: r for r in result.stages}
     assert records["fit"].status == "skipped"
     assert records["fit"].reason == "upstream stage 'featurize' of prep.py failed"
+    assert result.status == "failed"  # the reading notebook's run (and its record) did not succeed either
+    assert result.record_path is not None and json.loads(Path(result.record_path).read_text())["status"] == "failed"
 
 
 def test_explain_says_the_upstream_notebook_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
