@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
 
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from nbpipe.errors import NbpipeError
+
+# Imported here, when the server loads the extension, not by the first request's thread: a
+# notebook's first details and analyze requests arrive together, and two threads importing
+# nbpipe.cache for the first time at once saw it partially initialised (ImportError, HTTP 500).
+from nbpipe.runtime.details import notebook_details
 from nbpipe.server.handlers import NbpipeHandler
 from nbpipe.server.paths import is_hidden_path
 from nbpipe.server.requests import ApiError, os_path, parse_body, shown, string_field
@@ -33,7 +37,7 @@ class DetailsHandler(NbpipeHandler):
             api_path = str(string_field(body, "path"))
             stage = string_field(body, "stage", required=False)
             path = self.readable_path(api_path)
-            reply = await asyncio.to_thread(_details, path, stage)
+            reply = await asyncio.to_thread(notebook_details, path, stage)
         except (ApiError, NbpipeError) as exc:
             self.reply_error(exc)
             return
@@ -50,9 +54,3 @@ class DetailsHandler(NbpipeHandler):
                 "open a notebook outside hidden folders, or start Jupyter with --ContentsManager.allow_hidden=True",
             )
         return path
-
-
-def _details(path: str, stage: str | None) -> dict[str, Any]:
-    from nbpipe.runtime.details import notebook_details
-
-    return notebook_details(path, stage)

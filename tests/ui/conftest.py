@@ -147,6 +147,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
+        ARTIFACTS.mkdir(exist_ok=True)  # the server's log outlives pytest's rotation of its temporary folders
+        shutil.copy(log, ARTIFACTS / "lab.log")
 
 
 @pytest.fixture

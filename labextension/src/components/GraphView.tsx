@@ -18,7 +18,7 @@ import {
   ReactFlowInstance
 } from '@xyflow/react';
 import '@xyflow/react/dist/style.css';
-import React, { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import React, { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 
 import {
   buildFlow,
@@ -184,8 +184,9 @@ export function GraphView(props: IGraphViewProps): JSX.Element {
       observer.disconnect();
     };
   }, [startView]);
-  // A stage selected elsewhere (the dropdown, the active cell, search) is brought into view.
-  useEffect(() => {
+  // A stage selected elsewhere (the dropdown, the active cell, search) is brought into view
+  // before the browser paints the selection (a layout effect: the pan lands in the same frame).
+  useLayoutEffect(() => {
     const el = box.current;
     const target = nodes.find(n => n.type === 'stage' && n.data.label === props.selected);
     if (flow.current && el && target) {
