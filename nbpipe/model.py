@@ -9,8 +9,8 @@ from typing import Any
 from nbpipe.dag import Dag, build_dag
 
 GRAPH_VERSION = 1
-#: Additive changes within version 1: 1 added per-stage ``reason``.
-GRAPH_MINOR = 1
+#: Additive changes within version 1: 1 added per-stage ``reason``; 2 the analyze reply's ``upstream``.
+GRAPH_MINOR = 2
 
 #: Stage status values of graph JSON v1.
 STATUSES = ("fresh", "stale", "never-run", "failed", "unknown")

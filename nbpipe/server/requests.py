@@ -101,6 +101,20 @@ def os_path(api_path: str, root: str, must_exist: bool = True) -> str:
     return path
 
 
+def openable(path: str, root: str) -> str | None:
+    """``path`` relative to ``root`` as the client may open it, or None when it lies outside or is hidden."""
+    from nbpipe.server.paths import is_hidden_path, to_api
+
+    api_path = to_api(path, root)
+    if os.path.isabs(api_path) or not os.path.isfile(path):
+        return None
+    try:
+        real = resolve(api_path, root)
+    except PathRefused:
+        return None
+    return None if is_hidden_path(api_path, real, root) else api_path
+
+
 def error_reply(exc: ApiError | NbpipeError) -> tuple[int, dict[str, str]]:
     """The HTTP status and JSON body of a failure (an :class:`NbpipeError` is a bad request: 400)."""
     status = exc.status if isinstance(exc, ApiError) else 400
@@ -115,6 +129,7 @@ def analyze_body(raw: bytes, root: str) -> tuple[int, str, float]:
         root: the server's real root directory.
     """
     from nbpipe.runtime.status import analyze_with_status
+    from nbpipe.runtime.upstream import upstream_groups
 
     started = time.perf_counter()
     try:
@@ -124,7 +139,9 @@ def analyze_body(raw: bytes, root: str) -> tuple[int, str, float]:
         if content is not None and not isinstance(content, (dict, str)):
             raise ApiError(400, "field 'content' must be notebook JSON (an object)", "send the notebook model")
         path = os_path(api_path, root, must_exist=content is None)
-        data = analyze_with_status(path, content).to_dict()
+        graph = analyze_with_status(path, content)
+        data = graph.to_dict()
+        data["upstream"] = [g.to_dict(openable(g.path, root)) for g in upstream_groups(path, graph)]
     except (ApiError, NbpipeError) as exc:
         status, reply = error_reply(exc)
         return status, json.dumps(reply), 0.0
