@@ -98,7 +98,7 @@ async def test_hidden_notebooks_are_refused(jp_fetch: Any, jp_root_dir: Path, no
 async def test_a_stage_another_notebook_computed_has_its_summary(
     jp_fetch: Any, jp_root_dir: Path, notebook: str
 ) -> None:
-    """A copy sharing the store restores every stage from the entries the original wrote: same values, same summaries."""
+    """A copy sharing the store restores every stage from the original's entries: same values, same summaries."""
     assert main(["run", str(jp_root_dir / notebook)]) == 0
     copy = jp_root_dir / "sub" / "copy.ipynb"
     copy.write_bytes((jp_root_dir / notebook).read_bytes())
