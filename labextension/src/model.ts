@@ -8,10 +8,10 @@ import { ISignal, Signal } from '@lumino/signaling';
 
 import { columnLayout } from './column';
 
-import { IDiagnostic, IGraph, IStage, IStageBundle, StageStatus } from './tokens';
+import { IDiagnostic, IGraph, IStage, IStageBundle, IUpstream, StageStatus } from './tokens';
 
-/** Kinds of graph node drawn by the sidebar. */
-export type NodeKind = 'stage' | 'param' | 'file';
+/** Kinds of graph node drawn by the sidebar (`notebook`: a collapsed group of another notebook's stages). */
+export type NodeKind = 'stage' | 'param' | 'file' | 'notebook';
 
 /** Data carried by each drawn node. */
 export interface INodeData extends Record<string, unknown> {
@@ -26,6 +26,10 @@ export interface INodeData extends Record<string, unknown> {
   warnings: number;
   /** Edges run top to bottom (narrow panel) instead of left to right. */
   vertical: boolean;
+  /** Upstream notebook groups: the server-relative path to open (null: not openable). */
+  path?: string | null;
+  /** Upstream notebook groups: how many of its stages this notebook reads (directly or not). */
+  count?: number;
 }
 
 /** Layout direction: left to right, or top to bottom when the panel is narrow. */
@@ -91,7 +95,8 @@ export const STAGE_MAX_WIDTH = 184;
 export const NODE_SIZE: Record<NodeKind, { width: number; height: number }> = {
   stage: { width: 112, height: 54 },
   param: { width: 96, height: 22 },
-  file: { width: 96, height: 22 }
+  file: { width: 96, height: 22 },
+  notebook: { width: 112, height: 54 }
 };
 
 /**
@@ -100,7 +105,7 @@ export const NODE_SIZE: Record<NodeKind, { width: number; height: number }> = {
  */
 export function nodeSize(kind: NodeKind, label: string): { width: number; height: number } {
   const size = NODE_SIZE[kind];
-  if (kind === 'stage') {
+  if (kind === 'stage' || kind === 'notebook') {
     // As wide as the name (bold 12 px) up to a limit; the full name is the tooltip beyond it.
     return {
       width: Math.min(STAGE_MAX_WIDTH, Math.max(size.width, Math.ceil(label.length * 7.4) + 26)),
@@ -155,8 +160,53 @@ export function diagnosticsByStage(diagnostics: IDiagnostic[]): Map<string, { er
 export const nodeId = {
   stage: (name: string): string => `stage:${name}`,
   param: (name: string): string => `param:${name}`,
-  file: (path: string): string => `file:${path}`
+  file: (path: string): string => `file:${path}`,
+  notebook: (written: string): string => `notebook:${written}`
 };
+
+/** Stage statuses from worst to best: a group of stages shows the first one any of them has. */
+const WORST_FIRST: StageStatus[] = ['failed', 'stale', 'never-run', 'unknown', 'fresh'];
+
+/** The worst status of some stages ("unknown" when there are none). */
+export function worstStatus(stages: Pick<IStage, 'status'>[]): StageStatus {
+  const found = new Set(stages.map(stageStatus));
+  return WORST_FIRST.find(s => found.has(s)) ?? 'unknown';
+}
+
+/** One collapsed node per upstream notebook, and one edge per reading stage labelled with the variables. */
+export function upstreamElements(
+  groups: IUpstream[],
+  drawn: Set<string>
+): { nodes: { id: string; data: Partial<INodeData> & { label: string } }[]; edges: IFlowEdge[] } {
+  const nodes: { id: string; data: Partial<INodeData> & { label: string } }[] = [];
+  const edges: IFlowEdge[] = [];
+  for (const group of groups) {
+    const id = nodeId.notebook(group.notebook);
+    const status = worstStatus(group.stages);
+    const worst = group.stages.find(s => stageStatus(s) === status);
+    nodes.push({
+      id,
+      data: { label: group.notebook, status, reason: worst?.reason ?? '', path: group.path, count: group.stages.length }
+    });
+    const names = new Map<string, string[]>(); // reading stage -> variables, in order
+    for (const e of group.edges) {
+      const target = nodeId.stage(e.target);
+      if (drawn.has(target)) {
+        names.set(target, [...(names.get(target) ?? []), ...e.names.filter(n => !names.get(target)?.includes(n))]);
+      }
+    }
+    for (const [target, carried] of names) {
+      edges.push({
+        id: `${id}->${target}`,
+        source: id,
+        target,
+        label: carried.join(', '),
+        className: 'jp-nbpipe-edge'
+      });
+    }
+  }
+  return { nodes, edges };
+}
 
 /** Graph JSON v1 → unpositioned nodes and edges (stages, parameters, files). */
 export function graphElements(graph: IGraph): { nodes: IFlowNode[]; edges: IFlowEdge[] } {
@@ -185,6 +235,11 @@ export function graphElements(graph: IGraph): { nodes: IFlowNode[]; edges: IFlow
       ...c
     });
   }
+  const upstream = upstreamElements(graph.upstream ?? [], new Set(nodes.keys()));
+  for (const n of upstream.nodes) {
+    add('notebook', n.id, n.data);
+  }
+  edges.push(...upstream.edges);
   for (const e of graph.edges) {
     edges.push({
       id: `edge:${e.source}->${e.target}`,

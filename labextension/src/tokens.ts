@@ -46,7 +46,28 @@ export interface IDiagnostic {
   hint: string;
 }
 
-/** Graph JSON v1 (minor version 1 adds each stage's `reason`). */
+/** A stage of another notebook that this one reads (graph JSON 1.2 `upstream`). */
+export interface IUpstreamStage {
+  name: string;
+  status: StageStatus;
+  reason: string;
+  outputs: string[];
+}
+
+/**
+ * A notebook read through `--in NAME@NOTEBOOK` (graph JSON 1.2): the stages read from it
+ * (and their upstream there), and edges from them (`source`) to this notebook's stages.
+ */
+export interface IUpstream {
+  /** The notebook as written after '@'. */
+  notebook: string;
+  /** Its server-relative path, or null when it cannot be opened (outside the root, hidden). */
+  path: string | null;
+  stages: IUpstreamStage[];
+  edges: IEdge[];
+}
+
+/** Graph JSON v1 (minor version 1 adds each stage's `reason`, 2 the analyze reply's `upstream`). */
 export interface IGraph {
   version: 1;
   minor?: number;
@@ -56,6 +77,8 @@ export interface IGraph {
   edges: IEdge[];
   order: string[];
   diagnostics: IDiagnostic[];
+  /** Other notebooks' stages this one reads (minor 2; absent from older servers). */
+  upstream?: IUpstream[];
 }
 
 /** MIME type of the display bundle a stage publishes when it runs. */

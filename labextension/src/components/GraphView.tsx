@@ -36,7 +36,7 @@ import { edgeTooltip } from '../details';
 import { highlight, matches } from '../highlight';
 import { IGraph, IRecordedVariable } from '../tokens';
 import { EDGE_TYPES } from './edges';
-import { NODE_TYPES } from './nodes';
+import { NODE_TYPES, notebookTitle } from './nodes';
 
 /** Height of the control bar along the top: the first view starts below it. */
 const CONTROLS_PX = 34;
@@ -91,6 +91,8 @@ export interface IGraphViewProps {
   onSelect?: (stage: string) => void;
   /** A stage node was activated (click, or Enter on the focused node). */
   onActivate: (stage: string, cell: number) => void;
+  /** An upstream notebook group was activated (click, or Enter): open the notebook at this server path. */
+  onOpenNotebook?: (path: string) => void;
 }
 
 /** The laid-out graph of one notebook. */
@@ -117,11 +119,18 @@ export function GraphView(props: IGraphViewProps): JSX.Element {
         className: marks.nodes.get(n.id),
         focusable: n.id === tabStop,
         // Roving: the other stages leave the tab order but stay focusable by click and script.
-        domAttributes: n.type === 'stage' ? { tabIndex: n.id === tabStop ? 0 : -1 } : undefined,
+        domAttributes:
+          n.type === 'stage'
+            ? { tabIndex: n.id === tabStop ? 0 : -1 }
+            : n.type === 'notebook'
+              ? { tabIndex: 0, role: n.data.path ? 'link' : undefined }
+              : undefined,
         ariaLabel:
           n.type === 'stage'
             ? `stage ${n.data.label}: ${STATUS_INFO[n.data.status ?? 'unknown'].label}${n.data.reason ? ` (${n.data.reason})` : ''}`
-            : undefined
+            : n.type === 'notebook'
+              ? `notebook ${notebookTitle(n.data)}`
+              : undefined
       })),
     [nodes, props.selected, tabStop, marks]
   );
@@ -197,6 +206,8 @@ export function GraphView(props: IGraphViewProps): JSX.Element {
     const data = node?.data as INodeData | undefined;
     if (data?.kind === 'stage' && data.cell !== null) {
       props.onActivate(data.label, data.cell);
+    } else if (data?.kind === 'notebook' && data.path) {
+      props.onOpenNotebook?.(data.path);
     }
   };
   // After an arrow key, focus the new tab stop once it is rendered focusable.

@@ -147,6 +147,7 @@ export function PipelineView(props: IPipelineViewProps): JSX.Element {
           variables={props.details?.variables}
           onSelect={props.onSelect}
           onActivate={(stage, cell) => props.onGoToCell(cell, stage)}
+          onOpenNotebook={props.onOpenPath}
         />
       )}
       {selectedStage && (

@@ -83,5 +83,38 @@ export function FileNode({ data }: Props): JSX.Element {
   );
 }
 
+/** The tooltip of an upstream notebook group: what it holds, its worst status, and what a click does. */
+export function notebookTitle(data: INodeData): string {
+  const status = data.status ?? 'unknown';
+  const count = data.count ?? 0;
+  const what = `${data.label}: ${count} stage${count === 1 ? '' : 's'} read by this notebook, worst ${STATUS_INFO[status].label}`;
+  const why = data.reason ? ` (${data.reason})` : '';
+  const open = data.path ? ' — click to open it' : ' — outside the Jupyter root or hidden: open it from its folder';
+  return `${what}${why}${open}`;
+}
+
+/** Another notebook whose stages this one reads, collapsed: its name, number of stages and worst status. */
+export function NotebookNode({ data }: Props): JSX.Element {
+  const status = data.status ?? 'unknown';
+  const count = data.count ?? 0;
+  const classes = ['jp-nbpipe-node', 'jp-nbpipe-notebook-group', `jp-nbpipe-status-${status}`];
+  if (data.path) {
+    classes.push('jp-nbpipe-notebook-link');
+  }
+  return (
+    <div className={classes.join(' ')} title={notebookTitle(data)}>
+      <Handles vertical={data.vertical}>
+        <div className="jp-nbpipe-stage-name">{data.label}</div>
+        <div className="jp-nbpipe-stage-meta">
+          <span className="jp-nbpipe-status-dot" aria-hidden="true" />
+          <span className="jp-nbpipe-status-label">
+            {count} stage{count === 1 ? '' : 's'} · {STATUS_INFO[status].label}
+          </span>
+        </div>
+      </Handles>
+    </div>
+  );
+}
+
 /** The node types passed to React Flow. */
-export const NODE_TYPES = { stage: StageNode, param: ParamNode, file: FileNode };
+export const NODE_TYPES = { stage: StageNode, param: ParamNode, file: FileNode, notebook: NotebookNode };
