@@ -76,7 +76,7 @@ class Placer {
     this.pos.set(n.id, p);
     this.nodes.set(n.id, n);
     this.taken.push(this.box(n.id));
-    if (n.type === 'stage') {
+    if (n.type === 'stage' || n.type === 'notebook') {
       this.column.push(this.box(n.id));
     }
   }
@@ -225,7 +225,7 @@ export function columnLayout(
 ): { nodes: IFlowNode[]; edges: IFlowEdge[] } {
   const rankOf = new Map(order.map((id, i) => [id, i]));
   const stages = nodes
-    .filter(n => n.type === 'stage')
+    .filter(n => n.type === 'stage' || n.type === 'notebook') // an upstream notebook group stands in the column
     .sort((a, b) => (rankOf.get(a.id) ?? 1e9) - (rankOf.get(b.id) ?? 1e9));
   const isStage = new Set(stages.map(s => s.id));
   const stageEdges = edges.filter(e => isStage.has(e.source) && isStage.has(e.target));

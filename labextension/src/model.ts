@@ -96,7 +96,7 @@ export const NODE_SIZE: Record<NodeKind, { width: number; height: number }> = {
   stage: { width: 112, height: 54 },
   param: { width: 96, height: 22 },
   file: { width: 96, height: 22 },
-  notebook: { width: 112, height: 54 }
+  notebook: { width: 160, height: 54 } // room for "12 stages · never run"
 };
 
 /**
@@ -108,7 +108,7 @@ export function nodeSize(kind: NodeKind, label: string): { width: number; height
   if (kind === 'stage' || kind === 'notebook') {
     // As wide as the name (bold 12 px) up to a limit; the full name is the tooltip beyond it.
     return {
-      width: Math.min(STAGE_MAX_WIDTH, Math.max(size.width, Math.ceil(label.length * 7.4) + 26)),
+      width: Math.min(Math.max(STAGE_MAX_WIDTH, size.width), Math.max(size.width, Math.ceil(label.length * 7.4) + 26)),
       height: size.height
     };
   }
@@ -335,7 +335,9 @@ export function layout(
 export function buildFlow(graph: IGraph, direction: Direction = 'LR'): { nodes: IFlowNode[]; edges: IFlowEdge[] } {
   const { nodes, edges } = graphElements(graph);
   if (direction === 'TB') {
-    const order = [...graph.order, ...graph.stages.map(s => s.name)].map(nodeId.stage);
+    // Upstream notebook groups stand in the column, above the stages that read them.
+    const groups = (graph.upstream ?? []).map(u => nodeId.notebook(u.notebook));
+    const order = [...groups, ...[...graph.order, ...graph.stages.map(s => s.name)].map(nodeId.stage)];
     return columnLayout(nodes, edges, order);
   }
   return layout(nodes, edges, direction);

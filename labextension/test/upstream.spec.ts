@@ -104,6 +104,21 @@ describe('upstream notebook groups', () => {
       expect(overlap).toBe(false);
       if (direction === 'LR') {
         expect(group.position.x + group.width).toBeLessThanOrEqual(train.position.x);
+      } else {
+        // the narrow panel: the group stands in the column, a row above its readers
+        expect(group.position.y + group.height).toBeLessThanOrEqual(train.position.y);
+      }
+    }
+  });
+
+  it('gives the edges out of the group a place for their label in both layouts', () => {
+    for (const direction of ['LR', 'TB'] as const) {
+      const { edges } = buildFlow(trainGraph([FEATURES]), direction);
+      const out = edges.filter(e => e.source === nodeId.notebook('features.py'));
+      expect(out).toHaveLength(2);
+      for (const e of out) {
+        expect(e.label).toBe('table');
+        expect(typeof e.data?.labelX).toBe('number');
       }
     }
   });
