@@ -16,6 +16,7 @@ from nbpipe.cache.keys import encode_param
 from nbpipe.errors import ExportError
 from nbpipe.export.codegen import bounded_name, identifier, literal
 from nbpipe.export.files import check_writable, is_generated, mark_manifest, mark_notebook, write_text
+from nbpipe.model import cell_label
 from nbpipe.notebook import Notebook
 from nbpipe.runtime.plan import Plan, StagePlan, plan_notebook
 
@@ -128,7 +129,7 @@ def stage_notebook(plan: Plan, stage: StagePlan) -> Any:
     header = stage.header
     intro = (
         f"# Stage `{stage.name}` of `{os.path.basename(plan.notebook)}`\n\n"
-        f"Exported by nbpipe (cell {stage.cell}). Run the whole pipeline with `nbpipe run FOLDER`: "
+        f"Exported by nbpipe ({cell_label(stage.cell)}). Run the whole pipeline with `nbpipe run FOLDER`: "
         "the runner fills `nbpipe_job` (store, cache key, where the inputs are)."
     )
     cells = [v4.new_markdown_cell(intro)]

@@ -16,6 +16,7 @@ from nbpipe.export.codegen import docstring, identifier, indent_body, lint_waive
 from nbpipe.export.files import check_writable, mark_python, write_text
 from nbpipe.export.scoping import module_names, shadowed_globals
 from nbpipe.export.translate import plain_python
+from nbpipe.model import cell_label
 from nbpipe.notebook import Notebook
 from nbpipe.runtime.keys import names_read
 from nbpipe.runtime.plan import Plan, StagePlan, plan_notebook
@@ -201,7 +202,7 @@ def _setup(plan: Plan) -> str:
     chunks = ["# Setup cells, verbatim from the notebook.\n# fmt: off\n"]
     for index, source in plan.setup:
         text = plain_python(_without_future_imports(source), index, "setup cell")
-        chunks.append(f"# cell {index}\n" + text.rstrip() + "\n")
+        chunks.append(f"# {cell_label(index)}\n" + text.rstrip() + "\n")
     chunks.append("# fmt: on\n")
     return "\n".join(chunks)
 
@@ -232,7 +233,7 @@ def _stage_function(plan: Plan, stage: StagePlan, standalone: bool) -> str:
     keywords = stage_params(plan, stage) + setup_arguments(plan, stage, body)
     params = [f"{identifier(p)}: Any" for p in keywords]
     signature = ", ".join(args + (["*", *params] if params else []))
-    summary = f"Stage {stage.name!r} (cell {stage.cell}): {', '.join(header.inputs) or 'no inputs'}"
+    summary = f"Stage {stage.name!r} ({cell_label(stage.cell)}): {', '.join(header.inputs) or 'no inputs'}"
     summary += f" -> {', '.join(header.outputs) or 'no outputs'}."
     lines = [f"def stage_{identifier(stage.name)}({signature}) -> dict[str, Any]:", docstring(summary, "    ")]
     lines.append(indent_body(body).rstrip("\n"))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 
 from nbpipe.errors import ExportError
+from nbpipe.model import cell_label
 from nbpipe.source import batch_tree
 
 
@@ -32,10 +33,10 @@ def plain_python(source: str, cell: int, what: str) -> str:
     except SyntaxError:
         pass
     try:
-        tree = batch_tree(source, f"<cell {cell}>")
+        tree = batch_tree(source, f"<{cell_label(cell)}>")
     except SyntaxError as exc:
         raise ExportError(
-            f"{what} (cell {cell}, line {exc.lineno}) is not Python even after IPython's transforms: {exc.msg}",
+            f"{what} ({cell_label(cell)}, line {exc.lineno}) is not Python even after IPython's transforms: {exc.msg}",
             hint="fix the cell (nbpipe check reports it as NBP001)",
             cell=cell,
         ) from exc
@@ -67,8 +68,8 @@ def _check_translatable(node: ast.Call, source: str, cell: int, what: str) -> No
         if isinstance(command, ast.Constant) and isinstance(command.value, str) and _expands(command.value):
             line = _original_line(source, node.lineno)
             raise ExportError(
-                f"{what} (cell {cell}, line {line}) runs the shell command {command.value!r}, into which IPython "
-                "expands Python values ($name, {expr}); the exported script would run it unexpanded",
+                f"{what} ({cell_label(cell)}, line {line}) runs the shell command {command.value!r}, "
+                "into which IPython expands Python values ($name, {expr}); the exported script would run it unexpanded",
                 hint="build the command in Python and run it: subprocess.run(['ls', d], check=True) "
                 "(nbpipe run and the kernel expand it as IPython does)",
                 cell=cell,
@@ -76,7 +77,7 @@ def _check_translatable(node: ast.Call, source: str, cell: int, what: str) -> No
         return
     line = _original_line(source, node.lineno)
     raise ExportError(
-        f"{what} (cell {cell}, line {line}) uses IPython syntax with no plain-Python form: "
+        f"{what} ({cell_label(cell)}, line {line}) uses IPython syntax with no plain-Python form: "
         f"{source.splitlines()[line - 1].strip() if 0 < line <= len(source.splitlines()) else node.func.attr}",
         hint="replace the magic with Python code (only !cmd, x = !cmd and session magics can be exported)",
         cell=cell,

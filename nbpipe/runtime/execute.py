@@ -17,6 +17,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from nbpipe.errors import StageError
+from nbpipe.model import cell_label
 from nbpipe.runtime.checks import check_unchanged, run_checks, watch
 from nbpipe.runtime.namespace import Ownership, StageNamespace, bound_names
 from nbpipe.runtime.plan import Plan, StagePlan
@@ -25,8 +26,8 @@ from nbpipe.source import batch_tree, code_lines
 
 
 def cell_filename(notebook: str, cell: int) -> str:
-    """The pseudo file name a cell is compiled under."""
-    return f"<{notebook} cell {cell}>"
+    """The pseudo file name a cell is compiled under (tracebacks show it; -1: the parameters as overridden)."""
+    return f"<{notebook} parameters>" if cell < 0 else f"<{notebook} {cell_label(cell)}>"
 
 
 def exec_cell(source: str, filename: str, namespace: dict[str, Any]) -> None:

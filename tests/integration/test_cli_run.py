@@ -94,7 +94,7 @@ def test_failure_stops_descendants_not_siblings_and_resume(tmp_path: Path, capsy
     assert main(["run", str(nb)]) == 1
     err = capsys.readouterr().err
     assert "stage 'left' failed: RuntimeError: left broke" in err
-    assert 'cell 2>", line 3' in err  # the cell's own line
+    assert 'cell 3>", line 3' in err  # the cell as JupyterLab numbers it, its own line
     assert statuses(tmp_path) == {"load": "ran", "left": "failed", "right": "ran", "join": "skipped"}
     flag.unlink()
     assert main(["run", str(nb)]) == 0

@@ -85,7 +85,7 @@ def test_dask_failure_names_stage_and_line_and_keeps_siblings(tmp_path: Path, ca
     assert main(["run", str(notebook), "--executor", "dask"]) == 1
     err = capsys.readouterr().err
     assert "stage 'right' failed: ValueError: right broke" in err
-    assert 'cell 5>", line 4' in err, err  # the cell's own line number (line 1 is the %%stage header)
+    assert 'cell 6>", line 4' in err, err  # the cell's own line number (line 1 is the %%stage header)
     assert "raise ValueError('right broke')" in err
     assert "nbpipe/runtime" not in err  # the user's frames only
     statuses = {s["name"]: s["status"] for s in latest_record(tmp_path)["stages"]}

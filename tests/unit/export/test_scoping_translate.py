@@ -64,11 +64,11 @@ def test_untranslatable_magic_names_cell_and_line() -> None:
     with pytest.raises(ExportError) as info:
         plain_python("x = 1\ny = 2\n%timeit x + y\n", 7, "stage 'bench'")
     message = str(info.value)
-    assert "stage 'bench'" in message and "cell 7" in message and "line 3" in message and "%timeit" in message
+    assert "stage 'bench'" in message and "cell 8" in message and "line 3" in message and "%timeit" in message
 
 
 def test_untranslatable_cell_magic_names_cell() -> None:
-    with pytest.raises(ExportError, match=r"cell 4, line 1"):
+    with pytest.raises(ExportError, match=r"cell 5, line 1"):
         plain_python("%%bash\necho hi\n", 4, "setup cell")
 
 
