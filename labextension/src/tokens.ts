@@ -32,7 +32,7 @@ export interface IEdge {
   names: string[];
 }
 
-/** One analyzer finding with a stable code (NBP001–NBP208). */
+/** One analyzer finding with a stable code (NBP001–NBP211). */
 export interface IDiagnostic {
   code: string;
   severity: Severity;

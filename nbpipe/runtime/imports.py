@@ -103,7 +103,7 @@ def imported_output(
     if status is None:
         return _replace(found, stage=producers[0], status="unknown", reason=f"{written} cannot be planned")
     if status.status == "unknown":  # ran in a kernel, nothing saved in the file: its last entry, if the code is
-        status = _last_run(nb, producers[0], sub) or status
+        status = last_run(nb, producers[0], sub) or status
     return _replace(
         found,
         stage=producers[0],
@@ -142,7 +142,7 @@ def restore_imports(header: StageHeader, base_dir: str, store: Store) -> dict[st
     return values
 
 
-def _last_run(nb: Any, stage: str, store: Store) -> Any:
+def last_run(nb: Any, stage: str, store: Store) -> Any:
     """The producing stage's latest entry as a fresh status when it ran the stage's current code and header.
 
     A notebook run in a kernel (a percent notebook keeps no outputs in its file, and a notebook

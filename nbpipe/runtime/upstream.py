@@ -92,10 +92,10 @@ def _group(reader: str, base: str, written: str, pairs: list[tuple[str, str]], s
 
 def _stage(nb: Any, name: str, outputs: tuple[str, ...], found: Any, store: Store) -> UpstreamStage:
     """One stage with its status; one that ran in a kernel only is judged as its reader judges it."""
-    from nbpipe.runtime.imports import _last_run
+    from nbpipe.runtime.imports import last_run
 
     if found is None:
         return UpstreamStage(name, "unknown", "its notebook cannot be planned", outputs)
     if found.status == "unknown":
-        found = _last_run(nb, name, store) or found
+        found = last_run(nb, name, store) or found
     return UpstreamStage(name, found.status, found.reason, outputs)
