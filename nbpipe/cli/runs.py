@@ -146,11 +146,11 @@ def handle_lineage(args: argparse.Namespace) -> int:
     from nbpipe.runtime.lineage import lineage
 
     stages = lineage(read(args.notebook), args.output, _store(args))
-    print(f"{args.output} <- stage {stages[-1].name}")
+    print(f"{args.output} <- stage {stages[-1].label}")
     for stage in reversed(stages):
-        print(f"  stage {stage.name} [{stage.key[:10] or 'not cached'}]")
+        print(f"  stage {stage.label} [{stage.key[:10] or 'not cached'}]")
         for name in stage.inputs:
-            print(f"    input {name}")
+            print(f"    input {name}" + (f" (from {stage.imported[name]})" if name in stage.imported else ""))
         for name, value in stage.params.items():
             print(f"    parameter {name} = {json.dumps(value, default=repr)}")
         for path in stage.files_in:

@@ -133,7 +133,8 @@ def test_a_target_that_cannot_run_across_notebooks_refuses_clearly(
     _prep(tmp_path)
     train = _train(tmp_path)
     assert main(["run", str(train)]) == 0
-    assert main(["debug", str(train), "fit", "--no-pdb"]) != 0
+    out = tmp_path / "train_standalone.py"
+    assert main(["export", str(train), "--to", "script", "--standalone", "-o", str(out)]) != 0
     err = capsys.readouterr().err
     assert "stage 'fit' reads 'features' from notebook 'prep.ipynb'" in err and "cannot run a pipeline across" in err
     assert f"nbpipe run {train}" in err
