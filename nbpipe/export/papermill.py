@@ -35,7 +35,8 @@ def export_papermill(
     earlier export that the new one no longer has are removed (only files nbpipe wrote).
     A notebook that reads other notebooks (``--in NAME@NOTEBOOK``) gets each of them exported
     into ``output/upstream/STEM/``, listed producers first in ``pipeline.json`` with the
-    stages this notebook needs; ``nbpipe run DIR`` runs them first, in one store.
+    stages this notebook needs; ``nbpipe run DIR`` runs them first, in one store. Stages of this
+    notebook that another notebook it reads needs are listed too (folder ``.``): it runs in parts.
 
     Args:
         nb: the notebook.
@@ -85,10 +86,12 @@ def _export_upstream(nb: Notebook, output: str, overwrite: bool) -> list[dict[st
     """
     from nbpipe.export.project import project_plans
     from nbpipe.notebook import read
+    from nbpipe.runtime.project_run import segments
 
     plans, tasks, _edges = project_plans(nb)
     main = next(iter(plans))
-    order = list(dict.fromkeys(n for n, _ in tasks if n != main))
+    runs = segments(tasks, main)  # a notebook read back by one it feeds runs in two parts (this one: folder '.')
+    order = list(dict.fromkeys(n for n, _ in runs if n != main))
     folders = {key: os.path.join("upstream", identifier(os.path.splitext(os.path.basename(key))[0])) for key in order}
     if len(set(folders.values())) < len(folders):
         raise ExportError(
@@ -98,7 +101,8 @@ def _export_upstream(nb: Notebook, output: str, overwrite: bool) -> list[dict[st
     base = os.path.dirname(nb.path)
     for key in order:
         export_papermill(read(os.path.join(base, key)), os.path.join(output, folders[key]), False, overwrite, False)
-    return [{"notebook": k, "folder": folders[k], "stages": [s for n, s in tasks if n == k]} for k in order]
+    folders[main] = "."
+    return [{"notebook": k, "folder": folders[k], "stages": stages} for k, stages in runs]
 
 
 def stage_file(number: int, name: str) -> str:

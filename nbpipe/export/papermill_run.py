@@ -131,7 +131,8 @@ def _run_with_upstream(
 ) -> RunResult:
     """Run the exported folders of the notebooks ``plan`` reads first (producers first), then its own.
 
-    Each upstream folder runs only the stages listed for it, with its defaults, in the same store;
+    Each upstream folder runs only the stages listed for it, with its defaults, in the same store
+    (an entry with folder ``.`` is this notebook's own stages that a notebook it reads needs first);
     each reader is seeded with the fingerprints and entries its producers recorded (as ``nbpipe run``).
     """
     from nbpipe.runtime.project_run import ProducedOutput, collect_outputs
@@ -140,19 +141,27 @@ def _run_with_upstream(
     outputs: dict[tuple[str, str], ProducedOutput] = {}
     records, refs = [], {}
     for entry in manifest["upstream"]:
-        sub = os.path.join(os.path.abspath(folder), str(entry["folder"]))
-        sub_manifest, sub_plan = _folder_plan(sub)
+        own = entry["folder"] == "."  # stages of this notebook another notebook reads back: it runs in parts
+        sub = os.path.normpath(os.path.join(os.path.abspath(folder), str(entry["folder"])))
+        sub_manifest, sub_plan = (manifest, plan) if own else _folder_plan(sub)
         key = str(entry["notebook"])
         plans[key] = sub_plan
         sub_options = dataclasses.replace(
-            options, params={}, only=[], force=[], from_stage=None, upto=[str(s) for s in entry["stages"]]
+            options,
+            params=options.params if own else {},
+            only=[],
+            force=[],
+            from_stage=None,
+            upto=[str(s) for s in entry["stages"]],
         )
-        sub_store = Store.for_notebook(sub_plan.notebook, store.url)
-        result = _seeded(sub, sub_manifest, sub_plan, sub_options, {}, sub_store, key, plans, outputs)
+        sub_store = store if own else Store.for_notebook(sub_plan.notebook, store.url)
+        sub_overrides = overrides if own else {}
+        result = _seeded(sub, sub_manifest, sub_plan, sub_options, sub_overrides, sub_store, key, plans, outputs)
         collect_outputs(result, sub_plan, key, outputs)
         records += [dataclasses.replace(r, name=f"{key}:{r.name}") for r in result.stages]
         refs.update(result.refs)
     key = os.path.basename(plan.notebook)
+    plans[key] = plan
     result = _seeded(os.path.abspath(folder), manifest, plan, options, overrides, store, key, plans, outputs)
     stages = records + result.stages
     status = "failed" if any(s.status == "failed" for s in stages) else "ok"

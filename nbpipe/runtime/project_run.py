@@ -111,23 +111,27 @@ def _project(main: str, check: bool) -> Project:
 
 
 def _segments(project: Project, main: str) -> list[tuple[str, list[str]]]:
-    """The runs before ``main``'s own: each a notebook and the stages of it to run, in the one order.
-
-    Consecutive stages of one notebook in the order across notebooks form one run, so a
-    notebook that reads a later stage of the notebook it feeds (prep -> train -> prep) runs in
-    two parts; the stages of ``main`` after the last stage of another notebook are its own run.
-    """
+    """The runs before ``main``'s own: each a notebook and the stages of it to run, in the one order."""
     wanted = project.dag.upstream([node_id(main, s.name) for s in project.graph(main).stages])
-    segments: list[tuple[str, list[str]]] = []
-    for node in wanted:
-        notebook, stage = split_node(node)
-        if segments and segments[-1][0] == notebook:
-            segments[-1][1].append(stage)
+    return segments([split_node(node) for node in wanted], main)
+
+
+def segments(tasks: list[tuple[str, str]], main: str) -> list[tuple[str, list[str]]]:
+    """The runs before ``main``'s own, from the (notebook, stage) tasks in the one order across notebooks.
+
+    Consecutive stages of one notebook form one run, so a notebook that reads a later stage of
+    the notebook it feeds (prep -> train -> prep) runs in two parts; the stages of ``main`` after
+    the last stage of another notebook are its own run (not listed).
+    """
+    found: list[tuple[str, list[str]]] = []
+    for notebook, stage in tasks:
+        if found and found[-1][0] == notebook:
+            found[-1][1].append(stage)
         else:
-            segments.append((notebook, [stage]))
-    while segments and segments[-1][0] == main:
-        segments.pop()
-    return segments
+            found.append((notebook, [stage]))
+    while found and found[-1][0] == main:
+        found.pop()
+    return found
 
 
 def _run(

@@ -60,3 +60,30 @@ def test_an_upstream_script_nbpipe_did_not_write_is_kept(tmp_path: Path, capsys:
     assert main(["export", str(reader), "--to", "script", "-o", str(tmp_path / "out" / "train_pipeline.py")]) != 0
     assert "prep_pipeline.py" in capsys.readouterr().err
     assert mine.read_text() == "print('my own file')\n"
+
+
+def test_papermill_runs_a_notebook_read_back_by_the_one_it_feeds_in_two_parts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.projects import write
+
+    reader = write(
+        tmp_path / "prep.py",
+        "%%stage load --out raw\nraw = list(range(10))",
+        "%%stage review --in model@train.ipynb --out note\nnote = f'model is {model}'",
+    )
+    write(tmp_path / "train.ipynb", "%%stage fit --in raw@prep.py --out model\nmodel = sum(raw)")
+    folder = tmp_path / "out"
+    assert main(["export", str(reader), "--to", "papermill", "-o", str(folder)]) == 0
+    capsys.readouterr()
+    assert main(["run", str(folder)]) == 0  # prep.py's load, then train.ipynb's fit, then prep.py's review
+    out = capsys.readouterr().out
+    assert out.index("ran     load") < out.index("ran     fit") < out.index("ran     review")
+    again = run_notebook(reader)  # the same keys as nbpipe run, in the one store
+    assert {r.name: r.status for r in again.stages} == {
+        "prep.py:load": "cached",
+        "train.ipynb:fit": "cached",
+        "load": "cached",
+        "review": "cached",
+    }
+    assert again.outputs(["note"]) == {"note": "model is 45"}
