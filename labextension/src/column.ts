@@ -42,6 +42,49 @@ function ranks(stages: IFlowNode[], edges: IFlowEdge[]): Map<string, number> {
   return rank;
 }
 
+/** Widest a layer may be, in graph pixels: the graph box of the 320 px sidebar at zoom 1. */
+export const WRAP_WIDTH = 286;
+/** Between two stages of a wrapped layer: room for two edge lines (one into each stage's side). */
+const GRID_GAP = 14;
+/** Left of a wrapped layer's first column and right of its last: room for one edge line. */
+const GRID_MARGIN = 6;
+/** A stage in a wrapped layer is a compact cell: its name and status (the reason is its tooltip). */
+export const CELL_SIZE = { width: 82, height: 38 };
+/** The radius of an edge's turns along the grid's lines. */
+const TURN = 6;
+/** Vertical room between the rows of a wrapped layer (no edge labels there). */
+const GRID_ROW_GAP = 10;
+
+/** The number of columns of a layer's grid: as many stages as fit in {@link WRAP_WIDTH}. */
+export function gridColumns(row: IFlowNode[], wrapWidth = WRAP_WIDTH): number {
+  const single = row.reduce((sum, n) => sum + n.width, 0) + COL_GAP * (row.length - 1);
+  if (single <= wrapWidth) {
+    return row.length;
+  }
+  const widest = Math.max(...row.map(n => compact(n).width));
+  return Math.max(1, Math.floor((wrapWidth - 2 * GRID_MARGIN + GRID_GAP) / (widest + GRID_GAP)));
+}
+
+/** A stage as a cell of a wrapped layer (an upstream notebook group keeps its size). */
+function compact(n: IFlowNode): IFlowNode {
+  return n.type === 'stage' ? { ...n, ...CELL_SIZE, data: { ...n.data, compact: true } } : n;
+}
+
+/** A route with its right-angle turns eased: a point just before and just after each bend. */
+function eased(points: Point[]): Point[] {
+  const toward = (a: Point, b: Point): Point => {
+    const d = Math.hypot(b.x - a.x, b.y - a.y);
+    const f = d > 0 ? Math.min(TURN, d / 2) / d : 0;
+    return { x: a.x + (b.x - a.x) * f, y: a.y + (b.y - a.y) * f };
+  };
+  return points.flatMap((p, i) =>
+    i === 0 || i === points.length - 1 ? [p] : [toward(p, points[i - 1]), p, toward(p, points[i + 1])]
+  );
+}
+
+/** Where a stage of a wrapped layer sits: its grid column's left and right edge lines. */
+type Cell = { left: number; right: number };
+
 /** Mutable state of one layout run: placed nodes, taken space and routes. */
 class Placer {
   constructor(stages: IFlowNode[], stageEdges: IFlowEdge[]) {
@@ -51,16 +94,44 @@ class Placer {
       const r = this.rank.get(s.id)!;
       rows.set(r, [...(rows.get(r) ?? []), s]);
     }
-    for (const [r, row] of rows) {
-      const width = row.reduce((sum, n) => sum + n.width, 0) + COL_GAP * (row.length - 1);
-      let x = -width / 2;
-      for (const n of row) {
-        this.put(n, { x, y: r * (n.height + ROW_GAP) });
-        x += n.width + COL_GAP;
-      }
+    let y = 0;
+    for (const r of [...rows.keys()].sort((a, b) => a - b)) {
+      const bottom = this.placeLayer(rows.get(r)!, y);
+      this.layers.set(r, { top: y, bottom });
+      y = bottom + ROW_GAP;
     }
   }
 
+  /** Place one layer from `top` (a row, or a grid when it is too wide); returns its bottom. */
+  private placeLayer(layer: IFlowNode[], top: number): number {
+    const k = gridColumns(layer);
+    const row = k >= layer.length ? layer : layer.map(compact);
+    const height = Math.max(...row.map(n => n.height));
+    if (k >= row.length) {
+      const width = row.reduce((sum, n) => sum + n.width, 0) + COL_GAP * (row.length - 1);
+      let x = -width / 2;
+      for (const n of row) {
+        this.put(n, { x, y: top });
+        x += n.width + COL_GAP;
+      }
+      return top + height;
+    }
+    const cellW = Math.max(...row.map(n => n.width));
+    const left = -(k * cellW + (k - 1) * GRID_GAP) / 2;
+    row.forEach((n, i) => {
+      const col = i % k;
+      const x = left + col * (cellW + GRID_GAP);
+      this.put(n, { x: x + (cellW - n.width) / 2, y: top + Math.floor(i / k) * (height + GRID_ROW_GAP) });
+      this.cells.set(n.id, { left: x - GRID_GAP / 2 + 3, right: x + cellW + GRID_GAP / 2 - 3 });
+    });
+    const rowsOf = Math.ceil(row.length / k);
+    return top + rowsOf * height + (rowsOf - 1) * GRID_ROW_GAP;
+  }
+
+  /** The top and bottom of each layer. */
+  readonly layers = new Map<number, { top: number; bottom: number }>();
+  /** Stages of wrapped layers: their grid column's edge lines. */
+  readonly cells = new Map<string, Cell>();
   readonly rank: Map<string, number>;
   readonly pos = new Map<string, Point>();
   readonly nodes = new Map<string, IFlowNode>();
@@ -127,11 +198,14 @@ class Placer {
 }
 
 /** Route a stage-to-stage edge: straight to the next row, or down a lane when it skips rows. */
-function routeStageEdge(e: IFlowEdge, pl: Placer): IFlowEdge {
+function routeStageEdge(e: IFlowEdge, pl: Placer, labelled: Set<string>): IFlowEdge {
   const s = pl.box(e.source);
   const t = pl.box(e.target);
   const span = pl.rank.get(e.target)! - pl.rank.get(e.source)!;
   const text = e.label ?? '';
+  if (span === 1 && (pl.cells.has(e.source) || pl.cells.has(e.target))) {
+    return routeGridEdge(e, pl, labelled.has(e.id) ? text : '');
+  }
   if (span === 1) {
     const a = { x: s.x + s.w / 2, y: s.y + s.h };
     const b = { x: t.x + t.w / 2, y: t.y };
@@ -158,6 +232,83 @@ function routeStageEdge(e: IFlowEdge, pl: Placer): IFlowEdge {
     sourceHandle: 'right-out',
     targetHandle: 'right-in'
   };
+}
+
+/**
+ * Route an edge into or out of a wrapped layer along its grid's lines: out of a stage's
+ * right side and down the line beside its column, across a bus between the layers, and
+ * down the line left of the target's column into its left side. Edges of one bundle
+ * share the lines, so a fan of 98 edges reads as a few trunks.
+ */
+function routeGridEdge(e: IFlowEdge, pl: Placer, text: string): IFlowEdge {
+  const s = pl.box(e.source);
+  const t = pl.box(e.target);
+  const from = pl.cells.get(e.source);
+  const to = pl.cells.get(e.target);
+  const bus = from
+    ? pl.layers.get(pl.rank.get(e.source)!)!.bottom + 12
+    : pl.layers.get(pl.rank.get(e.target)!)!.top - 12;
+  const sMid = s.y + s.h / 2;
+  const tMid = t.y + t.h / 2;
+  const start = from
+    ? [
+        { x: s.x + s.w, y: sMid },
+        { x: from.right, y: sMid },
+        { x: from.right, y: bus }
+      ]
+    : [
+        { x: s.x + s.w / 2, y: s.y + s.h },
+        { x: s.x + s.w / 2, y: bus }
+      ];
+  const end = to
+    ? [
+        { x: to.left, y: bus },
+        { x: to.left, y: tMid },
+        { x: t.x, y: tMid }
+      ]
+    : [
+        { x: t.x + t.w / 2, y: bus },
+        { x: t.x + t.w / 2, y: t.y }
+      ];
+  let at: Point | null = null;
+  if (text && !(from && to)) {
+    const trunk = from ? end : start; // the one line the whole bundle shares
+    const y0 = from ? bus : trunk[0].y;
+    const y1 = from ? t.y : bus;
+    at = pl.label(
+      text,
+      [0.5, 0.3, 0.7].map(f => ({ x: trunk[0].x, y: y0 + (y1 - y0) * f }))
+    );
+  }
+  return {
+    ...routed(e, eased([...start, ...end]), at),
+    ...(from ? { sourceHandle: 'right-out' } : {}),
+    ...(to ? { targetHandle: 'left-in' } : {})
+  };
+}
+
+/**
+ * The edges into or out of wrapped layers that show their label: one per bundle (the
+ * edges from one stage into a wrapped layer, or from a wrapped layer into one stage),
+ * when the whole bundle carries the same variables; the others keep theirs as tooltip.
+ */
+function bundleLabels(edges: IFlowEdge[], pl: Placer): Set<string> {
+  const bundles = new Map<string, IFlowEdge[]>();
+  for (const e of edges) {
+    const from = pl.cells.has(e.source);
+    const to = pl.cells.has(e.target);
+    if (from !== to) {
+      const key = from ? `in:${e.target}:${pl.rank.get(e.source)}` : `out:${e.source}:${pl.rank.get(e.target)}`;
+      bundles.set(key, [...(bundles.get(key) ?? []), e]);
+    }
+  }
+  const shown = new Set<string>();
+  for (const bundle of bundles.values()) {
+    if (bundle.every(e => e.label === bundle[0].label)) {
+      shown.add(bundle[0].id);
+    }
+  }
+  return shown;
 }
 
 function routed(e: IFlowEdge, points: Point[], at: Point | null): IFlowEdge {
@@ -233,11 +384,13 @@ export function columnLayout(
   const pl = new Placer(stages, stageEdges);
   const done = new Map<string, IFlowEdge>();
   const byRow = [...stageEdges].sort((a, b) => pl.rank.get(a.source)! - pl.rank.get(b.source)!);
-  for (const e of byRow.filter(e => pl.rank.get(e.target)! - pl.rank.get(e.source)! === 1)) {
-    done.set(e.id, routeStageEdge(e, pl));
+  const adjacent = byRow.filter(e => pl.rank.get(e.target)! - pl.rank.get(e.source)! === 1);
+  const labelled = bundleLabels(adjacent, pl);
+  for (const e of adjacent) {
+    done.set(e.id, routeStageEdge(e, pl, labelled));
   }
   for (const e of byRow.filter(e => !done.has(e.id))) {
-    done.set(e.id, routeStageEdge(e, pl));
+    done.set(e.id, routeStageEdge(e, pl, labelled));
   }
   const byId = new Map(nodes.map(n => [n.id, n]));
   for (const stage of stages) {
@@ -259,10 +412,9 @@ export function columnLayout(
       }
     }
   }
-  const placed = nodes.map(n => ({
-    ...n,
-    position: pl.pos.get(n.id) ?? { x: 0, y: 0 },
-    data: { ...n.data, vertical: true }
-  }));
+  const placed = nodes.map(n => {
+    const laid = pl.nodes.get(n.id) ?? n; // a wrapped layer's stages are compact cells
+    return { ...laid, position: pl.pos.get(n.id) ?? { x: 0, y: 0 }, data: { ...laid.data, vertical: true } };
+  });
   return { nodes: placed, edges: edges.map(e => done.get(e.id) ?? routed(e, [], null)) };
 }

@@ -26,6 +26,8 @@ export interface INodeData extends Record<string, unknown> {
   warnings: number;
   /** Edges run top to bottom (narrow panel) instead of left to right. */
   vertical: boolean;
+  /** A cell of a wrapped layer in the narrow layout: name and status only (see column.ts). */
+  compact?: boolean;
   /** Upstream notebook groups: the server-relative path to open (null: not openable). */
   path?: string | null;
   /** Upstream notebook groups: how many of its stages this notebook reads (directly or not). */

@@ -1,4 +1,5 @@
 import { buildFlow, READABLE_ZOOM } from '../src/model';
+import { gridColumns, WRAP_WIDTH } from '../src/column';
 import { initialViewport } from '../src/viewport';
 import { IGraph, IStage } from '../src/tokens';
 import { irisGraph } from './fixtures';
@@ -104,5 +105,64 @@ describe('column layout routes', () => {
     expect([...ys].sort((a, b) => a - b)).toEqual(ys);
     const chips = nodes.filter(n => n.type !== 'stage');
     expect(chips.every(c => c.position.x + c.width <= stages[0].position.x)).toBe(true); // chips beside, on the left
+  });
+});
+
+describe('column layout wraps wide layers', () => {
+  /** A fan-out/fan-in of `n` stages: source → n − 2 parallel parts → combine. */
+  const fanGraph = (n: number) =>
+    graphOf([
+      ['source', [], ['base']],
+      ...Array.from({ length: n - 2 }, (_, i): Spec => [`part${i}`, ['base'], [`p${i}`]]),
+      ['combine', Array.from({ length: n - 2 }, (_, i) => `p${i}`), ['total']]
+    ]);
+
+  it.each([100, 500])('fan of %i: a grid within the wrap width, no overlaps, notebook order kept', n => {
+    const { nodes, edges } = buildFlow(fanGraph(n), 'TB');
+    const stages = nodes.filter(s => s.type === 'stage');
+    expect(stages).toHaveLength(n);
+    const parts = stages.filter(s => s.id.includes('part'));
+    const left = Math.min(...parts.map(s => s.position.x));
+    const right = Math.max(...parts.map(s => s.position.x + s.width));
+    expect(right - left).toBeLessThanOrEqual(WRAP_WIDTH);
+    const overlapping = stages.flatMap(a =>
+      stages
+        .filter(
+          b =>
+            a !== b &&
+            a.position.x < b.position.x + b.width &&
+            b.position.x < a.position.x + a.width &&
+            a.position.y < b.position.y + b.height &&
+            b.position.y < a.position.y + a.height
+        )
+        .map(b => `${a.id} × ${b.id}`)
+    );
+    expect(overlapping).toEqual([]);
+    // Reading order: row by row, left to right, as in the notebook.
+    const order = [...parts].sort((a, b) => a.position.y - b.position.y || a.position.x - b.position.x);
+    expect(order.map(s => s.id)).toEqual(parts.map(s => s.id));
+    // Between the source and combine, and every edge is routed along the grid's lines.
+    const top = stages.find(s => s.id.endsWith('source'))!;
+    const bottom = stages.find(s => s.id.endsWith('combine'))!;
+    for (const p of parts) {
+      expect(p.position.y).toBeGreaterThan(top.position.y + top.height);
+      expect(p.position.y + p.height).toBeLessThan(bottom.position.y);
+    }
+    expect(edges.every(e => (e.data?.points.length ?? 0) >= 4)).toBe(true);
+    // One label per bundle: 'base' once on the fan-out trunk.
+    expect(edges.filter(e => e.data?.labelX !== null && e.label === 'base')).toHaveLength(1);
+  });
+
+  it('a layer that fits stays one row', () => {
+    const { nodes } = buildFlow(SALES, 'TB');
+    const ys = nodes.filter(n => n.id.includes('by_')).map(n => n.position.y);
+    expect(new Set(ys).size).toBe(1);
+  });
+
+  it('as many columns as fit', () => {
+    const stage = { type: 'stage', width: 112 } as Parameters<typeof gridColumns>[0][0];
+    expect(gridColumns([stage, stage])).toBe(2); // fits as one row
+    expect(gridColumns(Array(10).fill(stage))).toBe(3); // compact cells, three to the sidebar
+    expect(gridColumns(Array(20).fill(stage), 1000)).toBe(10);
   });
 });

@@ -49,6 +49,9 @@ export function StageNode({ data, selected }: Props): JSX.Element {
   if (selected) {
     classes.push('jp-nbpipe-selected');
   }
+  if (data.compact) {
+    classes.push('jp-nbpipe-compact');
+  }
   return (
     <div className={classes.join(' ')} title={`${data.label}${where}: ${info.label} (${reason})`}>
       <Handles vertical={data.vertical}>
@@ -59,7 +62,7 @@ export function StageNode({ data, selected }: Props): JSX.Element {
           {data.errors > 0 && <span className="jp-nbpipe-badge jp-nbpipe-badge-error">{data.errors}</span>}
           {data.warnings > 0 && <span className="jp-nbpipe-badge jp-nbpipe-badge-warning">{data.warnings}</span>}
         </div>
-        <div className="jp-nbpipe-stage-reason">{reason}</div>
+        {!data.compact && <div className="jp-nbpipe-stage-reason">{reason}</div>}
       </Handles>
     </div>
   );
