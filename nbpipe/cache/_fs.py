@@ -137,6 +137,10 @@ class LocalFS:
     def join(self, *parts: str) -> str:
         return os.path.join(self.root, *parts)
 
+    def child(self, folder: str, name: str) -> str:
+        """``name`` inside ``folder``, a path this filesystem made (no ``os.path.join`` on hot paths)."""
+        return f"{folder}{os.sep}{name}"
+
     def makedirs(self, path: str) -> None:
         os.makedirs(path, exist_ok=True)
 
@@ -261,6 +265,10 @@ class RemoteFS:
         if parts and (parts[0] == root or parts[0].startswith(root + "/")):
             return "/".join(parts)
         return "/".join([root, *parts])
+
+    def child(self, folder: str, name: str) -> str:
+        """``name`` inside ``folder``, a path this filesystem made."""
+        return f"{folder.rstrip('/')}/{name}"
 
     def makedirs(self, path: str) -> None:
         self.fs.makedirs(path, exist_ok=True)

@@ -88,11 +88,16 @@ class OutputInfo:
 
 @dataclass(frozen=True)
 class Manifest:
-    """A complete cache entry: stage, key, key inputs and one payload per output."""
+    """A complete cache entry: stage, key, key inputs and one payload per output.
+
+    ``parts`` holds the key inputs as given to :meth:`Store.save`, or, for a manifest read from
+    the store, their JSON, already checked field by field (:func:`_key_inputs`) and converted by
+    :attr:`key_inputs` on first use: a hit needs only the outputs, a miss reason the key inputs.
+    """
 
     stage: str
     key: str
-    key_inputs: KeyInputs
+    parts: KeyInputs | dict[str, Any] = field(compare=False, repr=False)  # the key names them
     outputs: dict[str, OutputInfo]
     seconds: float  # how long the stage ran: the time a hit saves
     created: str  # ISO-8601 UTC
@@ -100,6 +105,16 @@ class Manifest:
     key_id: str = ""  # the public id of the store key that signed it (nbpipe.cache.trust.key_id)
     signature: str = ""  # HMAC-SHA256 over signed_text
     signed_text: bytes = field(default=b"", compare=False, repr=False)  # the canonical JSON the signature covers
+
+    @property
+    def key_inputs(self) -> KeyInputs:
+        """The key inputs (converted from the checked JSON once, on first use; cannot fail)."""
+        parts = self.parts
+        if isinstance(parts, KeyInputs):
+            return parts
+        converted = KeyInputs.from_dict(parts)
+        object.__setattr__(self, "parts", converted)  # a cache of a pure conversion; frozen otherwise
+        return converted
 
     @property
     def total_bytes(self) -> int:
@@ -152,7 +167,7 @@ class Manifest:
             if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not 0 <= seconds < math.inf:
                 raise ValueError("manifest field 'seconds' is not a duration")
             return cls(
-                key_inputs=KeyInputs.from_dict(_key_inputs(data.get("key_inputs"))),
+                parts=_key_inputs(data.get("key_inputs")),
                 outputs={str(name): OutputInfo.from_dict(info) for name, info in outputs.items()},
                 seconds=float(seconds),
                 versions={str(name): str(value) for name, value in versions.items() if isinstance(value, str)},
@@ -177,12 +192,14 @@ def _is_text(value: Any) -> bool:
     return True
 
 
-_KEY_TEXTS = ("stage", "code", "header", "python", "source")
+_KEY_TEXTS = ("stage", "code", "header")  # required
+_KEY_OPTIONAL_TEXTS = ("python", "source")
 _KEY_MAPS = ("helpers", "inputs", "params", "files")
 
 
 def _key_inputs(data: Any) -> dict[str, Any]:
-    """``key_inputs`` of a manifest, checked field by field before :meth:`KeyInputs.from_dict` converts them.
+    """``key_inputs`` of a manifest, checked field by field so that :meth:`KeyInputs.from_dict`
+    cannot fail on them later (:attr:`Manifest.key_inputs` converts them on first use).
 
     Raises:
         ValueError: it is not an object, or a field has the wrong type (a list of pairs is not an object,
@@ -191,6 +208,9 @@ def _key_inputs(data: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError("manifest field 'key_inputs' is not an object")
     for name in _KEY_TEXTS:
+        if not isinstance(data.get(name), str):
+            raise ValueError(f"key input {name!r} is missing or not a string")
+    for name in _KEY_OPTIONAL_TEXTS:
         if not isinstance(data.get(name, ""), str):
             raise ValueError(f"key input {name!r} is not a string")
     for name in _KEY_MAPS:

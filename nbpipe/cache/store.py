@@ -104,6 +104,7 @@ class Store:
         self.fs: LocalFS | RemoteFS = open_fs(url)
         self._pins: list[Lease] = []
         self.mmap_min = mmap_threshold()  # None: never map (see :meth:`maps`)
+        self._pointed: dict[str, str] = {}  # stage -> the key its pointer names, as last read or written here
 
     def _pointer(self, stage: str) -> str:
         name = f"{_safe_name(stage)}.json"
@@ -158,6 +159,10 @@ class Store:
         """The directory of one entry."""
         if not _KEY.fullmatch(key):
             raise CacheError(f"invalid cache key {key!r}", hint="keys are lowercase hex digests")
+        return self._entry(key)
+
+    def _entry(self, key: str) -> str:
+        """The folder of an entry whose key is already checked (joined once per look-up)."""
         return self.fs.join("entries", key[:2], key)
 
     def lookup(self, key: str) -> Manifest | None:
@@ -170,13 +175,14 @@ class Store:
         if not _KEY.fullmatch(key):  # not a key nbpipe makes (e.g. "" for an unknown producer): a miss
             return None
         self._pin_keys([key])
-        manifest = self._read_manifest(key)
+        entry = self._entry(key)
+        manifest_path = self.fs.child(entry, "manifest.json")
+        manifest = self._read_manifest(key, manifest_path=manifest_path)
         if manifest is None:
             return None
-        entry = self.fs.join("entries", key[:2], key)
         with contextlib.suppress(OSError):
-            self.fs.touch(self.fs.join(entry, "used"))
-        return manifest if self.fs.mtime(self.fs.join(entry, "manifest.json")) is not None else None
+            self.fs.touch(self.fs.child(entry, "used"))
+        return manifest if self.fs.mtime(manifest_path) is not None else None
 
     def _manifest_state(self, key: str) -> tuple[str, Manifest | None]:
         """``("complete", manifest)``, ``("missing", None)`` or ``("corrupt", None)``; no signature check."""
@@ -198,12 +204,17 @@ class Store:
     def _is_key(text: str) -> bool:
         return bool(_KEY.fullmatch(text))
 
-    def _read_manifest(self, key: str, warn: bool = True) -> Manifest | None:
-        """The entry's manifest, or None: missing, corrupt or (with a key) not signed with it."""
-        if not _KEY.fullmatch(key):  # not a key nbpipe makes (e.g. "" for an unknown producer): a miss
-            return None
+    def _read_manifest(self, key: str, warn: bool = True, manifest_path: str = "") -> Manifest | None:
+        """The entry's manifest, or None: missing, corrupt or (with a key) not signed with it.
+
+        ``manifest_path``: its path when the caller has it (``key`` then is already checked).
+        """
+        if not manifest_path:
+            if not _KEY.fullmatch(key):  # not a key nbpipe makes (e.g. "" for an unknown producer): a miss
+                return None
+            manifest_path = self.fs.child(self._entry(key), "manifest.json")
         try:
-            data = load_json(self.fs.read_bytes(self.fs.join(self.entry_dir(key), "manifest.json")))
+            data = load_json(self.fs.read_bytes(manifest_path))
         except (FileNotFoundError, NotADirectoryError):
             return None
         except (OSError, ValueError, RecursionError) as exc:  # RecursionError: JSON nested too deep
@@ -259,7 +270,7 @@ class Store:
             info = manifest.outputs[name]
             trust.check_writers(self.fs)
             mmap = self.maps(info) if mmap is None else mmap and self.fs.local
-        path = self.fs.join("entries", manifest.key[:2], manifest.key, info.file)
+        path = self.fs.child(self._entry(manifest.key), info.file)
         try:
             payload = self.fs.read_payload(path, mmap)
         except (OSError, EOFError) as exc:
@@ -343,9 +354,12 @@ class Store:
     def _read_pointer(self, stage: str) -> dict[str, Any] | None:
         try:
             data = json.loads(self.fs.read_bytes(self._pointer(stage)))
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             return None
-        return data if isinstance(data, dict) else None
+        if not isinstance(data, dict):
+            return None
+        self._pointed[stage] = str(data.get("key", ""))
+        return data
 
     def entries(self) -> list[Manifest]:
         """Every complete entry, oldest first."""
@@ -544,18 +558,31 @@ class Store:
 
     def _write_pointer(self, stage: str, key: str, key_inputs: KeyInputs) -> None:
         data = {"stage": stage, "key": key, "updated": _now(), "key_inputs": key_inputs.to_dict()}
+        self._pointed.pop(stage, None)  # unknown until the write succeeds
         self._write_json(self._pointer(stage), data)
+        self._pointed[stage] = key
 
     def mark_latest(self, manifest: Manifest) -> None:
         """Make ``manifest`` the stage's latest entry for this notebook (a hit it had not saved itself).
 
         Miss reasons compare against the latest entry of the same notebook, so a notebook
         whose stages were all computed by another notebook or target still says what changed.
+        This Store remembers the pointers it has read or written: a stage hit again (a kernel
+        re-running a cell) costs no file access. The pointer file is read only for its key:
+        one it wrote itself starts with the stage and the key (:meth:`_write_pointer`).
         """
-        pointer = self._read_pointer(manifest.stage)
-        if pointer is None or pointer.get("key") != manifest.key:
-            with contextlib.suppress(OSError):
-                self._write_pointer(manifest.stage, manifest.key, manifest.key_inputs)
+        if self._pointed.get(manifest.stage) == manifest.key:
+            return
+        try:
+            raw = self.fs.read_bytes(self._pointer(manifest.stage))
+        except OSError:
+            raw = b""
+        head = json.dumps({"stage": manifest.stage, "key": manifest.key}, separators=(",", ":"))[:-1] + ","
+        if raw.startswith(head.encode()):
+            self._pointed[manifest.stage] = manifest.key
+            return
+        with contextlib.suppress(OSError):
+            self._write_pointer(manifest.stage, manifest.key, manifest.key_inputs)
 
     def read_document(self, name: str) -> Any:
         """A bookkeeping JSON document (e.g. ``memo/KEY.json``); None if absent or unreadable."""
@@ -612,8 +639,10 @@ class Store:
                 self.remove(key)
                 removed += 1
         if stage is None:
+            self._pointed.clear()
             self.fs.rmtree(self.fs.join("stages"))
         else:
+            self._pointed.pop(stage, None)
             self.fs.remove(self._pointer(stage))
         return removed
 
