@@ -3,6 +3,8 @@
  * skip layers routed in lanes down the right-hand side, and parameters and files as
  * small chips beside the first stage that touches them (left-hand side by default).
  * Edges from a chip to later readers run down the chip's side, never across the column.
+ * A layer wider than the sidebar (a fan-out of many parallel stages) wraps into a grid of
+ * compact cells, its edges bundled along the lines between the grid's columns.
  */
 import type { IEdgeRoute, IFlowEdge, IFlowNode } from './model';
 import { labelBox } from './model';
