@@ -12,7 +12,6 @@ import errno
 import hashlib
 import mmap as _mmap
 import os
-import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -190,6 +189,8 @@ class LocalFS:
 
     def rmtree(self, path: str) -> None:
         """Remove a directory: rename it away first so readers never see it half-deleted."""
+        import shutil  # gc and clear only: a run does not import it (nor bz2 and lzma with it)
+
         if path == self.join("trash"):
             shutil.rmtree(path, ignore_errors=True)
             return

@@ -17,7 +17,6 @@ import datetime as dt
 import json
 import os
 import platform
-import subprocess
 import sys
 import uuid
 import warnings
@@ -31,7 +30,6 @@ from nbpipe.cache.store import Store
 from nbpipe.errors import StageError
 from nbpipe.runtime.checks import CheckFailed
 from nbpipe.runtime.stage_cache import output_fingerprints
-from nbpipe.runtime.summaries import summarize_outputs
 
 RECORD_VERSION = 1
 RECORD_MINOR = 2
@@ -113,6 +111,8 @@ def gate_outputs(stage: str, exc: BaseException) -> tuple[dict[str, str], dict[s
             prints.update(output_fingerprints(stage, {name: value}))
         except StageError:  # cannot be fingerprinted: the stage's own error says enough
             continue
+    from nbpipe.runtime.summaries import summarize_outputs  # a failed gate only: not on a run's import path
+
     return prints, summarize_outputs({name: exc.outputs[name] for name in prints})
 
 
@@ -133,6 +133,8 @@ def versions() -> dict[str, str]:
 
 def git_commit(folder: str) -> str | None:
     """The commit of the git repository holding ``folder``, if any."""
+    import subprocess  # only here: an exported script's run never starts a process
+
     try:
         out = subprocess.run(
             ["git", "-C", folder, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False

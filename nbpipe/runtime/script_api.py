@@ -26,9 +26,7 @@ from nbpipe.runtime.keys import key_inputs, mutable_prints
 from nbpipe.runtime.params import add_parameter_option, validate
 from nbpipe.runtime.plan import Plan, StagePlan, make_plan
 from nbpipe.runtime.records import StageRecord, carry_summaries, gate_outputs, new_run_id, now, run_record
-from nbpipe.runtime.resources import measure
 from nbpipe.runtime.stage_cache import Probe, StageCache
-from nbpipe.runtime.summaries import summarize_outputs
 
 DATA_VERSION = 1
 #: MLflow settings of the exported script's ``--mlflow`` while :func:`script_main` runs it.
@@ -214,6 +212,9 @@ def _script_stage(state: ScriptRun, name: str, function: Callable[..., Any], for
         record.error = f"stage {name!r} is not cached; it is needed by --only"
         raise PipelineError(record.error, hint="run the script without --only first", stage=name)
     else:
+        from nbpipe.runtime.resources import measure  # a miss only: a cached run does not import it
+        from nbpipe.runtime.summaries import summarize_outputs
+
         record.reason = "forced" if force else "--no-cache" if header.no_cache else state.cache.reason(probe)
         with measure() as usage:
             outputs, seconds = _call_stage(state, stage, function, inputs, record, parts)
@@ -402,6 +403,8 @@ def save_outputs(job_json: str, outputs: Mapping[str, Any], namespace: Mapping[s
     notes: list[str] = []
     cache = StageCache(Store(job["store"], scope=job.get("scope", "")), warn=notes.append)
     probe = Probe(job["key"], KeyInputs.from_dict(job["key_inputs"]), None)
+    from nbpipe.runtime.summaries import summarize_outputs
+
     saved = cache.save(probe, outputs, seconds, persist=bool(job["save"]))
     outcome = {
         "fingerprints": saved.fingerprints,
