@@ -105,10 +105,10 @@ class Store:
         self._pins: list[Lease] = []
         self.mmap_min = mmap_threshold()  # None: never map (see :meth:`maps`)
         self._pointed: dict[str, str] = {}  # stage -> the key its pointer names, as last read or written here
+        self._stages = self.fs.join("stages", self.scope) if self.scope else self.fs.join("stages")
 
     def _pointer(self, stage: str) -> str:
-        name = f"{_safe_name(stage)}.json"
-        return self.fs.join("stages", self.scope, name) if self.scope else self.fs.join("stages", name)
+        return self.fs.child(self._stages, f"{_safe_name(stage)}.json")
 
     def __repr__(self) -> str:
         return f"Store({self.url!r})"
