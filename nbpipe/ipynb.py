@@ -159,7 +159,7 @@ def _v4_cell(cell: dict[str, Any]) -> dict[str, Any]:
 def _v4_output(output: dict[str, Any]) -> dict[str, Any]:
     """One v3 output in v4 form (``nbformat.v4.convert.upgrade_output``)."""
     kind = output.get("output_type")
-    if kind in {"pyout", "display_data"}:
+    if kind in ("pyout", "display_data"):  # a tuple: the field may hold an unhashable value
         output.setdefault("metadata", {})
         if kind == "pyout":
             output["output_type"] = "execute_result"
@@ -202,7 +202,7 @@ def _split_cell(cell: dict[str, Any]) -> None:
     if cell.get("cell_type") != "code":
         return
     for output in _dicts(cell.get("outputs")):
-        if output.get("output_type") in {"execute_result", "display_data"}:
+        if output.get("output_type") in ("execute_result", "display_data"):
             _split_bundle(output.get("data"))
         elif output.get("output_type") == "stream" and isinstance(output.get("text"), str):
             output["text"] = output["text"].splitlines(True)

@@ -177,7 +177,7 @@ def _v3_strategy() -> Any:
 
 
 def test_old_notebooks_of_any_shape_read_or_are_refused_clearly() -> None:
-    from hypothesis import HealthCheck, given, settings
+    from hypothesis import HealthCheck, example, given, settings
 
     from nbpipe.analysis import analyze
     from nbpipe.analysis.annotate import propose
@@ -185,6 +185,14 @@ def test_old_notebooks_of_any_shape_read_or_are_refused_clearly() -> None:
 
     @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
     @given(_v3_strategy())
+    @example(  # found by CI: an unhashable output_type was tested for membership in a set
+        {
+            "nbformat": 2,
+            "metadata": None,
+            "worksheets": [{"cells": [{"cell_type": "code", "outputs": [{"output_type": []}]}]}],
+        }
+    )
+    @example({"nbformat": 3, "worksheets": [{"cells": [{"cell_type": "code", "outputs": [{"output_type": {}}]}]}]})
     def check(data: dict[str, Any]) -> None:
         text = json.dumps(data)
         try:
