@@ -4,7 +4,7 @@ The same steps as ``nbpipe annotate`` (:func:`nbpipe.analysis.annotate.propose` 
 notebook, written as Jupyter saves it), with the sidebar's rule: the copy goes beside the
 notebook as ``NB.staged.ipynb``, or ``NB.staged-2.ipynb``… when that name is taken — no file
 is ever replaced. Authenticated, confined to the root and refusing hidden notebooks like
-:class:`nbpipe.server.details.DetailsHandler`.
+every nbpipe handler (:meth:`nbpipe.server.handlers.NbpipeHandler.notebook_path`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from nbpipe.errors import NbpipeError, OutputExistsError
-from nbpipe.server.details import DetailsHandler
+from nbpipe.server.handlers import NbpipeHandler
 from nbpipe.server.paths import to_api
 from nbpipe.server.requests import ApiError, parse_body, shown, string_field
 
@@ -26,7 +26,7 @@ from nbpipe.server.requests import ApiError, parse_body, shown, string_field
 _NAMES = 100
 
 
-class AnnotateHandler(DetailsHandler):
+class AnnotateHandler(NbpipeHandler):
     """``POST {path}`` → ``{"path": the annotated copy, "stages": [...], "notes": [...]}``."""
 
     @web.authenticated
@@ -38,7 +38,7 @@ class AnnotateHandler(DetailsHandler):
             api_path = str(string_field(body, "path"))
             if not api_path.endswith(".ipynb"):
                 raise ApiError(400, f"{shown(api_path)} is not a .ipynb notebook", "annotate a .ipynb notebook")
-            path = self.readable_path(api_path)
+            path = self.notebook_path(api_path)
             written, stages, notes = await asyncio.to_thread(annotate_copy, path)
         except (ApiError, NbpipeError) as exc:
             self.reply_error(exc)

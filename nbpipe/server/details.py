@@ -21,8 +21,7 @@ from nbpipe.errors import NbpipeError
 # nbpipe.cache for the first time at once saw it partially initialised (ImportError, HTTP 500).
 from nbpipe.runtime.details import notebook_details
 from nbpipe.server.handlers import NbpipeHandler
-from nbpipe.server.paths import is_hidden_path
-from nbpipe.server.requests import ApiError, os_path, parse_body, shown, string_field
+from nbpipe.server.requests import ApiError, parse_body, string_field
 
 
 class DetailsHandler(NbpipeHandler):
@@ -36,21 +35,10 @@ class DetailsHandler(NbpipeHandler):
             body = await asyncio.to_thread(parse_body, self.request.body or b"")
             api_path = str(string_field(body, "path"))
             stage = string_field(body, "stage", required=False)
-            path = self.readable_path(api_path)
+            path = self.notebook_path(api_path)
             reply = await asyncio.to_thread(notebook_details, path, stage)
         except (ApiError, NbpipeError) as exc:
             self.reply_error(exc)
             return
         reply["notebook"] = api_path
         self.finish(json.dumps(reply))
-
-    def readable_path(self, api_path: str) -> str:
-        """The notebook's OS path: inside the root, existing, and not hidden unless hidden files are allowed."""
-        path = os_path(api_path, self.root)
-        if not getattr(self.contents_manager, "allow_hidden", False) and is_hidden_path(api_path, path, self.root):
-            raise ApiError(
-                400,
-                f"notebook {shown(api_path)} is hidden (a name in it starts with '.')",
-                "open a notebook outside hidden folders, or start Jupyter with --ContentsManager.allow_hidden=True",
-            )
-        return path

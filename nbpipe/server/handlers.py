@@ -28,6 +28,7 @@ from nbpipe.server.requests import (
     analyze_body,
     bool_field,
     error_reply,
+    notebook_path,
     os_path,
     parse_body,
     shown,
@@ -48,6 +49,15 @@ class NbpipeHandler(APIHandler):
         """Where this server's CPU work runs (a thread, or a worker process for large bodies)."""
         return self.settings["nbpipe_workers"]  # type: ignore[no-any-return]
 
+    def notebook_path(self, api_path: str) -> str:
+        """The OS path of the notebook a request names (:func:`nbpipe.server.requests.notebook_path`)."""
+        return notebook_path(api_path, self.root, self.allow_hidden)
+
+    @property
+    def allow_hidden(self) -> bool:
+        """Whether the contents manager serves hidden files (``--ContentsManager.allow_hidden``)."""
+        return bool(getattr(self.contents_manager, "allow_hidden", False))
+
     def output_path(self, api_path: str) -> str:
         """Resolve an output ``api_path`` inside the root; hidden paths only if the contents manager allows them."""
         path = os_path(api_path, self.root, must_exist=False)
@@ -56,7 +66,7 @@ class NbpipeHandler(APIHandler):
             raise ApiError(
                 400, f"output {shown(api_path)}: {shown(parent)} is a file, not a folder", "send another output"
             )
-        if not getattr(self.contents_manager, "allow_hidden", False) and is_hidden_path(api_path, path, self.root):
+        if not self.allow_hidden and is_hidden_path(api_path, path, self.root):
             raise ApiError(
                 400,
                 f"output {shown(api_path)} is hidden (a name in it starts with '.'); "
@@ -88,7 +98,7 @@ class AnalyzeHandler(NbpipeHandler):
     async def post(self) -> None:
         """Analyse the saved notebook, or its unsaved ``content`` when given (off the event loop)."""
         raw = self.request.body or b""
-        status, text, elapsed = await self.workers.run(len(raw), analyze_body, raw, self.root)
+        status, text, elapsed = await self.workers.run(len(raw), analyze_body, raw, self.root, self.allow_hidden)
         if status == 200:
             self.set_header("Server-Timing", f"analyze;dur={elapsed:.1f}")
         self.set_status(status)
@@ -109,7 +119,7 @@ class ExportHandler(NbpipeHandler):
         """Export the saved notebook to the target ``to``."""
         try:
             body = await asyncio.to_thread(parse_body, self.request.body or b"")
-            path = os_path(str(string_field(body, "path")), self.root)
+            path = self.notebook_path(str(string_field(body, "path")))
             target = str(string_field(body, "to"))
             output = string_field(body, "output", required=False)
             overwrite = bool_field(body, "overwrite")

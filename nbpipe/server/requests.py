@@ -101,6 +101,25 @@ def os_path(api_path: str, root: str, must_exist: bool = True) -> str:
     return path
 
 
+def notebook_path(api_path: str, root: str, allow_hidden: bool, must_exist: bool = True) -> str:
+    """The OS path of a notebook a request names: inside ``root``, existing (unless ``must_exist`` is false),
+    and not hidden unless the contents manager allows hidden files — the rule of ``GET /api/contents``.
+
+    Raises:
+        ApiError: 403 outside the root, 404 missing, 400 a folder, a name too long, or a hidden path.
+    """
+    from nbpipe.server.paths import is_hidden_path
+
+    path = os_path(api_path, root, must_exist=must_exist)
+    if not allow_hidden and is_hidden_path(api_path, path, root):
+        raise ApiError(
+            400,
+            f"notebook {shown(api_path)} is hidden (a name in it starts with '.')",
+            "open a notebook outside hidden folders, or start Jupyter with --ContentsManager.allow_hidden=True",
+        )
+    return path
+
+
 def openable(path: str, root: str) -> str | None:
     """``path`` relative to ``root`` as the client may open it, or None when it lies outside or is hidden."""
     from nbpipe.server.paths import is_hidden_path, to_api
@@ -121,12 +140,13 @@ def error_reply(exc: ApiError | NbpipeError) -> tuple[int, dict[str, str]]:
     return status, {"message": exc.message, "hint": exc.hint}
 
 
-def analyze_body(raw: bytes, root: str) -> tuple[int, str, float]:
+def analyze_body(raw: bytes, root: str, allow_hidden: bool = False) -> tuple[int, str, float]:
     """Answer one ``POST /nbpipe/api/analyze``: ``(status, JSON text, analysis milliseconds)``.
 
     Args:
         raw: the request body, ``{"path": ..., "content"?: notebook JSON}``.
         root: the server's real root directory.
+        allow_hidden: the contents manager's ``allow_hidden`` (hidden notebooks are refused without it).
     """
     from nbpipe.runtime.status import analyze_with_status
     from nbpipe.runtime.upstream import upstream_groups
@@ -138,7 +158,7 @@ def analyze_body(raw: bytes, root: str) -> tuple[int, str, float]:
         content = body.get("content")
         if content is not None and not isinstance(content, (dict, str)):
             raise ApiError(400, "field 'content' must be notebook JSON (an object)", "send the notebook model")
-        path = os_path(api_path, root, must_exist=content is None)
+        path = notebook_path(api_path, root, allow_hidden, must_exist=content is None)
         graph = analyze_with_status(path, content)
         data = graph.to_dict()
         data["upstream"] = [g.to_dict(openable(g.path, root)) for g in upstream_groups(path, graph)]

@@ -156,3 +156,21 @@ async def test_export_writes_inside_the_root_or_says_it_is_unavailable(
         return
     assert code == 200, body
     assert (jp_root_dir / body["path"]).is_file()
+
+
+@pytest.mark.parametrize(
+    ("route", "extra"),
+    [("analyze", {}), ("analyze", {"content": _notebook(*TWO_STAGES)}), ("export", {"to": "script"})],
+)
+async def test_hidden_notebooks_are_refused_by_every_handler_unless_hidden_files_are_allowed(
+    jp_fetch: Any, jp_serverapp: Any, jp_root_dir: Path, route: str, extra: dict[str, Any]
+) -> None:
+    """The contents API's hidden-file rule holds for a notebook nbpipe reads, as for what it writes."""
+    (jp_root_dir / ".private").mkdir()
+    (jp_root_dir / ".private" / "nb.ipynb").write_text(json.dumps(_notebook(*TWO_STAGES)), encoding="utf-8")
+    code, reply = await _post(jp_fetch, route, {"path": ".private/nb.ipynb", **extra})
+    assert code == 400 and "hidden" in reply["message"] and "allow_hidden" in reply["hint"], reply
+    assert not (jp_root_dir / ".private" / "nb.py").exists()
+    jp_serverapp.contents_manager.allow_hidden = True
+    code, reply = await _post(jp_fetch, route, {"path": ".private/nb.ipynb", **extra})
+    assert code == 200, reply
