@@ -169,3 +169,22 @@ def test_missing_jupytext_says_how_to_install_it(
     assert main(["check", str(path)]) == 2
     err = capsys.readouterr().err
     assert "needs jupytext" in err and "pip install 'jupyter-nbpipe[jupytext]'" in err
+
+
+def test_positions_fall_back_to_cell_numbers_when_jupytext_internals_change(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Line positions walk jupytext's cell readers, which are not public API: if they change, output names cells."""
+    import jupytext.formats
+
+    def changed(*args: object, **kwargs: object) -> None:
+        raise AttributeError("no such reader")
+
+    monkeypatch.setattr(jupytext.formats, "get_format_implementation", changed)
+    text = STAGED.replace("total = sum(xs)", "total = sum(xs) + ys").replace(
+        "xs = [math.sqrt(i) for i in range(n)]", "xs = [math.sqrt(i) for i in range(n)]\nys = 1"
+    )
+    path = _write(tmp_path / "squares.py", text)
+    assert main(["check", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert f"{path}:cell " in out and "NBP101 error" in out and "Traceback" not in out
