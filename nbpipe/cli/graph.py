@@ -85,14 +85,15 @@ def to_dot(graph: Graph) -> str:
     lines = ["digraph pipeline {", "    rankdir=LR;", '    node [shape=box, style="rounded,filled"];']
     for stage in graph.stages:
         color = _STATUS_COLORS.get(stage.status, "#ffffff")
-        lines.append(f'    {_quote(stage.name)} [fillcolor="{color}", tooltip="{stage.status}"];')
+        lines.append(f'    {quote(stage.name)} [fillcolor="{color}", tooltip="{stage.status}"];')
     for edge in graph.edges:
-        lines.append(f"    {_quote(edge.source)} -> {_quote(edge.target)} [label={_quote(', '.join(edge.names))}];")
+        lines.append(f"    {quote(edge.source)} -> {quote(edge.target)} [label={quote(', '.join(edge.names))}];")
     lines.append("}")
     return "\n".join(lines) + "\n"
 
 
-def _quote(text: str) -> str:
+def quote(text: str) -> str:
+    """``text`` as a dot string."""
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from nbpipe.analysis.project import Project, analyze_project, split_node
+from nbpipe.cli.graph import quote
 from nbpipe.model import Graph
 
 
@@ -81,15 +82,15 @@ def to_dot(project: Project) -> str:
     """A Graphviz digraph with one cluster per notebook."""
     lines = ["digraph pipeline {", "    rankdir=LR;", '    node [shape=box, style="rounded"];']
     for i, graph in enumerate(project.graphs):
-        lines.append(f"    subgraph cluster_{i} {{ label={_quote(graph.notebook)};")
-        lines.extend(f"        {_id(project, graph.notebook, s.name)} [label={_quote(s.name)}];" for s in graph.stages)
+        lines.append(f"    subgraph cluster_{i} {{ label={quote(graph.notebook)};")
+        lines.extend(f"        {_id(project, graph.notebook, s.name)} [label={quote(s.name)}];" for s in graph.stages)
         lines.append("    }")
         for e in graph.edges:
             src, dst = _id(project, graph.notebook, e.source), _id(project, graph.notebook, e.target)
-            lines.append(f"    {src} -> {dst} [label={_quote(', '.join(e.names))}];")
+            lines.append(f"    {src} -> {dst} [label={quote(', '.join(e.names))}];")
     for k in project.links:
         src, dst = _id(project, k.producer, k.source), _id(project, k.reader, k.target)
-        lines.append(f"    {src} -> {dst} [label={_quote(k.name)}, style=dashed];")
+        lines.append(f"    {src} -> {dst} [label={quote(k.name)}, style=dashed];")
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -98,10 +99,6 @@ def _id(project: Project, notebook: str, stage: str) -> str:
     """A node id safe in Mermaid and dot: notebook number and stage name."""
     number = next(i for i, g in enumerate(project.graphs) if g.notebook == notebook)
     return f"n{number}_" + re.sub(r"\W", "_", stage)
-
-
-def _quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 RENDERERS = {"json": to_json, "mermaid": to_mermaid, "dot": to_dot}

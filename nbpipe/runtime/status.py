@@ -224,25 +224,16 @@ def saved_bundles(nb: Notebook) -> dict[str, dict[str, Any]]:
 
 
 def failed_runs(store: Store, notebook: str, scan: int = 20) -> dict[str, str]:
-    """Key -> error of the stages that failed in the latest run record of ``notebook``.
+    """Key -> error of the stages that failed in the latest run record of ``notebook``
+    (among the newest ``scan`` records, :func:`nbpipe.runtime.records.recent_records`)."""
+    from nbpipe.runtime.records import recent_records
 
-    Run ids start with their time, so the newest ``scan`` records are read, newest first.
-    """
-    try:
-        names = sorted((n for n in store.fs.listdir(store.fs.join("runs")) if n.endswith(".json")), reverse=True)
-    except OSError:
-        return {}
-    for name in names[:scan]:
-        try:
-            record = store.record(name[: -len(".json")])
-        except (CacheError, OSError, ValueError, RecursionError):
-            continue
-        if os.path.basename(str(record.get("notebook", ""))) == notebook:
-            return {
-                str(s.get("key")): str(s.get("error") or "failed")
-                for s in record.get("stages", [])
-                if isinstance(s, dict) and s.get("status") == "failed" and s.get("key")
-            }
+    for record in recent_records(store, notebook, scan):
+        return {
+            str(s.get("key")): str(s.get("error") or "failed")
+            for s in record.get("stages", [])
+            if isinstance(s, dict) and s.get("status") == "failed" and s.get("key")
+        }
     return {}
 
 

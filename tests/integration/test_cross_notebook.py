@@ -5,31 +5,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import jupytext
-import nbformat
 import pytest
 
 from nbpipe.analysis.project import analyze_project
 from nbpipe.cli import main
 from nbpipe.errors import HeaderError
 from nbpipe.header import parse_header
-
-LOAD = "%load_ext nbpipe"
-
-
-def _write(path: Path, *cells: str) -> Path:
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "language": "python", "display_name": "Python 3"}
-    nb.cells = [nbformat.v4.new_code_cell(c) for c in (LOAD, *cells)]
-    if path.suffix == ".py":
-        jupytext.write(nb, str(path), fmt="py:percent")
-    else:
-        nbformat.write(nb, str(path))
-    return path
+from tests.projects import write
 
 
 def _prep(folder: Path, name: str = "prep.ipynb") -> Path:
-    return _write(
+    return write(
         folder / name,
         "%%stage load --out raw\nraw = list(range(10))",
         "%%stage featurize --in raw --out features\nfeatures = [x * 2 for x in raw]",
@@ -37,7 +23,7 @@ def _prep(folder: Path, name: str = "prep.ipynb") -> Path:
 
 
 def _train(folder: Path, header: str = "--in features@prep.ipynb") -> Path:
-    return _write(folder / "train.ipynb", f"%%stage fit {header} --out model\nmodel = sum(features)")
+    return write(folder / "train.ipynb", f"%%stage fit {header} --out model\nmodel = sum(features)")
 
 
 def test_grammar_keeps_the_notebook_of_an_input() -> None:
@@ -103,8 +89,8 @@ def test_renamed_output_upstream_names_the_new_name(tmp_path: Path, capsys: pyte
 
 
 def test_cycle_across_notebooks_is_nbp106_with_its_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    one = _write(tmp_path / "one.ipynb", "%%stage a --in y@two.ipynb --out x\nx = y + 1")
-    _write(tmp_path / "two.ipynb", "%%stage b --in x@one.ipynb --out y\ny = x + 1")
+    one = write(tmp_path / "one.ipynb", "%%stage a --in y@two.ipynb --out x\nx = y + 1")
+    write(tmp_path / "two.ipynb", "%%stage b --in x@one.ipynb --out y\ny = x + 1")
     assert main(["check", str(one)]) == 1
     out = capsys.readouterr().out
     two = tmp_path / "two.ipynb"
